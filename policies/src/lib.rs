@@ -1,4 +1,45 @@
 //! `auditgate-policy`: the policy engine (format, decisions, redaction).
 //!
-//! The format is specified in `docs/policy-format.md`. Pure: no async, no network, no disk writes.
+//! The format is specified in `docs/policy-format.md`. Pure: no async, no network, no disk.
+//!
+//! ```text
+//! bytes ──Policy::parse──> (Policy, warnings) ──decide(&Request)──> Decision
+//!                                                 explain(&Request)──> Explanation
+//! Decision.audit_args / audit_result / response : RedactionPlan ──apply(value, key)──> Redacted
+//! ```
+//!
+//! Architecture Invariant: evaluation is a pure function of (policy bytes, request); the same
+//! inputs give the same `Decision` and the same redacted bytes on every machine.
+//!
+//! Architecture Invariant: a redaction plan leaves no trace of a selected value in its output:
+//! not its bytes, not its length (masks are fixed, commitments are keyed hashes).
 #![forbid(unsafe_code)]
+
+mod approval;
+mod commitment;
+mod compile;
+mod condition;
+mod decision;
+mod error;
+mod explain;
+mod glob;
+mod path;
+mod policy;
+mod raw;
+mod redaction;
+mod rule;
+mod tier;
+
+pub use approval::{ApprovalSettings, DEFAULT_TIMEOUT_SECS};
+pub use commitment::{
+    COMMIT_MEMBER, COMMIT_PREFIX, CommitKey, commit, commitment_string, verify_commitment,
+};
+pub use compile::FORMAT_VERSION;
+pub use condition::{Op, Quantifier};
+pub use decision::{Decision, Request};
+pub use error::{Location, PolicyError, Warning, WarningKind};
+pub use explain::{Explanation, Outcome, RuleTrace};
+pub use policy::Policy;
+pub use redaction::{MASK, Redacted, RedactedField, RedactionEntry, RedactionMode, RedactionPlan};
+pub use rule::Mismatch;
+pub use tier::{Tier, ToolKind, WriteMode};

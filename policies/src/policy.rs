@@ -1,0 +1,181 @@
+//! The compiled [`Policy`] and its three questions: `decide`, `explain`, `listing_tier`.
+
+use std::sync::Arc;
+
+use crate::approval::ApprovalSettings;
+use crate::decision::{Decision, Request};
+use crate::error::{PolicyError, Warning};
+use crate::explain::{Explanation, Outcome, RuleTrace};
+use crate::rule::{Mismatch, Plans, Rule};
+use crate::tier::{Tier, WriteMode};
+
+/// A validated, compiled policy. Immutable and cheap to share (`Arc<Policy>`); evaluation is pure
+/// and deterministic.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub(crate) file_name: String,
+    pub(crate) hash: [u8; 32],
+    pub(crate) default_tier: Tier,
+    pub(crate) write_mode: WriteMode,
+    pub(crate) default_plans: Plans,
+    pub(crate) default_approval: Arc<ApprovalSettings>,
+    pub(crate) default_reason: Arc<str>,
+    pub(crate) default_reason_capped: Arc<str>,
+    pub(crate) rules: Vec<Rule>,
+}
+
+impl Policy {
+    /// Parses and validates a policy file. `file_name` is only used in error messages. Returns
+    /// the policy and any warnings (shadowed rules, duplicate redactions, …), or the first error.
+    pub fn parse(file_name: &str, bytes: &[u8]) -> Result<(Policy, Vec<Warning>), PolicyError> {
+        crate::compile::compile(file_name, bytes)
+    }
+
+    /// blake3 of the exact file bytes given to [`Policy::parse`].
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// [`Policy::hash`] as 64 lowercase hex digits.
+    pub fn hash_hex(&self) -> String {
+        hex::encode(self.hash)
+    }
+
+    /// The file name given to [`Policy::parse`].
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    /// The rule ids, in file order.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| &*r.id)
+    }
+
+    /// Decides a request: the first rule (in file order) whose criteria and condition hold
+    /// decides; if none does, `defaults.tier`. Writes are then capped by `defaults.write`.
+    pub fn decide(&self, req: &Request<'_>) -> Decision {
+        let mut inputs_read = Vec::new();
+        for rule in &self.rules {
+            if !rule.matches_static(req) {
+                continue;
+            }
+            if let Some(condition) = &rule.condition
+                && !condition.eval(req.args, &mut inputs_read)
+            {
+                continue;
+            }
+            return self.finish(Some(rule), req, inputs_read);
+        }
+        self.finish(None, req, inputs_read)
+    }
+
+    /// The same decision as [`Policy::decide`], plus for every rule whether it decided, why it
+    /// did not match, or (after the deciding rule) whether it would have.
+    pub fn explain(&self, req: &Request<'_>) -> Explanation {
+        let mut inputs_read = Vec::new();
+        let mut decided: Option<&Rule> = None;
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for rule in &self.rules {
+            let outcome = if decided.is_some() {
+                let mut scratch = Vec::new();
+                let would_match = rule.matches_static(req)
+                    && rule
+                        .condition
+                        .as_ref()
+                        .is_none_or(|c| c.eval(req.args, &mut scratch));
+                Outcome::NotReached { would_match }
+            } else {
+                let mut mismatches = rule.static_mismatches(req);
+                // Like `decide`, the condition is evaluated only when the criteria match, so
+                // `inputs_read` comes out the same.
+                if mismatches.is_empty()
+                    && let Some(condition) = &rule.condition
+                    && !condition.eval(req.args, &mut inputs_read)
+                {
+                    mismatches.push(Mismatch::Condition {
+                        condition: condition.to_string(),
+                    });
+                }
+                if mismatches.is_empty() {
+                    decided = Some(rule);
+                    Outcome::Decided
+                } else {
+                    Outcome::Skipped { mismatches }
+                }
+            };
+            rules.push(RuleTrace {
+                rule_id: rule.id.to_string(),
+                line: rule.line,
+                outcome,
+            });
+        }
+        Explanation {
+            decision: self.finish(decided, req, inputs_read),
+            rules,
+        }
+    }
+
+    /// The most permissive tier any arguments could get for this tool, caller and kind: what
+    /// `tools/list` should use (omit `blocked`, annotate `approval_required`). `req.args` is
+    /// ignored; every `when` condition is assumed able to hold or fail.
+    pub fn listing_tier(&self, req: &Request<'_>) -> Tier {
+        let mut best: Option<Tier> = None;
+        let mut unconditional = false;
+        for rule in &self.rules {
+            if !rule.matches_static(req) {
+                continue;
+            }
+            best = Some(best.map_or(rule.tier, |b| b.max(rule.tier)));
+            if rule.condition.is_none() {
+                unconditional = true;
+                break;
+            }
+        }
+        let mut tier = best.unwrap_or(self.default_tier);
+        if !unconditional {
+            tier = tier.max(self.default_tier);
+        }
+        tier.min(self.ceiling(req))
+    }
+
+    fn ceiling(&self, req: &Request<'_>) -> Tier {
+        if req.kind.is_write() {
+            self.write_mode.ceiling()
+        } else {
+            Tier::Allow
+        }
+    }
+
+    fn finish(
+        &self,
+        rule: Option<&Rule>,
+        req: &Request<'_>,
+        inputs_read: Vec<Arc<str>>,
+    ) -> Decision {
+        let (tier, plans, approval, reason, reason_capped) = match rule {
+            Some(r) => (r.tier, &r.plans, &r.approval, &r.reason, &r.reason_capped),
+            None => (
+                self.default_tier,
+                &self.default_plans,
+                &self.default_approval,
+                &self.default_reason,
+                &self.default_reason_capped,
+            ),
+        };
+        let ceiling = self.ceiling(req);
+        let write_capped = tier > ceiling;
+        let tier = tier.min(ceiling);
+        Decision {
+            tier,
+            rule_id: rule.map(|r| Arc::clone(&r.id)),
+            reason: Arc::clone(if write_capped { reason_capped } else { reason }),
+            policy_hash: self.hash,
+            audit_args: Arc::clone(&plans.audit_args),
+            audit_result: Arc::clone(&plans.audit_result),
+            response: Arc::clone(&plans.response),
+            approval: (tier == Tier::ApprovalRequired).then(|| Arc::clone(approval)),
+            inputs_read,
+            write_capped,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! A compiled rule and how it matches a request.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::approval::ApprovalSettings;
+use crate::condition::Condition;
+use crate::decision::Request;
+use crate::glob::NameGlob;
+use crate::redaction::RedactionPlan;
+use crate::tier::{Tier, ToolKind};
+
+/// The three redaction plans a decision carries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plans {
+    pub audit_args: Arc<RedactionPlan>,
+    pub audit_result: Arc<RedactionPlan>,
+    pub response: Arc<RedactionPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub id: Arc<str>,
+    pub line: usize,
+    pub tools: Option<Vec<NameGlob>>,
+    pub functions: Option<Vec<NameGlob>>,
+    /// Bit set of [`ToolKind::bit`]; `None` matches every kind.
+    pub kinds: Option<u8>,
+    pub roles: Option<Vec<String>>,
+    pub principals: Option<Vec<String>>,
+    pub condition: Option<Condition>,
+    /// `tier` as written, or `allow` when the rule has none (writes are still capped).
+    pub tier: Tier,
+    pub plans: Plans,
+    pub approval: Arc<ApprovalSettings>,
+    pub reason: Arc<str>,
+    /// The reason when `defaults.write` lowered the tier (precomputed: decisions stay cheap).
+    pub reason_capped: Arc<str>,
+}
+
+/// Why a rule did not apply to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "criterion", rename_all = "snake_case")]
+pub enum Mismatch {
+    /// `match.kind` does not list the request's kind.
+    Kind {
+        /// The request's kind.
+        kind: ToolKind,
+        /// The kinds the rule lists.
+        allowed: Vec<ToolKind>,
+    },
+    /// `match.principals` does not list the caller.
+    Principal {
+        /// The caller.
+        principal: String,
+        /// The principals the rule lists.
+        allowed: Vec<String>,
+    },
+    /// The caller holds none of `match.roles`.
+    Roles {
+        /// The roles the rule lists.
+        required: Vec<String>,
+        /// The caller's roles.
+        held: Vec<String>,
+    },
+    /// No `match.tool` glob matches the tool name.
+    Tool {
+        /// The tool name.
+        tool: String,
+        /// The rule's globs.
+        globs: Vec<String>,
+    },
+    /// No `match.function` glob matches the function path (or the tool has none).
+    Function {
+        /// The Convex function path, if the tool has one.
+        function: Option<String>,
+        /// The rule's globs.
+        globs: Vec<String>,
+    },
+    /// The `when` condition does not hold for these arguments.
+    Condition {
+        /// The condition, rendered.
+        condition: String,
+    },
+}
+
+fn globs_match(globs: &[NameGlob], name: &str) -> bool {
+    globs.iter().any(|g| g.is_match(name))
+}
+
+impl Rule {
+    /// The match criteria other than `when`; cheapest checks first.
+    pub(crate) fn matches_static(&self, req: &Request<'_>) -> bool {
+        if let Some(mask) = self.kinds
+            && mask & req.kind.bit() == 0
+        {
+            return false;
+        }
+        if let Some(ps) = &self.principals
+            && !ps.iter().any(|p| p == req.principal)
+        {
+            return false;
+        }
+        if let Some(roles) = &self.roles
+            && !roles.iter().any(|r| req.roles.contains(r))
+        {
+            return false;
+        }
+        if let Some(globs) = &self.tools
+            && !globs_match(globs, req.tool)
+        {
+            return false;
+        }
+        if let Some(globs) = &self.functions
+            && !req.function_path.is_some_and(|f| globs_match(globs, f))
+        {
+            return false;
+        }
+        true
+    }
+
+    /// Every static criterion that fails, for `explain`.
+    pub(crate) fn static_mismatches(&self, req: &Request<'_>) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        if let Some(mask) = self.kinds
+            && mask & req.kind.bit() == 0
+        {
+            out.push(Mismatch::Kind {
+                kind: req.kind,
+                allowed: ToolKind::ALL
+                    .into_iter()
+                    .filter(|k| mask & k.bit() != 0)
+                    .collect(),
+            });
+        }
+        if let Some(ps) = &self.principals
+            && !ps.iter().any(|p| p == req.principal)
+        {
+            out.push(Mismatch::Principal {
+                principal: req.principal.to_owned(),
+                allowed: ps.clone(),
+            });
+        }
+        if let Some(roles) = &self.roles
+            && !roles.iter().any(|r| req.roles.contains(r))
+        {
+            out.push(Mismatch::Roles {
+                required: roles.clone(),
+                held: req.roles.to_vec(),
+            });
+        }
+        if let Some(globs) = &self.tools
+            && !globs_match(globs, req.tool)
+        {
+            out.push(Mismatch::Tool {
+                tool: req.tool.to_owned(),
+                globs: globs.iter().map(|g| g.text.clone()).collect(),
+            });
+        }
+        if let Some(globs) = &self.functions
+            && !req.function_path.is_some_and(|f| globs_match(globs, f))
+        {
+            out.push(Mismatch::Function {
+                function: req.function_path.map(str::to_owned),
+                globs: globs.iter().map(|g| g.text.clone()).collect(),
+            });
+        }
+        out
+    }
+
+    /// Whether this rule, when unconditional, matches every request `later` matches.
+    pub(crate) fn covers(&self, later: &Rule) -> bool {
+        fn names(a: &Option<Vec<NameGlob>>, b: &Option<Vec<NameGlob>>) -> bool {
+            match (a, b) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(a), Some(b)) => b.iter().all(|g| a.iter().any(|f| f.covers(g))),
+            }
+        }
+        fn subset(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
+            match (a, b) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(a), Some(b)) => b.iter().all(|x| a.contains(x)),
+            }
+        }
+        let kinds = match (self.kinds, later.kinds) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => b & !a == 0,
+        };
+        self.condition.is_none()
+            && kinds
+            && subset(&self.roles, &later.roles)
+            && subset(&self.principals, &later.principals)
+            && names(&self.tools, &later.tools)
+            && names(&self.functions, &later.functions)
+    }
+}
