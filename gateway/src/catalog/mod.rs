@@ -1,0 +1,413 @@
+//! The tool catalog: the deployment's functions (and the Convex data tools) as MCP tools.
+//!
+//! Built from a [`spec::FunctionSpecFile`] and [`CatalogOptions`]; every tool has a stable name
+//! ([`naming`]), a title and description (config, else generated), an `inputSchema` and, where the
+//! function declares `returns`, an `outputSchema` ([`schema`]), annotations and `_meta` naming the
+//! Convex path and kind. [`Catalog::hash`] identifies the exact catalog for the ledger.
+pub mod data_tools;
+pub mod naming;
+pub mod schema;
+pub mod spec;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::ToolOverride;
+use data_tools::DataTool;
+use spec::{FunctionKind, FunctionSpecFile, Validator, Visibility};
+
+/// The `_meta` key under which a tool names its Convex target.
+pub const META_KEY: &str = "auditgate/convex";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(
+        "tool name {name:?} is produced by both {first} and {second}; set a distinct name in [tools.\"<path>\"]"
+    )]
+    DuplicateName {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("tool name {name:?} for {source_path} does not match ^[A-Za-z0-9_-]{{1,64}}$")]
+    InvalidName { name: String, source_path: String },
+    #[error("[tools.{key:?}] matches no Convex function and no data tool")]
+    UnknownOverride { key: String },
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error("cannot read the function spec {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What a tool does, for the policy engine (write mode applies to everything but reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ToolKind {
+    Query,
+    Mutation,
+    Action,
+    DataRead,
+    DataWrite,
+}
+
+impl ToolKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Mutation => "mutation",
+            Self::Action => "action",
+            Self::DataRead => "data_read",
+            Self::DataWrite => "data_write",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolTarget {
+    /// A Convex function. `wrap_output` means results are returned as `{"value": …}`.
+    Function {
+        path: String,
+        kind: FunctionKind,
+        visibility: Visibility,
+        args: Validator,
+        wrap_output: bool,
+    },
+    Data(DataTool),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolAnnotations {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub input_schema: Value,
+    pub output_schema: Option<Value>,
+    pub annotations: ToolAnnotations,
+    pub target: ToolTarget,
+}
+
+impl Tool {
+    pub fn kind(&self) -> ToolKind {
+        match &self.target {
+            ToolTarget::Function { kind, .. } => match kind {
+                FunctionKind::Query => ToolKind::Query,
+                FunctionKind::Mutation => ToolKind::Mutation,
+                // HTTP actions never become tools; treat defensively as actions.
+                FunctionKind::Action | FunctionKind::HttpAction => ToolKind::Action,
+            },
+            ToolTarget::Data(d) => {
+                if d.is_write() {
+                    ToolKind::DataWrite
+                } else {
+                    ToolKind::DataRead
+                }
+            }
+        }
+    }
+
+    /// The Convex function path, for function tools.
+    pub fn function_path(&self) -> Option<&str> {
+        match &self.target {
+            ToolTarget::Function { path, .. } => Some(path),
+            ToolTarget::Data(_) => None,
+        }
+    }
+
+    /// The MCP `Tool` object as `tools/list` shows it.
+    pub fn to_mcp(&self) -> Value {
+        let mut tool = Map::new();
+        tool.insert("name".into(), json!(self.name));
+        tool.insert("title".into(), json!(self.title));
+        tool.insert("description".into(), json!(self.description));
+        tool.insert("inputSchema".into(), self.input_schema.clone());
+        if let Some(out) = &self.output_schema {
+            tool.insert("outputSchema".into(), out.clone());
+        }
+        let a = &self.annotations;
+        tool.insert(
+            "annotations".into(),
+            json!({
+                "title": self.title,
+                "readOnlyHint": a.read_only,
+                "destructiveHint": a.destructive,
+                "idempotentHint": a.idempotent,
+                "openWorldHint": a.open_world,
+            }),
+        );
+        let meta = match &self.target {
+            ToolTarget::Function {
+                path,
+                kind,
+                visibility,
+                ..
+            } => json!({"path": path, "kind": kind.as_str(), "visibility": visibility}),
+            ToolTarget::Data(d) => json!({"dataTool": d.name(), "kind": self.kind().as_str()}),
+        };
+        tool.insert("_meta".into(), json!({ META_KEY: meta }));
+        Value::Object(tool)
+    }
+}
+
+/// What goes into a catalog besides the spec.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogOptions {
+    pub include_internal: bool,
+    pub data_tools: bool,
+    /// Keyed by function path (`invoices:refund`) or data tool name.
+    pub overrides: BTreeMap<String, ToolOverride>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    tools: Vec<Tool>,
+    by_name: HashMap<String, usize>,
+    hash: String,
+}
+
+impl Catalog {
+    pub fn build(spec: &FunctionSpecFile, options: &CatalogOptions) -> Result<Self, CatalogError> {
+        for key in options.overrides.keys() {
+            let known = spec.functions.iter().any(|f| &f.path == key)
+                || DataTool::ALL.iter().any(|d| d.name() == key);
+            if !known {
+                return Err(CatalogError::UnknownOverride { key: key.clone() });
+            }
+        }
+        let mut tools = Vec::new();
+        let mut origin: HashMap<String, String> = HashMap::new();
+        let mut add = |tool: Tool, source: String| -> Result<(), CatalogError> {
+            if !naming::is_valid_tool_name(&tool.name) {
+                return Err(CatalogError::InvalidName {
+                    name: tool.name,
+                    source_path: source,
+                });
+            }
+            if let Some(first) = origin.get(&tool.name) {
+                return Err(CatalogError::DuplicateName {
+                    name: tool.name,
+                    first: first.clone(),
+                    second: source,
+                });
+            }
+            origin.insert(tool.name.clone(), source);
+            tools.push(tool);
+            Ok(())
+        };
+        if options.data_tools {
+            for d in DataTool::ALL {
+                let tool = d.tool(options.overrides.get(d.name()));
+                add(tool, format!("data tool {}", d.name()))?;
+            }
+        }
+        for f in &spec.functions {
+            if f.kind == FunctionKind::HttpAction {
+                continue;
+            }
+            if f.visibility == Visibility::Internal && !options.include_internal {
+                continue;
+            }
+            let o = options.overrides.get(&f.path);
+            let name = o
+                .and_then(|o| o.name.clone())
+                .unwrap_or_else(|| naming::tool_name_for_path(&f.path));
+            let (output_schema, wrap_output) = match &f.returns {
+                Some(r) => {
+                    let (s, wrapped) = schema::output_schema(r);
+                    (Some(s), wrapped)
+                }
+                None => (None, false),
+            };
+            let is_query = f.kind == FunctionKind::Query;
+            let annotations = ToolAnnotations {
+                read_only: is_query,
+                destructive: !is_query && o.and_then(|o| o.destructive).unwrap_or(true),
+                idempotent: is_query || o.and_then(|o| o.idempotent).unwrap_or(false),
+                open_world: f.kind == FunctionKind::Action,
+            };
+            let tool = Tool {
+                title: o
+                    .and_then(|o| o.title.clone())
+                    .unwrap_or_else(|| generated_title(f.kind, &f.path)),
+                description: o
+                    .and_then(|o| o.description.clone())
+                    .unwrap_or_else(|| generated_description(f)),
+                input_schema: schema::input_schema(&f.args),
+                output_schema,
+                annotations,
+                target: ToolTarget::Function {
+                    path: f.path.clone(),
+                    kind: f.kind,
+                    visibility: f.visibility,
+                    args: f.args.clone(),
+                    wrap_output,
+                },
+                name,
+            };
+            add(tool, format!("function {}", f.path))?;
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_name = tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        let hash = catalog_hash(&tools);
+        Ok(Self {
+            tools,
+            by_name,
+            hash,
+        })
+    }
+
+    /// Reads a `npx convex function-spec` file and builds the catalog.
+    pub fn from_spec_file(
+        path: &std::path::Path,
+        options: &CatalogOptions,
+    ) -> Result<Self, CatalogError> {
+        let bytes = std::fs::read(path).map_err(|source| CatalogError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::build(&FunctionSpecFile::parse(&bytes)?, options)
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Tool> {
+        self.by_name.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// `sha256:<hex>` of the RFC 8785 canonical JSON of every tool's MCP form, in name order.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The `tools/list` array.
+    pub fn to_mcp(&self) -> Value {
+        Value::Array(self.tools.iter().map(Tool::to_mcp).collect())
+    }
+}
+
+fn catalog_hash(tools: &[Tool]) -> String {
+    let listing = Value::Array(tools.iter().map(Tool::to_mcp).collect());
+    // Canonicalizing a serde_json::Value holding only finite numbers cannot fail.
+    let bytes = serde_json_canonicalizer::to_vec(&listing).unwrap_or_default();
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn generated_title(kind: FunctionKind, path: &str) -> String {
+    let kind = match kind {
+        FunctionKind::Query => "Query",
+        FunctionKind::Mutation => "Mutation",
+        FunctionKind::Action => "Action",
+        FunctionKind::HttpAction => "HTTP action",
+    };
+    format!("{kind} {path}")
+}
+
+fn generated_description(f: &spec::FunctionSpec) -> String {
+    let mut text = match f.kind {
+        FunctionKind::Query => format!("Runs the Convex query `{}` (read-only).", f.path),
+        FunctionKind::Mutation => format!(
+            "Runs the Convex mutation `{}`: it may change data and is never retried.",
+            f.path
+        ),
+        FunctionKind::Action | FunctionKind::HttpAction => format!(
+            "Runs the Convex action `{}`: it may change data or call external services and is never retried.",
+            f.path
+        ),
+    };
+    if f.visibility == Visibility::Internal {
+        text.push_str(" Internal function: exposed by the gateway's configuration.");
+    }
+    if let Some(fields) = f.args.fields() {
+        if !fields.is_empty() {
+            let names: Vec<String> = fields
+                .iter()
+                .map(|fl| {
+                    if fl.optional {
+                        format!("{} (optional)", fl.name)
+                    } else {
+                        fl.name.clone()
+                    }
+                })
+                .collect();
+            text.push_str(&format!(" Arguments: {}.", names.join(", ")));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(functions: Value) -> FunctionSpecFile {
+        FunctionSpecFile::from_value(json!({"url": "u", "functions": functions})).unwrap()
+    }
+
+    fn f(id: &str, kind: &str, vis: &str) -> Value {
+        json!({"identifier": id, "functionType": kind, "visibility": {"kind": vis},
+               "args": {"type": "object", "value": {}}, "returns": null})
+    }
+
+    #[test]
+    fn collisions_are_rejected_with_both_sources() {
+        let s = spec(json!([
+            f("a/b.js:c", "Query", "public"),
+            f("a_b.js:c", "Query", "public")
+        ]));
+        let err = Catalog::build(&s, &CatalogOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, CatalogError::DuplicateName { ref name, .. } if name == "a_b_c"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("a/b:c") && err.to_string().contains("a_b:c"));
+    }
+
+    #[test]
+    fn internal_hidden_unless_configured_and_annotations() {
+        let s = spec(json!([
+            f("x.js:q", "Query", "public"),
+            f("x.js:m", "Mutation", "internal"),
+            f("x.js:h", "HttpAction", "public")
+        ]));
+        let c = Catalog::build(&s, &CatalogOptions::default()).unwrap();
+        assert_eq!(c.tools().len(), 1);
+        assert!(c.get("x_q").unwrap().annotations.read_only);
+        let opts = CatalogOptions {
+            include_internal: true,
+            ..CatalogOptions::default()
+        };
+        let c2 = Catalog::build(&s, &opts).unwrap();
+        let m = c2.get("x_m").unwrap();
+        assert!(m.annotations.destructive && !m.annotations.read_only);
+        assert_ne!(c.hash(), c2.hash());
+    }
+
+    #[test]
+    fn overrides_must_match_something() {
+        let s = spec(json!([f("x.js:q", "Query", "public")]));
+        let mut opts = CatalogOptions::default();
+        opts.overrides
+            .insert("x:typo".into(), ToolOverride::default());
+        assert!(matches!(
+            Catalog::build(&s, &opts),
+            Err(CatalogError::UnknownOverride { .. })
+        ));
+    }
+}

@@ -1,0 +1,2 @@
+//! Upstreams the gateway forwards tool calls to. Today: one Convex deployment.
+pub mod convex;
