@@ -157,6 +157,10 @@ const SYSTEM_FUNCTIONS = {
     raw: true,
     run: async () => functions.map((f) => f.spec),
   },
+  "_system/frontend/getSchemas:default": {
+    kind: "Query",
+    run: async () => ({ active: app.schema.export() }),
+  },
   "_system/cli/tableData:default": {
     kind: "Query",
     run: async ({ table, order, paginationOpts }) => {
