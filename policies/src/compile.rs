@@ -537,6 +537,7 @@ fn condition(
     }
     Ok(Condition::Compare {
         path: path.get_ref().as_str().into(),
+        singular: crate::condition::singular_steps(&query),
         query: Box::new(query),
         op,
         value,

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use jsonpath_rust::parser::model::JpQuery;
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde::Deserialize;
 use serde_json::{Number, Value};
 
@@ -81,6 +81,9 @@ pub(crate) enum Condition {
     Compare {
         path: Arc<str>,
         query: Box<JpQuery>,
+        /// The same query as plain steps when it is singular (`$.a.b[0]`): evaluated without the
+        /// JSONPath engine, which keeps conditions cheap.
+        singular: Option<Vec<SingularStep>>,
         op: Op,
         value: Value,
         quantifier: Quantifier,
@@ -90,6 +93,42 @@ pub(crate) enum Condition {
     Not(Box<Condition>),
 }
 
+/// A step of a singular query.
+#[derive(Debug, Clone)]
+pub(crate) enum SingularStep {
+    Name(String),
+    Index(i64),
+}
+
+/// The steps of `query` if it only has name and index selectors.
+pub(crate) fn singular_steps(query: &JpQuery) -> Option<Vec<SingularStep>> {
+    query
+        .segments
+        .iter()
+        .map(|segment| match segment {
+            Segment::Selector(Selector::Name(n)) => Some(SingularStep::Name(n.clone())),
+            Segment::Selector(Selector::Index(i)) => Some(SingularStep::Index(*i)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn select_singular<'a>(steps: &[SingularStep], mut at: &'a Value) -> Option<&'a Value> {
+    for step in steps {
+        at = match (step, at) {
+            (SingularStep::Name(n), Value::Object(map)) => map.get(n)?,
+            (SingularStep::Index(i), Value::Array(items)) => {
+                // RFC 9535: a negative index counts from the end.
+                let len = i64::try_from(items.len()).ok()?;
+                let i = if *i < 0 { len + i } else { *i };
+                items.get(usize::try_from(i).ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
 impl Condition {
     /// Evaluates against `args`, appending every JSONPath it read to `read` (for what-if tools).
     pub(crate) fn eval(&self, args: &Value, read: &mut Vec<Arc<str>>) -> bool {
@@ -97,6 +136,7 @@ impl Condition {
             Condition::Compare {
                 path,
                 query,
+                singular,
                 op,
                 value,
                 quantifier,
@@ -104,11 +144,13 @@ impl Condition {
                 if !read.contains(path) {
                     read.push(Arc::clone(path));
                 }
-                let selected: Vec<&Value> = match jsonpath_rust::query::js_path_process(query, args)
-                {
-                    Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
-                    // Only function results that are not nodes end here; they select nothing.
-                    Err(_) => Vec::new(),
+                let selected: Vec<&Value> = match singular {
+                    Some(steps) => select_singular(steps, args).into_iter().collect(),
+                    None => match jsonpath_rust::query::js_path_process(query, args) {
+                        Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
+                        // Only function results that are not nodes end here; they select nothing.
+                        Err(_) => Vec::new(),
+                    },
                 };
                 match op {
                     Op::Exists => !selected.is_empty(),
@@ -244,9 +286,11 @@ mod tests {
     use serde_json::json;
 
     fn cmp(path: &str, op: Op, value: Value, quantifier: Quantifier) -> Condition {
+        let query = jsonpath_rust::parser::parse_json_path(path).unwrap();
         Condition::Compare {
             path: path.into(),
-            query: Box::new(jsonpath_rust::parser::parse_json_path(path).unwrap()),
+            singular: singular_steps(&query),
+            query: Box::new(query),
             op,
             value,
             quantifier,
@@ -288,6 +332,33 @@ mod tests {
             combined.to_string(),
             "not(any($.c in [\"EUR\",1], $.c not_in [\"EUR\"]))"
         );
+    }
+
+    #[test]
+    fn singular_fast_path_agrees_with_the_jsonpath_engine() {
+        let args = json!({"a": {"b": [1, {"c": "x"}, 3]}, "k y": 2});
+        for path in [
+            "$.a.b[1].c",
+            "$.a.b[-1]",
+            "$.a.b[-9]",
+            "$.a.b[7]",
+            "$['k y']",
+            "$.a.x",
+            "$",
+            "$.a.b.c",
+        ] {
+            let query = jsonpath_rust::parser::parse_json_path(path).unwrap();
+            let steps = singular_steps(&query).unwrap();
+            let fast: Vec<&Value> = select_singular(&steps, &args).into_iter().collect();
+            let slow: Vec<&Value> = jsonpath_rust::query::js_path_process(&query, &args)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.val)
+                .collect();
+            assert_eq!(fast, slow, "{path}");
+        }
+        let query = jsonpath_rust::parser::parse_json_path("$..c").unwrap();
+        assert!(singular_steps(&query).is_none());
     }
 
     #[test]
