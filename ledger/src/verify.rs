@@ -1,0 +1,967 @@
+//! Verification: recompute everything a ledger claims, from its segment bytes and trusted keys
+//! alone (`docs/ledger-format.md` §8).
+//!
+//! [`Verifier`] is a streaming, pure state machine: feed it segments in order, then
+//! [`Verifier::finish`]. It never trusts the index or any writer metadata. Per-entry work that
+//! does not depend on order (canonical-form check, BLAKE3, the RFC 6962 leaf hash) runs on all
+//! cores; the chain, the tree and the checkpoints are then checked in order.
+//!
+//! The writer reuses the same machine to recover on open ([`Verifier::feed_last_segment`]): one
+//! code path decides what a valid ledger is.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use thiserror::Error;
+
+use crate::checkpoint::SignedCheckpoint;
+use crate::entry::{self, EntryHeader, HeaderError};
+use crate::keys::VerifierKey;
+use crate::merkle::{self, Frontier, Hash};
+use crate::segment::{self, FrameError, HEADER_LEN, Record, RecordType};
+use crate::store::{FsStore, Store};
+use crate::timestamp::Timestamp;
+
+/// The `format` member of a genesis entry.
+pub const FORMAT: &str = "auditgate-ledger/1";
+/// Kind of the first entry.
+pub const KIND_GENESIS: &str = "ledger.genesis";
+/// Kind of a key rotation entry.
+pub const KIND_KEY_ROTATED: &str = "ledger.key_rotated";
+/// Kind of the entry recording a cut torn tail.
+pub const KIND_RECOVERED: &str = "ledger.recovered";
+
+/// Where a verification failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    /// Segment number.
+    pub segment: Option<u64>,
+    /// Byte offset of the record in that segment.
+    pub offset: Option<u64>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.segment, self.offset) {
+            (Some(s), Some(o)) => write!(f, "segment {s} byte {o}"),
+            (Some(s), None) => write!(f, "segment {s}"),
+            _ => f.write_str("ledger"),
+        }
+    }
+}
+
+/// A verification failure: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{location}: {kind}")]
+pub struct VerifyError {
+    /// Where the first failure is.
+    pub location: Location,
+    /// What failed.
+    pub kind: VerifyErrorKind,
+}
+
+/// Every distinct reason a ledger fails verification (the V-rules of the format doc).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum VerifyErrorKind {
+    /// V1: no segment files.
+    #[error("no segment files")]
+    NoSegments,
+    /// V1: a segment number is missing.
+    #[error("segment {expected} is missing (found {found} instead)")]
+    MissingSegment {
+        /// The number that should come next.
+        expected: u64,
+        /// The number found.
+        found: u64,
+    },
+    /// V2: bad header.
+    #[error("{0}")]
+    BadHeader(FrameError),
+    /// V3: a frame is damaged (length, checksum, truncation, type).
+    #[error("damaged record: {0}")]
+    BadRecord(FrameError),
+    /// V4: a record where the batch structure forbids it.
+    #[error("unexpected {found} record: {why}")]
+    UnexpectedRecord {
+        /// The record type found.
+        found: &'static str,
+        /// The rule broken.
+        why: &'static str,
+    },
+    /// V4: a segment other than the last is not sealed.
+    #[error("segment {segment} is not sealed but is followed by another segment")]
+    UnsealedSegment {
+        /// The unsealed segment.
+        segment: u64,
+    },
+    /// V4: entries after the last checkpoint.
+    #[error("entries from seq {first_seq} on are not covered by any signed checkpoint")]
+    UnsignedTail {
+        /// First unsigned entry.
+        first_seq: u64,
+    },
+    /// V5: a seal's count is wrong.
+    #[error("seal says {stated} entries, ledger has {actual}")]
+    BadSeal {
+        /// Count in the seal.
+        stated: u64,
+        /// Count recomputed.
+        actual: u64,
+    },
+    /// V6: entry bytes are not canonical JSON.
+    #[error("entry seq {seq}: {why}")]
+    NonCanonicalEntry {
+        /// Expected seq of the entry.
+        seq: u64,
+        /// The canonical-form violation.
+        why: String,
+    },
+    /// V7: one of the ledger's own members is malformed.
+    #[error("entry seq {seq}: member `{field}` missing or malformed")]
+    BadEntryField {
+        /// Expected seq of the entry.
+        seq: u64,
+        /// The member.
+        field: &'static str,
+    },
+    /// V7: seq not continuous.
+    #[error("expected seq {expected}, found {found}")]
+    SeqGap {
+        /// Expected.
+        expected: u64,
+        /// Found.
+        found: u64,
+    },
+    /// V8: `prev` does not match the previous entry's hash.
+    #[error("entry seq {seq}: prev does not match the hash of the previous entry")]
+    ChainBroken {
+        /// The entry whose prev is wrong.
+        seq: u64,
+    },
+    /// V9: timestamps went backwards.
+    #[error("entry seq {seq}: ts {ts} is earlier than the previous entry's {previous}")]
+    TimeWentBackwards {
+        /// The entry.
+        seq: u64,
+        /// Its ts.
+        ts: String,
+        /// The previous ts.
+        previous: String,
+    },
+    /// V10: bad or misplaced genesis entry.
+    #[error("entry seq {seq}: bad genesis: {why}")]
+    BadGenesis {
+        /// The entry.
+        seq: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// V10: the genesis key is not among the trusted keys.
+    #[error("the ledger's genesis key {key} is not a trusted key")]
+    UntrustedGenesisKey {
+        /// The key named by the genesis entry.
+        key: String,
+    },
+    /// V11: checkpoint does not parse or names another origin.
+    #[error("checkpoint after seq {after_seq}: {why}")]
+    BadCheckpoint {
+        /// Last entry before the checkpoint.
+        after_seq: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// V11: checkpoint size differs from the entries so far.
+    #[error("checkpoint states tree size {stated}, but {actual} entries precede it")]
+    CheckpointSizeMismatch {
+        /// Size in the checkpoint.
+        stated: u64,
+        /// Entries counted.
+        actual: u64,
+    },
+    /// V11: checkpoint root differs from the recomputed root.
+    #[error("checkpoint of size {size}: root hash does not match the entries")]
+    CheckpointRootMismatch {
+        /// Tree size.
+        size: u64,
+    },
+    /// V12: a known key's signature does not verify.
+    #[error("checkpoint of size {size}: bad signature: {why}")]
+    BadSignature {
+        /// Tree size.
+        size: u64,
+        /// Details.
+        why: String,
+    },
+    /// V12: the required signer did not sign.
+    #[error("checkpoint of size {size}: no valid signature by {key}")]
+    MissingSignature {
+        /// Tree size.
+        size: u64,
+        /// The key that must have signed.
+        key: String,
+    },
+    /// V13: malformed key rotation.
+    #[error("entry seq {seq}: bad key rotation: {why}")]
+    BadRotation {
+        /// The entry.
+        seq: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// V14: the pinned checkpoint itself is not acceptable.
+    #[error("pinned checkpoint: {0}")]
+    PinnedCheckpointInvalid(String),
+    /// V14: the ledger is shorter than the pinned checkpoint.
+    #[error("ledger was truncated: pinned checkpoint has {pinned} entries, ledger has {actual}")]
+    Truncated {
+        /// Pinned size.
+        pinned: u64,
+        /// Ledger size.
+        actual: u64,
+    },
+    /// V14: the ledger's history differs from the pinned checkpoint.
+    #[error("ledger history differs from the pinned checkpoint at size {size} (rewritten or rolled back)")]
+    PinMismatch {
+        /// Pinned size.
+        size: u64,
+    },
+    /// Reading the files failed (not a verdict on the ledger).
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+impl VerifyErrorKind {
+    fn at(self, segment: u64, offset: usize) -> VerifyError {
+        VerifyError {
+            location: Location {
+                segment: Some(segment),
+                offset: Some(offset as u64),
+            },
+            kind: self,
+        }
+    }
+
+    fn anywhere(self) -> VerifyError {
+        VerifyError {
+            location: Location::default(),
+            kind: self,
+        }
+    }
+}
+
+/// Knobs for a verification run.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Check checkpoint signatures and the genesis key's trust. Off only for the writer's own
+    /// recovery scan (it holds the key; the auditor's verify always checks).
+    pub check_signatures: bool,
+    /// Keep every leaf hash (needed to produce proofs afterwards).
+    pub keep_leaves: bool,
+    /// Worker threads for per-entry hashing; 0 = all available cores.
+    pub threads: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            check_signatures: true,
+            keep_leaves: false,
+            threads: 0,
+        }
+    }
+}
+
+/// One verified entry, as handed to a visitor once its batch's checkpoint verified.
+#[derive(Debug, Clone, Copy)]
+pub struct VisitedEntry<'a> {
+    /// Position.
+    pub seq: u64,
+    /// Stored bytes.
+    pub bytes: &'a [u8],
+    /// BLAKE3 entry hash.
+    pub hash: Hash,
+    /// Writer's timestamp.
+    pub ts: Timestamp,
+    /// Segment holding it.
+    pub segment: u64,
+    /// Byte offset of its frame in that segment.
+    pub offset: u64,
+}
+
+/// The state of the chain at a point: everything needed to continue appending after it.
+#[derive(Debug, Clone)]
+pub struct ChainHead {
+    /// Entries so far (= the next seq).
+    pub entries: u64,
+    /// Hash of the last entry (zeros if none).
+    pub prev: Hash,
+    /// Timestamp of the last entry.
+    pub last_ts: Option<Timestamp>,
+    /// The Merkle tree's frontier.
+    pub frontier: Frontier,
+    /// Checkpoint origin (from genesis).
+    pub origin: Option<String>,
+    /// Ledger id (from genesis).
+    pub ledger_id: Option<String>,
+    /// The key that must sign the next checkpoint.
+    pub active_key: Option<VerifierKey>,
+    /// Every key that has been active, in order.
+    pub keys: Vec<VerifierKey>,
+}
+
+impl ChainHead {
+    fn empty() -> Self {
+        Self {
+            entries: 0,
+            prev: [0u8; 32],
+            last_ts: None,
+            frontier: Frontier::new(),
+            origin: None,
+            ledger_id: None,
+            active_key: None,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Number of entries.
+    pub entries: u64,
+    /// Number of segments.
+    pub segments: u64,
+    /// Number of checkpoints.
+    pub checkpoints: u64,
+    /// First and last entry timestamps.
+    pub first_ts: Option<Timestamp>,
+    /// Last entry timestamp.
+    pub last_ts: Option<Timestamp>,
+    /// Checkpoint origin.
+    pub origin: String,
+    /// Ledger id.
+    pub ledger_id: String,
+    /// Signing keys in the order they were active.
+    pub keys: Vec<VerifierKey>,
+    /// The last checkpoint (covers the whole ledger).
+    pub last_checkpoint: Option<SignedCheckpoint>,
+    /// Merkle root of the whole ledger.
+    pub root: Hash,
+    /// BLAKE3 hash of the last entry.
+    pub head_hash: Hash,
+    /// Entries per kind.
+    pub kinds: BTreeMap<String, u64>,
+    /// Size of the pinned checkpoint that was checked, if any.
+    pub pinned_size: Option<u64>,
+    /// Every leaf hash, if asked for.
+    pub leaves: Option<Vec<Hash>>,
+}
+
+/// A torn tail found by [`Verifier::feed_last_segment`]: what the writer must cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// Segment holding the tail.
+    pub segment: u64,
+    /// Length to truncate the segment to (end of the durable prefix).
+    pub durable_len: u64,
+    /// Bytes after it.
+    pub discarded_bytes: u64,
+    /// Complete, checksum-valid records among them.
+    pub discarded_records: u64,
+    /// Why the tail is not part of the ledger.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    Nothing,
+    Entry,
+    Checkpoint,
+    Seal,
+}
+
+/// Entry facts computed in parallel, before the in-order checks.
+struct Facts<'a> {
+    header: Result<EntryHeader<'a>, HeaderError>,
+    hash: Hash,
+    leaf: Hash,
+}
+
+/// The streaming verifier.
+#[derive(Debug)]
+pub struct Verifier {
+    trusted: Vec<VerifierKey>,
+    pin: Option<SignedCheckpoint>,
+    opts: VerifyOptions,
+    head: ChainHead,
+    /// The head at the last checkpoint: where a writer resumes after cutting a torn tail.
+    durable: ChainHead,
+    rotation: Option<VerifierKey>,
+    pending_since: Option<u64>,
+    last: Last,
+    next_segment: u64,
+    last_segment_sealed: bool,
+    checkpoints: u64,
+    first_ts: Option<Timestamp>,
+    kinds: BTreeMap<String, u64>,
+    last_checkpoint: Option<SignedCheckpoint>,
+    leaves: Vec<Hash>,
+    pin_checked: bool,
+}
+
+/// Where the durable prefix of the last segment ends, for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentEnd {
+    /// Length of the durable prefix.
+    pub durable_len: u64,
+    /// Whether the segment ends with a seal.
+    pub sealed: bool,
+}
+
+impl Verifier {
+    /// A verifier trusting `trusted` keys, optionally holding the ledger to a pinned checkpoint.
+    pub fn new(
+        trusted: Vec<VerifierKey>,
+        pin: Option<SignedCheckpoint>,
+        opts: VerifyOptions,
+    ) -> Self {
+        Self {
+            trusted,
+            pin,
+            opts,
+            head: ChainHead::empty(),
+            durable: ChainHead::empty(),
+            rotation: None,
+            pending_since: None,
+            last: Last::Nothing,
+            next_segment: 0,
+            last_segment_sealed: false,
+            checkpoints: 0,
+            first_ts: None,
+            kinds: BTreeMap::new(),
+            last_checkpoint: None,
+            leaves: Vec::new(),
+            pin_checked: false,
+        }
+    }
+
+    /// The chain state after the last verified checkpoint.
+    pub fn durable_head(&self) -> &ChainHead {
+        &self.durable
+    }
+
+    /// The last verified checkpoint.
+    pub fn last_checkpoint(&self) -> Option<&SignedCheckpoint> {
+        self.last_checkpoint.as_ref()
+    }
+
+    /// Feeds the next segment. Every defect is an error.
+    pub fn feed_segment(
+        &mut self,
+        number: u64,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(VisitedEntry<'_>),
+    ) -> Result<SegmentEnd, VerifyError> {
+        self.feed(number, bytes, false, visit).map(|(end, _)| end)
+    }
+
+    /// Feeds the last segment of a ledger a writer is opening: a torn tail after the last
+    /// checkpoint is reported (not an error) so the writer can cut it; any other defect is an
+    /// error. After a torn tail, the verifier's state is rolled back to the last checkpoint.
+    pub fn feed_last_segment(
+        &mut self,
+        number: u64,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(VisitedEntry<'_>),
+    ) -> Result<(SegmentEnd, Option<TornTail>), VerifyError> {
+        self.feed(number, bytes, true, visit)
+    }
+
+    fn feed(
+        &mut self,
+        number: u64,
+        bytes: &[u8],
+        tolerate_tail: bool,
+        visit: &mut dyn FnMut(VisitedEntry<'_>),
+    ) -> Result<(SegmentEnd, Option<TornTail>), VerifyError> {
+        if number != self.next_segment {
+            return Err(VerifyErrorKind::MissingSegment {
+                expected: self.next_segment,
+                found: number,
+            }
+            .at(number, 0));
+        }
+        if number > 0 && !self.last_segment_sealed {
+            return Err(VerifyErrorKind::UnsealedSegment { segment: number - 1 }.at(number - 1, 0));
+        }
+        self.next_segment += 1;
+        self.last_segment_sealed = false;
+        self.last = Last::Nothing;
+        segment::decode_header(bytes, number)
+            .map_err(|e| VerifyErrorKind::BadHeader(e).at(number, 0))?;
+
+        // Frames. A damaged frame ends the scan; whether that is an error depends on the mode.
+        let mut records: Vec<Record<'_>> = Vec::new();
+        let mut offset = HEADER_LEN;
+        let mut frame_error = None;
+        while offset < bytes.len() {
+            match segment::decode_record(bytes, offset) {
+                Ok(r) => {
+                    offset = r.end();
+                    records.push(r);
+                }
+                Err(e) => {
+                    frame_error = Some((offset, e));
+                    break;
+                }
+            }
+        }
+        if let (Some((off, e)), false) = (&frame_error, tolerate_tail) {
+            return Err(VerifyErrorKind::BadRecord(e.clone()).at(number, *off));
+        }
+
+        let entry_payloads: Vec<&[u8]> = records
+            .iter()
+            .filter(|r| r.ty == RecordType::Entry)
+            .map(|r| r.payload)
+            .collect();
+        let facts = compute_facts(&entry_payloads, self.opts.threads);
+        let mut facts = facts.into_iter();
+
+        let mut durable_len = HEADER_LEN as u64;
+        let mut batch: Vec<VisitedEntry<'_>> = Vec::new();
+        let mut sealed = false;
+        for (i, rec) in records.iter().enumerate() {
+            let at = |k: VerifyErrorKind| k.at(number, rec.offset);
+            match rec.ty {
+                RecordType::Entry => {
+                    if self.last == Last::Seal {
+                        return Err(at(VerifyErrorKind::UnexpectedRecord {
+                            found: "entry",
+                            why: "nothing may follow a seal",
+                        }));
+                    }
+                    let f = facts.next().ok_or_else(|| {
+                        at(VerifyErrorKind::Io("internal: facts out of step".into()))
+                    })?;
+                    let seq = self.head.entries;
+                    let header = f.header.map_err(|e| {
+                        at(match e {
+                            HeaderError::NonCanonical(c) => VerifyErrorKind::NonCanonicalEntry {
+                                seq,
+                                why: c.to_string(),
+                            },
+                            HeaderError::BadField(field) => {
+                                VerifyErrorKind::BadEntryField { seq, field }
+                            }
+                        })
+                    })?;
+                    self.entry(&header, rec.payload, f.hash, f.leaf)
+                        .map_err(at)?;
+                    self.pending_since.get_or_insert(seq);
+                    batch.push(VisitedEntry {
+                        seq,
+                        bytes: rec.payload,
+                        hash: f.hash,
+                        ts: header.ts,
+                        segment: number,
+                        offset: rec.offset as u64,
+                    });
+                    self.last = Last::Entry;
+                }
+                RecordType::Checkpoint => {
+                    if self.last != Last::Entry {
+                        return Err(at(VerifyErrorKind::UnexpectedRecord {
+                            found: "checkpoint",
+                            why: "a checkpoint must close a batch of entries",
+                        }));
+                    }
+                    self.checkpoint(rec.payload).map_err(at)?;
+                    for v in batch.drain(..) {
+                        visit(v);
+                    }
+                    durable_len = rec.end() as u64;
+                    self.last = Last::Checkpoint;
+                }
+                RecordType::Seal => {
+                    if self.last != Last::Checkpoint {
+                        return Err(at(VerifyErrorKind::UnexpectedRecord {
+                            found: "seal",
+                            why: "a seal must follow a checkpoint",
+                        }));
+                    }
+                    if i + 1 != records.len() || frame_error.is_some() {
+                        return Err(at(VerifyErrorKind::UnexpectedRecord {
+                            found: "seal",
+                            why: "a seal must be the last record of its segment",
+                        }));
+                    }
+                    let stated = segment::decode_seal(rec.payload).unwrap_or(u64::MAX);
+                    if stated != self.head.entries {
+                        return Err(at(VerifyErrorKind::BadSeal {
+                            stated,
+                            actual: self.head.entries,
+                        }));
+                    }
+                    durable_len = rec.end() as u64;
+                    sealed = true;
+                    self.last = Last::Seal;
+                }
+            }
+        }
+        self.last_segment_sealed = sealed;
+        let end = SegmentEnd {
+            durable_len,
+            sealed,
+        };
+
+        let tail_bytes = bytes.len() as u64 - durable_len;
+        if !tolerate_tail || tail_bytes == 0 {
+            return Ok((end, None));
+        }
+        // Torn tail: everything after the durable prefix belongs to the one unacknowledged batch.
+        let discarded_records = records
+            .iter()
+            .filter(|r| r.offset as u64 >= durable_len)
+            .count() as u64;
+        let reason = match &frame_error {
+            Some((off, e)) => format!("damaged record at byte {off}: {e}"),
+            None => "batch without its checkpoint".to_owned(),
+        };
+        self.rollback_to_durable();
+        Ok((
+            end,
+            Some(TornTail {
+                segment: number,
+                durable_len,
+                discarded_bytes: tail_bytes,
+                discarded_records,
+                reason,
+            }),
+        ))
+    }
+
+    fn rollback_to_durable(&mut self) {
+        let entries = self.durable.entries;
+        self.head = self.durable.clone();
+        self.rotation = None;
+        self.pending_since = None;
+        self.last = if entries == 0 {
+            Last::Nothing
+        } else {
+            Last::Checkpoint
+        };
+        self.leaves.truncate(entries as usize);
+        self.pin_checked = self.pin_checked && self.pin.as_ref().is_some_and(|p| p.checkpoint().size <= entries);
+    }
+
+    fn entry(
+        &mut self,
+        header: &EntryHeader<'_>,
+        bytes: &[u8],
+        hash: Hash,
+        leaf: Hash,
+    ) -> Result<(), VerifyErrorKind> {
+        let seq = self.head.entries;
+        if header.seq != seq {
+            return Err(VerifyErrorKind::SeqGap {
+                expected: seq,
+                found: header.seq,
+            });
+        }
+        if header.prev != self.head.prev {
+            return Err(VerifyErrorKind::ChainBroken { seq });
+        }
+        if let Some(prev_ts) = self.head.last_ts
+            && header.ts < prev_ts
+        {
+            return Err(VerifyErrorKind::TimeWentBackwards {
+                seq,
+                ts: header.ts.to_string(),
+                previous: prev_ts.to_string(),
+            });
+        }
+        match header.kind.as_ref() {
+            KIND_GENESIS => self.genesis(seq, bytes)?,
+            _ if seq == 0 => {
+                return Err(VerifyErrorKind::BadGenesis {
+                    seq,
+                    why: format!("entry 0 has kind {:?}", header.kind),
+                });
+            }
+            KIND_KEY_ROTATED => self.rotation(seq, bytes)?,
+            _ => {}
+        }
+        self.head.entries += 1;
+        self.head.prev = hash;
+        self.head.last_ts = Some(header.ts);
+        self.head.frontier.push(leaf);
+        self.first_ts.get_or_insert(header.ts);
+        if self.opts.keep_leaves {
+            self.leaves.push(leaf);
+        }
+        match self.kinds.get_mut(header.kind.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                self.kinds.insert(header.kind.to_string(), 1);
+            }
+        }
+        if let Some(pin) = &self.pin
+            && pin.checkpoint().size == self.head.entries
+        {
+            if pin.checkpoint().root != self.head.frontier.root() {
+                return Err(VerifyErrorKind::PinMismatch {
+                    size: pin.checkpoint().size,
+                });
+            }
+            self.pin_checked = true;
+        }
+        Ok(())
+    }
+
+    fn genesis(&mut self, seq: u64, bytes: &[u8]) -> Result<(), VerifyErrorKind> {
+        let bad = |why: &str| VerifyErrorKind::BadGenesis {
+            seq,
+            why: why.to_owned(),
+        };
+        if seq != 0 {
+            return Err(bad("a genesis entry may only be entry 0"));
+        }
+        let body: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|_| bad("does not parse"))?;
+        let field = |name: &str| body.get(name).and_then(|v| v.as_str());
+        if field("format") != Some(FORMAT) {
+            return Err(bad("format is not auditgate-ledger/1"));
+        }
+        let id = field("ledger_id").ok_or_else(|| bad("no ledger_id"))?;
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Err(bad("ledger_id is not 32 lowercase hex digits"));
+        }
+        let origin = field("origin")
+            .filter(|o| !o.is_empty() && !o.chars().any(char::is_control))
+            .ok_or_else(|| bad("no usable origin"))?;
+        let key: VerifierKey = field("key")
+            .ok_or_else(|| bad("no key"))?
+            .parse()
+            .map_err(|_| bad("key is not a verifier key"))?;
+        if self.opts.check_signatures && !self.trusted.contains(&key) {
+            return Err(VerifyErrorKind::UntrustedGenesisKey {
+                key: key.to_string(),
+            });
+        }
+        self.head.origin = Some(origin.to_owned());
+        self.head.ledger_id = Some(id.to_owned());
+        self.head.keys = vec![key.clone()];
+        self.head.active_key = Some(key);
+        Ok(())
+    }
+
+    fn rotation(&mut self, seq: u64, bytes: &[u8]) -> Result<(), VerifyErrorKind> {
+        let bad = |why: &str| VerifyErrorKind::BadRotation {
+            seq,
+            why: why.to_owned(),
+        };
+        if self.rotation.is_some() {
+            return Err(bad("two rotations in one batch"));
+        }
+        let body: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|_| bad("does not parse"))?;
+        let key = |name: &str| -> Result<VerifierKey, VerifyErrorKind> {
+            body.get(name)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| bad(&format!("no {name}")))?
+                .parse()
+                .map_err(|_| bad(&format!("{name} is not a verifier key")))
+        };
+        let (old, new) = (key("old_key")?, key("new_key")?);
+        if Some(&old) != self.head.active_key.as_ref() {
+            return Err(bad("old_key is not the active key"));
+        }
+        if self.head.keys.contains(&new) {
+            return Err(bad("new_key was used before"));
+        }
+        self.rotation = Some(new);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, payload: &[u8]) -> Result<(), VerifyErrorKind> {
+        let after_seq = self.head.entries.saturating_sub(1);
+        let signed = SignedCheckpoint::parse(payload).map_err(|e| VerifyErrorKind::BadCheckpoint {
+            after_seq,
+            why: e.to_string(),
+        })?;
+        let cp = signed.checkpoint();
+        if Some(&cp.origin) != self.head.origin.as_ref() {
+            return Err(VerifyErrorKind::BadCheckpoint {
+                after_seq,
+                why: format!("origin {:?} is not the ledger's origin", cp.origin),
+            });
+        }
+        if cp.size != self.head.entries {
+            return Err(VerifyErrorKind::CheckpointSizeMismatch {
+                stated: cp.size,
+                actual: self.head.entries,
+            });
+        }
+        if cp.root != self.head.frontier.root() {
+            return Err(VerifyErrorKind::CheckpointRootMismatch { size: cp.size });
+        }
+        if self.opts.check_signatures {
+            let mut required: Vec<VerifierKey> = self.head.active_key.iter().cloned().collect();
+            required.extend(self.rotation.iter().cloned());
+            let verified = signed
+                .verify(&required)
+                .map_err(|e| VerifyErrorKind::BadSignature {
+                    size: cp.size,
+                    why: e.to_string(),
+                })?;
+            if let Some(missing) = (0..required.len()).find(|i| !verified.contains(i)) {
+                return Err(VerifyErrorKind::MissingSignature {
+                    size: cp.size,
+                    key: required[missing].to_string(),
+                });
+            }
+        }
+        if let Some(new) = self.rotation.take() {
+            self.head.keys.push(new.clone());
+            self.head.active_key = Some(new);
+        }
+        self.checkpoints += 1;
+        self.pending_since = None;
+        self.last_checkpoint = Some(signed);
+        self.durable = self.head.clone();
+        Ok(())
+    }
+
+    /// Ends verification: checks what can only be checked at the end, and reports.
+    pub fn finish(self) -> Result<Report, VerifyError> {
+        if self.next_segment == 0 {
+            return Err(VerifyErrorKind::NoSegments.anywhere());
+        }
+        if let Some(first_seq) = self.pending_since {
+            return Err(VerifyErrorKind::UnsignedTail { first_seq }.anywhere());
+        }
+        if self.head.entries == 0 {
+            return Err(VerifyErrorKind::BadGenesis {
+                seq: 0,
+                why: "the ledger has no entries".into(),
+            }
+            .anywhere());
+        }
+        let origin = self.head.origin.clone().unwrap_or_default();
+        let mut pinned_size = None;
+        if let Some(pin) = &self.pin {
+            let mut keys = self.trusted.clone();
+            keys.extend(self.head.keys.iter().cloned());
+            let ok = pin.verify(&keys).map_err(|e| {
+                VerifyErrorKind::PinnedCheckpointInvalid(format!("signature: {e}")).anywhere()
+            })?;
+            if ok.is_empty() {
+                return Err(VerifyErrorKind::PinnedCheckpointInvalid(
+                    "not signed by a trusted or ledger key".into(),
+                )
+                .anywhere());
+            }
+            if pin.checkpoint().origin != origin {
+                return Err(VerifyErrorKind::PinnedCheckpointInvalid(format!(
+                    "origin {:?} is not this ledger's {:?}",
+                    pin.checkpoint().origin, origin
+                ))
+                .anywhere());
+            }
+            if pin.checkpoint().size > self.head.entries {
+                return Err(VerifyErrorKind::Truncated {
+                    pinned: pin.checkpoint().size,
+                    actual: self.head.entries,
+                }
+                .anywhere());
+            }
+            if !self.pin_checked {
+                return Err(VerifyErrorKind::PinnedCheckpointInvalid(
+                    "size 0 cannot be pinned".into(),
+                )
+                .anywhere());
+            }
+            pinned_size = Some(pin.checkpoint().size);
+        }
+        Ok(Report {
+            entries: self.head.entries,
+            segments: self.next_segment,
+            checkpoints: self.checkpoints,
+            first_ts: self.first_ts,
+            last_ts: self.head.last_ts,
+            origin,
+            ledger_id: self.head.ledger_id.clone().unwrap_or_default(),
+            keys: self.head.keys.clone(),
+            last_checkpoint: self.last_checkpoint,
+            root: self.head.frontier.root(),
+            head_hash: self.head.prev,
+            kinds: self.kinds,
+            pinned_size,
+            leaves: self.opts.keep_leaves.then_some(self.leaves),
+        })
+    }
+}
+
+/// Computes the order-independent facts of each entry, on up to `threads` cores.
+fn compute_facts<'a>(payloads: &[&'a [u8]], threads: usize) -> Vec<Facts<'a>> {
+    let one = |p: &&'a [u8]| Facts {
+        header: entry::parse_header(p),
+        hash: entry::entry_hash(p),
+        leaf: merkle::leaf_hash(p),
+    };
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    const MIN_PER_THREAD: usize = 256;
+    if threads <= 1 || payloads.len() < 2 * MIN_PER_THREAD {
+        return payloads.iter().map(one).collect();
+    }
+    let chunk = payloads.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = payloads
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            // A worker only panics if parse_header/hashing panics, which would be a bug;
+            // propagate it rather than verify partially.
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Verifies the ledger in `dir` (a ledger directory with `segments/`, or a directory of
+/// segment files) against `trusted` keys and an optional pinned checkpoint.
+pub fn verify_dir(
+    dir: &Path,
+    trusted: Vec<VerifierKey>,
+    pin: Option<SignedCheckpoint>,
+    opts: VerifyOptions,
+) -> Result<Report, VerifyError> {
+    let seg_dir = if dir.join("segments").is_dir() {
+        dir.join("segments")
+    } else {
+        dir.to_path_buf()
+    };
+    let io = |e: std::io::Error| VerifyErrorKind::Io(format!("{}: {e}", seg_dir.display())).anywhere();
+    let store = FsStore::open_existing(&seg_dir).map_err(io)?;
+    let numbers = store.list().map_err(io)?;
+    let mut v = Verifier::new(trusted, pin, opts);
+    for n in numbers {
+        let bytes = store.read(n).map_err(io)?;
+        v.feed_segment(n, &bytes, &mut |_| {})?;
+    }
+    v.finish()
+}
+
+/// A short, stable name for an error kind (used by test vectors and `--json` output).
+pub fn error_code(kind: &VerifyErrorKind) -> Cow<'static, str> {
+    let name = format!("{kind:?}");
+    let end = name.find([' ', '(', '{']).unwrap_or(name.len());
+    Cow::Owned(name[..end].to_owned())
+}

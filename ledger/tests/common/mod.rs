@@ -1,0 +1,58 @@
+//! Shared helpers for the ledger's integration tests.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::path::{Path, PathBuf};
+
+use auditgate_ledger::verify::{self, VerifyOptions};
+use auditgate_ledger::{Draft, Ledger, LedgerOptions, Report, SigningKey, VerifierKey, VerifyError};
+use serde_json::json;
+
+/// A deterministic key, so failures reproduce.
+pub fn key(n: u8) -> SigningKey {
+    SigningKey::from_seed("auditgate.test", &[n; 32]).unwrap()
+}
+
+/// Small segments so tests cross segment boundaries quickly.
+pub fn small_segments() -> LedgerOptions {
+    LedgerOptions {
+        segment_size_limit: 4096,
+        ..LedgerOptions::default()
+    }
+}
+
+pub fn call(i: u64) -> Draft {
+    Draft::from_value(
+        "call.request",
+        &json!({"session": format!("s{}", i % 3), "tool": "refund", "args": {"amount": i, "note": "é\u{1f600}"}}),
+    )
+    .unwrap()
+}
+
+pub fn verify(dir: &Path, trusted: &[VerifierKey]) -> Result<Report, VerifyError> {
+    verify::verify_dir(dir, trusted.to_vec(), None, VerifyOptions::default())
+}
+
+pub fn segment_paths(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A ledger with `n` appended entries in batches of one, closed.
+pub fn make_ledger(dir: &Path, n: u64, opts: LedgerOptions) {
+    let l = Ledger::create(dir, key(1), opts).unwrap();
+    for i in 0..n {
+        l.append(call(i)).unwrap();
+    }
+    l.close();
+}
+
+/// Makes a file writable again (sealed segments are 0444) so a test can tamper with it.
+pub fn make_writable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
