@@ -9,5 +9,6 @@
 
 pub mod catalog;
 pub mod config;
+pub mod listing;
 pub mod upstream;
 pub mod validate;

@@ -98,24 +98,23 @@ fn check(schema: &Value, value: &Value, path: &mut String, errors: &mut Vec<Vali
             return;
         }
     }
-    if let Some(c) = schema.get("const") {
-        if !numbers_equal(c, value) {
-            push(errors, path, format!("must be {c}"));
-        }
+    if let Some(c) = schema.get("const")
+        && !numbers_equal(c, value)
+    {
+        push(errors, path, format!("must be {c}"));
     }
-    if let Some(Value::Array(options)) = schema.get("enum") {
-        if !options.iter().any(|o| numbers_equal(o, value)) {
-            let list: Vec<String> = options.iter().map(Value::to_string).collect();
-            push(errors, path, format!("must be one of {}", list.join(", ")));
-        }
+    if let Some(Value::Array(options)) = schema.get("enum")
+        && !options.iter().any(|o| numbers_equal(o, value))
+    {
+        let list: Vec<String> = options.iter().map(Value::to_string).collect();
+        push(errors, path, format!("must be one of {}", list.join(", ")));
     }
     check_format(schema, value, path, errors);
     check_number_bounds(schema, value, path, errors);
     if let (Some(min), Value::String(s)) = (schema.get("minLength").and_then(Value::as_u64), value)
+        && (s.chars().count() as u64) < min
     {
-        if (s.chars().count() as u64) < min {
-            push(errors, path, format!("must be at least {min} characters"));
-        }
+        push(errors, path, format!("must be at least {min} characters"));
     }
     if let Value::Object(map) = value {
         check_object(schema, map, path, errors);
@@ -220,12 +219,11 @@ fn check_format(
             push(errors, path, "must be a 64-bit integer".into());
         }
     }
-    if schema.get("contentEncoding").and_then(Value::as_str) == Some("base64") {
-        if let Value::String(s) = value {
-            if STANDARD.decode(s).is_err() {
-                push(errors, path, "must be base64".into());
-            }
-        }
+    if schema.get("contentEncoding").and_then(Value::as_str) == Some("base64")
+        && let Value::String(s) = value
+        && STANDARD.decode(s).is_err()
+    {
+        push(errors, path, "must be base64".into());
     }
 }
 
@@ -236,15 +234,15 @@ fn check_number_bounds(
     errors: &mut Vec<ValidationError>,
 ) {
     let Some(n) = value.as_f64() else { return };
-    if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-        if n < min {
-            push(errors, path, format!("must be at least {min}"));
-        }
+    if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+        && n < min
+    {
+        push(errors, path, format!("must be at least {min}"));
     }
-    if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-        if n > max {
-            push(errors, path, format!("must be at most {max}"));
-        }
+    if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+        && n > max
+    {
+        push(errors, path, format!("must be at most {max}"));
     }
 }
 

@@ -31,14 +31,21 @@ fn catalog_from_fixture_matches_golden() {
             ..ToolOverride::default()
         },
     );
-    let catalog = Catalog::from_spec_file(&dir.join("fixtures/function-spec.json"), &options).unwrap();
-    let actual = serde_json::to_string_pretty(&json!({"hash": catalog.hash(), "tools": catalog.to_mcp()})).unwrap() + "\n";
+    let catalog =
+        Catalog::from_spec_file(&dir.join("fixtures/function-spec.json"), &options).unwrap();
+    let actual =
+        serde_json::to_string_pretty(&json!({"hash": catalog.hash(), "tools": catalog.to_mcp()}))
+            .unwrap()
+            + "\n";
     let golden = dir.join("golden/catalog.json");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &actual).unwrap();
     }
     let expected = std::fs::read_to_string(&golden).unwrap();
-    assert_eq!(actual, expected, "catalog changed; review and run with UPDATE_GOLDEN=1");
+    assert_eq!(
+        actual, expected,
+        "catalog changed; review and run with UPDATE_GOLDEN=1"
+    );
     let names: Vec<&str> = catalog.tools().iter().map(|t| t.name.as_str()).collect();
     assert!(names.contains(&"purge_customer") && names.contains(&"invoices_refund"));
 }

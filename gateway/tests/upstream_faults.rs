@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auditgate::catalog::spec::FunctionKind;
-use auditgate::upstream::convex::{CallIdentity, ClientOptions, ConvexClient, DeployKey, UpstreamError};
+use auditgate::upstream::convex::{
+    CallIdentity, ClientOptions, ConvexClient, DeployKey, UpstreamError,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -27,7 +29,9 @@ async fn fault_server(fault: Fault) -> (String, Arc<AtomicUsize>) {
     let counter = hits.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
@@ -58,7 +62,12 @@ fn client(url: &str) -> ConvexClient {
         retry_base_delay: Duration::from_millis(5),
         max_response_bytes: 64 * 1024,
     };
-    ConvexClient::new(url, DeployKey::from_secret("fault-test-key".into()).unwrap(), options).unwrap()
+    ConvexClient::new(
+        url,
+        DeployKey::from_secret("fault-test-key".into()).unwrap(),
+        options,
+    )
+    .unwrap()
 }
 
 async fn query(url: &str) -> UpstreamError {
@@ -96,30 +105,58 @@ async fn a_silent_upstream_times_out() {
 
 #[tokio::test]
 async fn a_500_with_html_is_an_unexpected_status() {
-    let (url, hits) = fault_server(Fault::Raw(http("500 Internal Server Error", "<html>oops</html>"))).await;
+    let (url, hits) = fault_server(Fault::Raw(http(
+        "500 Internal Server Error",
+        "<html>oops</html>",
+    )))
+    .await;
     let err = query(&url).await;
-    assert!(matches!(&err, UpstreamError::UnexpectedStatus { status: 500, body_excerpt } if body_excerpt.contains("oops")), "{err:?}");
+    assert!(
+        matches!(&err, UpstreamError::UnexpectedStatus { status: 500, body_excerpt } if body_excerpt.contains("oops")),
+        "{err:?}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 1, "500 is not retried");
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_malformed_response() {
     let (url, _) = fault_server(Fault::Raw(http("200 OK", "{\"status\": \"succ"))).await;
-    assert!(matches!(query(&url).await, UpstreamError::MalformedResponse { status: 200, .. }));
+    assert!(matches!(
+        query(&url).await,
+        UpstreamError::MalformedResponse { status: 200, .. }
+    ));
     let (url, _) = fault_server(Fault::Raw(http("200 OK", "{\"status\": \"weird\"}"))).await;
-    assert!(matches!(query(&url).await, UpstreamError::MalformedResponse { .. }));
-    let (url, _) = fault_server(Fault::Raw(http("200 OK", "{\"status\":\"success\",\"value\":{\"$integer\":\"AQ==\"}}"))).await;
-    assert!(matches!(query(&url).await, UpstreamError::MalformedResponse { .. }));
+    assert!(matches!(
+        query(&url).await,
+        UpstreamError::MalformedResponse { .. }
+    ));
+    let (url, _) = fault_server(Fault::Raw(http(
+        "200 OK",
+        "{\"status\":\"success\",\"value\":{\"$integer\":\"AQ==\"}}",
+    )))
+    .await;
+    assert!(matches!(
+        query(&url).await,
+        UpstreamError::MalformedResponse { .. }
+    ));
 }
 
 #[tokio::test]
 async fn a_huge_body_is_cut_off() {
     let (url, _) = fault_server(Fault::Endless).await;
     let err = query(&url).await;
-    assert!(matches!(err, UpstreamError::ResponseTooLarge { limit_bytes: 65536 }), "{err:?}");
-    let huge = Box::leak(format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 1u64 << 40).into_boxed_str());
+    assert!(
+        matches!(err, UpstreamError::ResponseTooLarge { limit_bytes: 65536 }),
+        "{err:?}"
+    );
+    let huge = Box::leak(
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 1u64 << 40).into_boxed_str(),
+    );
     let (url, _) = fault_server(Fault::Raw(huge)).await;
-    assert!(matches!(query(&url).await, UpstreamError::ResponseTooLarge { .. }));
+    assert!(matches!(
+        query(&url).await,
+        UpstreamError::ResponseTooLarge { .. }
+    ));
 }
 
 #[tokio::test]
@@ -127,16 +164,32 @@ async fn overload_retries_queries_but_not_mutations() {
     let body = "{\"code\":\"Overloaded\",\"message\":\"try later\"}";
     let (url, hits) = fault_server(Fault::Raw(http("503 Service Unavailable", body))).await;
     let err = query(&url).await;
-    assert!(matches!(&err, UpstreamError::Request { status: 503, code, .. } if code == "Overloaded"), "{err:?}");
+    assert!(
+        matches!(&err, UpstreamError::Request { status: 503, code, .. } if code == "Overloaded"),
+        "{err:?}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 3, "1 try + 2 retries");
     let (url, hits) = fault_server(Fault::Raw(http("503 Service Unavailable", body))).await;
     let err = client(&url)
-        .call(FunctionKind::Mutation, "a:b", json!({}), &CallIdentity::Admin)
+        .call(
+            FunctionKind::Mutation,
+            "a:b",
+            json!({}),
+            &CallIdentity::Admin,
+        )
         .await
         .unwrap_err();
     assert!(err.is_retryable());
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "mutations are never retried");
-    let (url, hits) = fault_server(Fault::Raw(http("560 UDF Failed", "{\"status\":\"error\",\"errorMessage\":\"boom\"}"))).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "mutations are never retried"
+    );
+    let (url, hits) = fault_server(Fault::Raw(http(
+        "560 UDF Failed",
+        "{\"status\":\"error\",\"errorMessage\":\"boom\"}",
+    )))
+    .await;
     assert!(matches!(query(&url).await, UpstreamError::Function { .. }));
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }

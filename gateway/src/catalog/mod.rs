@@ -334,20 +334,20 @@ fn generated_description(f: &spec::FunctionSpec) -> String {
     if f.visibility == Visibility::Internal {
         text.push_str(" Internal function: exposed by the gateway's configuration.");
     }
-    if let Some(fields) = f.args.fields() {
-        if !fields.is_empty() {
-            let names: Vec<String> = fields
-                .iter()
-                .map(|fl| {
-                    if fl.optional {
-                        format!("{} (optional)", fl.name)
-                    } else {
-                        fl.name.clone()
-                    }
-                })
-                .collect();
-            text.push_str(&format!(" Arguments: {}.", names.join(", ")));
-        }
+    if let Some(fields) = f.args.fields()
+        && !fields.is_empty()
+    {
+        let names: Vec<String> = fields
+            .iter()
+            .map(|fl| {
+                if fl.optional {
+                    format!("{} (optional)", fl.name)
+                } else {
+                    fl.name.clone()
+                }
+            })
+            .collect();
+        text.push_str(&format!(" Arguments: {}.", names.join(", ")));
     }
     text
 }

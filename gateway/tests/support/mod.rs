@@ -98,8 +98,11 @@ impl TestApp {
 
     /// The next `count` `/api/*` requests answer `status` with a request-error body.
     pub async fn inject_faults(&self, status: u16, count: u32) {
-        self.post("/_test/faults", json!({"status": status, "count": count, "code": "Overloaded"}))
-            .await;
+        self.post(
+            "/_test/faults",
+            json!({"status": status, "count": count, "code": "Overloaded"}),
+        )
+        .await;
     }
 
     /// An HS256 user token signed with the app's test secret.
@@ -109,7 +112,12 @@ impl TestApp {
     }
 
     async fn get(&self, path: &str) -> Value {
-        let r = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
         r.json().await.unwrap()
     }
 

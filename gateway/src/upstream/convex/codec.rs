@@ -43,10 +43,11 @@ pub fn encode_bytes(bytes: &[u8]) -> Value {
 
 /// A float in convex-encoded JSON: a plain number when JSON can hold it exactly, else `$float`.
 pub fn encode_float(f: f64) -> Value {
-    if f.is_finite() && !(f == 0.0 && f.is_sign_negative()) {
-        if let Some(n) = serde_json::Number::from_f64(f) {
-            return Value::Number(n);
-        }
+    if f.is_finite()
+        && !(f == 0.0 && f.is_sign_negative())
+        && let Some(n) = serde_json::Number::from_f64(f)
+    {
+        return Value::Number(n);
     }
     json!({ "$float": STANDARD.encode(f.to_le_bytes()) })
 }
@@ -93,27 +94,26 @@ fn decode_at(value: Value, path: &mut String) -> Result<Value, DecodeError> {
             Ok(Value::Array(out))
         }
         Value::Object(map) => {
-            if map.len() == 1 {
-                if let Some((key, inner)) = map.iter().next() {
-                    if key.starts_with('$') {
-                        let Value::String(b64) = inner else {
-                            return Err(fail(path, format!("{key} must hold a base64 string")));
-                        };
-                        return match key.as_str() {
-                            "$integer" => decode_int64(b64)
-                                .map(|n| Value::Number(n.into()))
-                                .map_err(|m| fail(path, m)),
-                            "$bytes" => STANDARD
-                                .decode(b64)
-                                .map(|_| Value::String(b64.clone()))
-                                .map_err(|e| fail(path, format!("bad base64: {e}"))),
-                            "$float" => decode_float(b64)
-                                .map(plain_float)
-                                .map_err(|m| fail(path, m)),
-                            other => Err(fail(path, format!("unknown encoding {other}"))),
-                        };
-                    }
-                }
+            if map.len() == 1
+                && let Some((key, inner)) = map.iter().next()
+                && key.starts_with('$')
+            {
+                let Value::String(b64) = inner else {
+                    return Err(fail(path, format!("{key} must hold a base64 string")));
+                };
+                return match key.as_str() {
+                    "$integer" => decode_int64(b64)
+                        .map(|n| Value::Number(n.into()))
+                        .map_err(|m| fail(path, m)),
+                    "$bytes" => STANDARD
+                        .decode(b64)
+                        .map(|_| Value::String(b64.clone()))
+                        .map_err(|e| fail(path, format!("bad base64: {e}"))),
+                    "$float" => decode_float(b64)
+                        .map(plain_float)
+                        .map_err(|m| fail(path, m)),
+                    other => Err(fail(path, format!("unknown encoding {other}"))),
+                };
             }
             let mut out = Map::with_capacity(map.len());
             for (key, item) in map {
