@@ -30,4 +30,3 @@ fuzz_target!(|data: &[u8]| {
         assert!(policy.listing_tier(&req) >= decision.tier);
     }
 });
-

@@ -124,7 +124,13 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
         rules.push(rule);
     }
 
+    let by_kind = crate::tier::ToolKind::ALL.map(|kind| {
+        (0..rules.len())
+            .filter(|&i| rules[i].kinds.is_none_or(|mask| mask & kind.bit() != 0))
+            .collect()
+    });
     Ok(Policy {
+        by_kind,
         file_name: ctx.file.to_owned(),
         hash,
         default_tier,

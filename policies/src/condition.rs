@@ -144,13 +144,20 @@ impl Condition {
                 if !read.contains(path) {
                     read.push(Arc::clone(path));
                 }
-                let selected: Vec<&Value> = match singular {
-                    Some(steps) => select_singular(steps, args).into_iter().collect(),
-                    None => match jsonpath_rust::query::js_path_process(query, args) {
-                        Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
-                        // Only function results that are not nodes end here; they select nothing.
-                        Err(_) => Vec::new(),
-                    },
+                if let Some(steps) = singular {
+                    // At most one node: the quantifier makes no difference.
+                    let selected = select_singular(steps, args);
+                    return match op {
+                        Op::Exists => selected.is_some(),
+                        Op::Absent => selected.is_none(),
+                        _ => selected.is_some_and(|v| compare(v, *op, value)),
+                    };
+                }
+                let selected: Vec<&Value> = match jsonpath_rust::query::js_path_process(query, args)
+                {
+                    Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
+                    // Only function results that are not nodes end here; they select nothing.
+                    Err(_) => Vec::new(),
                 };
                 match op {
                     Op::Exists => !selected.is_empty(),

@@ -22,6 +22,9 @@ pub struct Policy {
     pub(crate) default_reason: Arc<str>,
     pub(crate) default_reason_capped: Arc<str>,
     pub(crate) rules: Vec<Rule>,
+    /// For each [`ToolKind`] (by discriminant), the indices of the rules that can match it, in
+    /// file order: `decide` never looks at a rule whose `match.kind` excludes the request's kind.
+    pub(crate) by_kind: [Vec<usize>; 5],
 }
 
 impl Policy {
@@ -55,7 +58,8 @@ impl Policy {
     /// decides; if none does, `defaults.tier`. Writes are then capped by `defaults.write`.
     pub fn decide(&self, req: &Request<'_>) -> Decision {
         let mut inputs_read = Vec::new();
-        for rule in &self.rules {
+        for &i in &self.by_kind[req.kind as usize] {
+            let rule = &self.rules[i];
             if !rule.matches_static(req) {
                 continue;
             }
@@ -121,7 +125,8 @@ impl Policy {
     pub fn listing_tier(&self, req: &Request<'_>) -> Tier {
         let mut best: Option<Tier> = None;
         let mut unconditional = false;
-        for rule in &self.rules {
+        for &i in &self.by_kind[req.kind as usize] {
+            let rule = &self.rules[i];
             if !rule.matches_static(req) {
                 continue;
             }
