@@ -138,7 +138,8 @@ impl Draft {
         };
         let mut body = self.members.iter().peekable();
         for (name, value) in header {
-            while let Some((bname, bval)) = body.next_if(|(n, _)| canonical::cmp_keys(n, name).is_lt())
+            while let Some((bname, bval)) =
+                body.next_if(|(n, _)| canonical::cmp_keys(n, name).is_lt())
             {
                 sep(out);
                 canonical::encode_str(bname, out);
@@ -220,7 +221,12 @@ pub fn parse_header(bytes: &[u8]) -> Result<EntryHeader<'_>, HeaderError> {
         .get_str("kind")
         .filter(|k| is_valid_kind(k))
         .ok_or(HeaderError::BadField("kind"))?;
-    Ok(EntryHeader { seq, ts, prev, kind })
+    Ok(EntryHeader {
+        seq,
+        ts,
+        prev,
+        kind,
+    })
 }
 
 /// Parses 64 lowercase hex digits.
@@ -265,7 +271,10 @@ mod tests {
         full.insert("prev".into(), json!(hex::encode([0xabu8; 32])));
         full.insert("kind".into(), json!("call.request"));
         let reference = canonical::encode(&serde_json::Value::Object(full));
-        assert_eq!(String::from_utf8(got.clone()).unwrap(), String::from_utf8(reference).unwrap());
+        assert_eq!(
+            String::from_utf8(got.clone()).unwrap(),
+            String::from_utf8(reference).unwrap()
+        );
         let h = parse_header(&got).unwrap();
         assert_eq!((h.seq, h.kind.as_ref()), (42, "call.request"));
         assert_eq!(d.session(), Some("s-1"));
@@ -277,10 +286,19 @@ mod tests {
         assert!(matches!(Draft::new("a..b"), Err(DraftError::BadKind(_))));
         assert!(Draft::new("a.b_c.d9").is_ok());
         let d = Draft::new("x").unwrap();
-        assert!(matches!(d.clone().with("seq", &json!(1)), Err(DraftError::ReservedMember(_))));
+        assert!(matches!(
+            d.clone().with("seq", &json!(1)),
+            Err(DraftError::ReservedMember(_))
+        ));
         let d = d.with("a", &json!(1)).unwrap();
-        assert!(matches!(d.with("a", &json!(2)), Err(DraftError::DuplicateMember(_))));
-        assert!(matches!(Draft::from_value("x", &json!([1])), Err(DraftError::NotAnObject)));
+        assert!(matches!(
+            d.with("a", &json!(2)),
+            Err(DraftError::DuplicateMember(_))
+        ));
+        assert!(matches!(
+            Draft::from_value("x", &json!([1])),
+            Err(DraftError::NotAnObject)
+        ));
     }
 
     #[test]
@@ -295,9 +313,19 @@ mod tests {
             (".123456789Z", ".12345678Z", "ts"),
         ] {
             let bad = good.replace(from, to);
-            assert_eq!(parse_header(bad.as_bytes()), Err(HeaderError::BadField(field)), "{bad}");
+            assert_eq!(
+                parse_header(bad.as_bytes()),
+                Err(HeaderError::BadField(field)),
+                "{bad}"
+            );
         }
-        let bad = good.replace(&hex::encode([0xabu8; 32]), &hex::encode([0xabu8; 32]).to_uppercase());
-        assert_eq!(parse_header(bad.as_bytes()), Err(HeaderError::BadField("prev")));
+        let bad = good.replace(
+            &hex::encode([0xabu8; 32]),
+            &hex::encode([0xabu8; 32]).to_uppercase(),
+        );
+        assert_eq!(
+            parse_header(bad.as_bytes()),
+            Err(HeaderError::BadField("prev"))
+        );
     }
 }

@@ -127,7 +127,8 @@ impl Index {
         self.kinds.apply_batch(kinds)?;
         self.times.apply_batch(times)?;
         // Written last, so `indexed_through` never claims more than the trees hold.
-        self.meta.insert(META_THROUGH, &(last.seq + 1).to_be_bytes())?;
+        self.meta
+            .insert(META_THROUGH, &(last.seq + 1).to_be_bytes())?;
         Ok(())
     }
 
@@ -173,7 +174,10 @@ impl Index {
         let mut prefix = key.to_vec();
         prefix.push(0);
         tree.scan_prefix(&prefix)
-            .map(|r| r.map(|(k, _)| be_u64(&k[k.len() - 8..])).map_err(IndexError::from))
+            .map(|r| {
+                r.map(|(k, _)| be_u64(&k[k.len() - 8..]))
+                    .map_err(IndexError::from)
+            })
             .collect()
     }
 }
@@ -225,9 +229,16 @@ mod tests {
         assert_eq!(idx.session("s1").unwrap(), vec![1, 3]);
         assert_eq!(idx.kind("call").unwrap(), vec![1, 2, 3]);
         assert_eq!(idx.location(3).unwrap().unwrap().offset, 300);
-        assert_eq!(idx.first_at_or_after("2026-01-01T00:00:02").unwrap(), Some(2));
+        assert_eq!(
+            idx.first_at_or_after("2026-01-01T00:00:02").unwrap(),
+            Some(2)
+        );
         drop(idx);
         let other = Index::open(dir.path(), "b".repeat(32).as_str()).unwrap();
-        assert_eq!(other.indexed_through().unwrap(), 0, "another ledger's index is wiped");
+        assert_eq!(
+            other.indexed_through().unwrap(),
+            0,
+            "another ledger's index is wiped"
+        );
     }
 }

@@ -106,7 +106,9 @@ pub fn decode_header(bytes: &[u8], expected_number: u64) -> Result<(), FrameErro
         return Err(FrameError::BadHeader("reserved flags are not zero"));
     }
     if le_u64(&h[16..24]) != expected_number {
-        return Err(FrameError::BadHeader("segment number differs from the file name"));
+        return Err(FrameError::BadHeader(
+            "segment number differs from the file name",
+        ));
     }
     Ok(())
 }
@@ -200,7 +202,11 @@ pub fn file_name(number: u64) -> String {
 /// The segment number a file name denotes, if it is a segment file name.
 pub fn parse_file_name(name: &str) -> Option<u64> {
     let hex = name.strip_suffix(".seg")?;
-    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != 16
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     u64::from_str_radix(hex, 16).ok()
@@ -253,7 +259,10 @@ mod tests {
         let h = encode_header(1);
         assert!(decode_header(&h, 1).is_ok());
         assert!(decode_header(&h, 2).is_err());
-        assert_eq!(decode_header(&h[..10], 1), Err(FrameError::ShortHeader { len: 10 }));
+        assert_eq!(
+            decode_header(&h[..10], 1),
+            Err(FrameError::ShortHeader { len: 10 })
+        );
         for i in 0..HEADER_LEN {
             let mut b = h;
             b[i] ^= 0x10;

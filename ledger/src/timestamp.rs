@@ -61,13 +61,18 @@ impl Timestamp {
         }
         let shape = b"dddd-dd-ddTdd:dd:dd.dddddddddZ";
         for (&c, &s) in b.iter().zip(shape) {
-            let ok = if s == b'd' { c.is_ascii_digit() } else { c == s };
+            let ok = if s == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            };
             if !ok {
                 return None;
             }
         }
         let num = |r: std::ops::Range<usize>| -> u32 {
-            b[r].iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
+            b[r].iter()
+                .fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
         };
         let (y, m, d) = (num(0..4) as i64, num(5..7), num(8..10));
         if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
@@ -121,10 +126,16 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(Timestamp::from_unix_nanos(0).as_str(), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            Timestamp::from_unix_nanos(0).as_str(),
+            "1970-01-01T00:00:00.000000000Z"
+        );
         // 2024-02-29T12:34:56.000000789Z
         let n = 1_709_210_096_000_000_789u128;
-        assert_eq!(Timestamp::from_unix_nanos(n).as_str(), "2024-02-29T12:34:56.000000789Z");
+        assert_eq!(
+            Timestamp::from_unix_nanos(n).as_str(),
+            "2024-02-29T12:34:56.000000789Z"
+        );
     }
 
     #[test]

@@ -26,8 +26,8 @@ use crate::segment::{self, HEADER_LEN, RecordType};
 use crate::store::{FsStore, SegmentFile, Store};
 use crate::timestamp::Timestamp;
 use crate::verify::{
-    self, ChainHead, KIND_GENESIS, KIND_KEY_ROTATED, KIND_RECOVERED, TornTail, VerifyError,
-    VerifyOptions, Verifier,
+    self, ChainHead, KIND_GENESIS, KIND_KEY_ROTATED, KIND_RECOVERED, TornTail, Verifier,
+    VerifyError, VerifyOptions,
 };
 
 /// Writer settings. Defaults suit a gateway: no added batching delay (batches form naturally
@@ -95,7 +95,9 @@ pub enum AppendError {
     #[error("ledger write failed ({0}); the entry was not recorded")]
     Io(String),
     /// A failed batch could not be undone: the ledger refuses appends until reopened.
-    #[error("ledger is failed closed after an unrecoverable write error ({0}); reopen it to recover")]
+    #[error(
+        "ledger is failed closed after an unrecoverable write error ({0}); reopen it to recover"
+    )]
     Failed(String),
     /// The ledger was closed.
     #[error("ledger is closed")]
@@ -177,7 +179,11 @@ enum IndexMsg {
 
 enum Msg {
     Append(Draft, SyncSender<Result<Appended, AppendError>>),
-    Rotate(Box<SigningKey>, String, SyncSender<Result<Appended, AppendError>>),
+    Rotate(
+        Box<SigningKey>,
+        String,
+        SyncSender<Result<Appended, AppendError>>,
+    ),
 }
 
 #[derive(Debug)]
@@ -569,7 +575,10 @@ impl Ledger {
         let Some(index) = &self.index else {
             return Ok(None);
         };
-        let Some(loc) = index.location(seq).map_err(|e| io::Error::other(e.to_string()))? else {
+        let Some(loc) = index
+            .location(seq)
+            .map_err(|e| io::Error::other(e.to_string()))?
+        else {
             return Ok(None);
         };
         let frame = self.store.read_at(
@@ -841,7 +850,8 @@ impl Writer {
         if let Some(why) = &self.failed {
             return Err(AppendError::Failed(why.clone()));
         }
-        self.ensure_segment().map_err(|e| AppendError::Io(e.to_string()))?;
+        self.ensure_segment()
+            .map_err(|e| AppendError::Io(e.to_string()))?;
         let mut head = self.head.clone();
         let mut buf = Vec::with_capacity(drafts.iter().map(|(d, _)| d.encoded_len_hint()).sum());
         let mut scratch = Vec::with_capacity(1024);
@@ -900,7 +910,11 @@ impl Writer {
         segment::encode_record(&mut buf, RecordType::Checkpoint, &note);
         let seal = self.seg_len + buf.len() as u64 >= self.opts.segment_size_limit;
         if seal {
-            segment::encode_record(&mut buf, RecordType::Seal, &segment::encode_seal(head.entries));
+            segment::encode_record(
+                &mut buf,
+                RecordType::Seal,
+                &segment::encode_seal(head.entries),
+            );
         }
 
         let Some(file) = self.file.as_mut() else {

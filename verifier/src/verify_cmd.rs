@@ -21,9 +21,9 @@ pub fn run(path: &Path, pubkey: &str, pin: Option<&Path>, as_json: bool) -> Resu
     match verify::verify_dir(path, trusted, pin, VerifyOptions::default()) {
         Ok(report) => {
             if as_json {
-                println!("{}", report_json(&report));
+                emit(&format!("{}\n", report_json(&report)));
             } else {
-                print_report(path, &report);
+                emit(&render_report(path, &report));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -33,50 +33,60 @@ pub fn run(path: &Path, pubkey: &str, pin: Option<&Path>, as_json: bool) -> Resu
         }) => bail!("{msg}"),
         Err(err) => {
             if as_json {
-                println!("{}", failure_json(&err));
+                emit(&format!("{}\n", failure_json(&err)));
             } else {
-                println!("INVALID: {}", path.display());
-                println!("  {err}");
-                println!("  rule: {}", verify::error_code(&err.kind));
+                emit(&format!(
+                    "INVALID: {}\n  {err}\n  rule: {}\n",
+                    path.display(),
+                    verify::error_code(&err.kind)
+                ));
             }
             Ok(ExitCode::from(1))
         }
     }
 }
 
-fn print_report(path: &Path, r: &Report) {
-    println!("VALID: {}", path.display());
-    println!("  entries      {}", r.entries);
-    println!("  segments     {}", r.segments);
-    println!(
+fn render_report(path: &Path, r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "VALID: {}", path.display());
+    let _ = writeln!(o, "  entries      {}", r.entries);
+    let _ = writeln!(o, "  segments     {}", r.segments);
+    let _ = writeln!(
+        o,
         "  checkpoints  {} (every one signed and matching its recomputed root)",
         r.checkpoints
     );
     if let (Some(a), Some(b)) = (r.first_ts, r.last_ts) {
-        println!("  time span    {a} .. {b}");
+        let _ = writeln!(o, "  time span    {a} .. {b}");
     }
-    println!("  ledger id    {}", r.ledger_id);
-    println!("  origin       {}", r.origin);
+    let _ = writeln!(o, "  ledger id    {}", r.ledger_id);
+    let _ = writeln!(o, "  origin       {}", r.origin);
     for (i, k) in r.keys.iter().enumerate() {
         let role = if i + 1 == r.keys.len() {
             "active"
         } else {
             "retired"
         };
-        println!("  key {}        {k} ({role})", i + 1);
+        let _ = writeln!(o, "  key {}        {k} ({role})", i + 1);
     }
-    println!("  root         {}", b64(&r.root));
+    let _ = writeln!(o, "  root         {}", b64(&r.root));
     if let Some(size) = r.pinned_size {
-        println!("  pinned       checkpoint of size {size}: the ledger extends it");
+        let _ = writeln!(
+            o,
+            "  pinned       checkpoint of size {size}: the ledger extends it"
+        );
     } else {
-        println!(
+        let _ = writeln!(
+            o,
             "  pinned       none (truncation after the last checkpoint you hold cannot be detected; use --pin)"
         );
     }
-    println!("  kinds:");
+    let _ = writeln!(o, "  kinds:");
     for (kind, n) in &r.kinds {
-        println!("    {n:>8}  {kind}");
+        let _ = writeln!(o, "    {n:>8}  {kind}");
     }
+    o
 }
 
 fn report_json(r: &Report) -> serde_json::Value {
@@ -121,6 +131,13 @@ fn seq_of(kind: &VerifyErrorKind) -> Option<u64> {
         VerifyErrorKind::UnsignedTail { first_seq } => Some(*first_seq),
         _ => None,
     }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn b64(bytes: &[u8]) -> String {
