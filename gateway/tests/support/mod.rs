@@ -2,7 +2,8 @@
 //!
 //! The one way tests reach the app: [`TestApp::start`] spawns `node server.mjs --port 0`, reads
 //! the `{"port": N}` line and kills the child on drop. When the app's `node_modules` is missing
-//! (run `npm ci --prefix tests/convex-app`), tests skip with a message instead of failing.
+//! (run `npm ci --prefix tests/convex-app`), tests skip with a message instead of failing,
+//! unless `AUDITGATE_REQUIRE_TEST_APP` is set (`scripts/test` sets it).
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::io::{BufRead, BufReader};
@@ -34,6 +35,13 @@ impl TestApp {
     pub fn start_with(env: &[(&str, &str)]) -> Option<Self> {
         let dir = app_dir();
         if !dir.join("node_modules/convex-test").is_dir() {
+            // The project's test command installs the app; there a skip would hide a broken
+            // install step, so it is a failure.
+            assert!(
+                std::env::var_os("AUDITGATE_REQUIRE_TEST_APP").is_none(),
+                "{} has no node_modules but AUDITGATE_REQUIRE_TEST_APP is set",
+                dir.display()
+            );
             eprintln!(
                 "SKIPPED: {} has no node_modules; run `npm ci --prefix tests/convex-app`",
                 dir.display()
