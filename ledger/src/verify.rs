@@ -15,10 +15,11 @@ use std::path::Path;
 
 use thiserror::Error;
 
-use crate::checkpoint::SignedCheckpoint;
+use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::entry::{self, EntryHeader, HeaderError};
 use crate::keys::VerifierKey;
 use crate::merkle::{self, Frontier, Hash};
+use crate::note::NoteError;
 use crate::segment::{self, FrameError, HEADER_LEN, Record, RecordType};
 use crate::store::{FsStore, Store};
 use crate::timestamp::Timestamp;
@@ -221,7 +222,9 @@ pub enum VerifyErrorKind {
         actual: u64,
     },
     /// V14: the ledger's history differs from the pinned checkpoint.
-    #[error("ledger history differs from the pinned checkpoint at size {size} (rewritten or rolled back)")]
+    #[error(
+        "ledger history differs from the pinned checkpoint at size {size} (rewritten or rolled back)"
+    )]
     PinMismatch {
         /// Pinned size.
         size: u64,
@@ -493,7 +496,10 @@ impl Verifier {
             .at(number, 0));
         }
         if number > 0 && !self.last_segment_sealed {
-            return Err(VerifyErrorKind::UnsealedSegment { segment: number - 1 }.at(number - 1, 0));
+            return Err(VerifyErrorKind::UnsealedSegment {
+                segment: number - 1,
+            }
+            .at(number - 1, 0));
         }
         self.next_segment += 1;
         self.last_segment_sealed = false;
@@ -653,7 +659,11 @@ impl Verifier {
             Last::Checkpoint
         };
         self.leaves.truncate(entries as usize);
-        self.pin_checked = self.pin_checked && self.pin.as_ref().is_some_and(|p| p.checkpoint().size <= entries);
+        self.pin_checked = self.pin_checked
+            && self
+                .pin
+                .as_ref()
+                .is_some_and(|p| p.checkpoint().size <= entries);
     }
 
     fn entry(
@@ -710,6 +720,13 @@ impl Verifier {
         if let Some(pin) = &self.pin
             && pin.checkpoint().size == self.head.entries
         {
+            if Some(&pin.checkpoint().origin) != self.head.origin.as_ref() {
+                // A checkpoint of another log is not evidence that this one was rewritten.
+                return Err(VerifyErrorKind::PinnedCheckpointInvalid(format!(
+                    "origin {:?} is not this ledger's",
+                    pin.checkpoint().origin
+                )));
+            }
             if pin.checkpoint().root != self.head.frontier.root() {
                 return Err(VerifyErrorKind::PinMismatch {
                     size: pin.checkpoint().size,
@@ -735,7 +752,10 @@ impl Verifier {
             return Err(bad("format is not auditgate-ledger/1"));
         }
         let id = field("ledger_id").ok_or_else(|| bad("no ledger_id"))?;
-        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        if id.len() != 32
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         {
             return Err(bad("ledger_id is not 32 lowercase hex digits"));
         }
@@ -788,10 +808,11 @@ impl Verifier {
 
     fn checkpoint(&mut self, payload: &[u8]) -> Result<(), VerifyErrorKind> {
         let after_seq = self.head.entries.saturating_sub(1);
-        let signed = SignedCheckpoint::parse(payload).map_err(|e| VerifyErrorKind::BadCheckpoint {
-            after_seq,
-            why: e.to_string(),
-        })?;
+        let signed =
+            SignedCheckpoint::parse(payload).map_err(|e| VerifyErrorKind::BadCheckpoint {
+                after_seq,
+                why: e.to_string(),
+            })?;
         let cp = signed.checkpoint();
         if Some(&cp.origin) != self.head.origin.as_ref() {
             return Err(VerifyErrorKind::BadCheckpoint {
@@ -811,12 +832,26 @@ impl Verifier {
         if self.opts.check_signatures {
             let mut required: Vec<VerifierKey> = self.head.active_key.iter().cloned().collect();
             required.extend(self.rotation.iter().cloned());
-            let verified = signed
-                .verify(&required)
-                .map_err(|e| VerifyErrorKind::BadSignature {
-                    size: cp.size,
-                    why: e.to_string(),
-                })?;
+            // Only the required keys' signatures count, but a line naming any key the verifier
+            // knows (trusted, or one this ledger used) must verify (§5.3, Appendix A.4).
+            // `required` comes first, so its indices are the same in `known`.
+            let mut known = required.clone();
+            for k in self.trusted.iter().chain(&self.head.keys) {
+                if !known.contains(k) {
+                    known.push(k.clone());
+                }
+            }
+            let verified = match signed.verify(&known) {
+                Ok(verified) => verified,
+                // No known key signed: that is the required key missing, reported below.
+                Err(CheckpointError::Note(NoteError::NoVerifiedSignature)) => Vec::new(),
+                Err(e) => {
+                    return Err(VerifyErrorKind::BadSignature {
+                        size: cp.size,
+                        why: e.to_string(),
+                    });
+                }
+            };
             if let Some(missing) = (0..required.len()).find(|i| !verified.contains(i)) {
                 return Err(VerifyErrorKind::MissingSignature {
                     size: cp.size,
@@ -867,7 +902,8 @@ impl Verifier {
             if pin.checkpoint().origin != origin {
                 return Err(VerifyErrorKind::PinnedCheckpointInvalid(format!(
                     "origin {:?} is not this ledger's {:?}",
-                    pin.checkpoint().origin, origin
+                    pin.checkpoint().origin,
+                    origin
                 ))
                 .anywhere());
             }
@@ -948,7 +984,8 @@ pub fn verify_dir(
     } else {
         dir.to_path_buf()
     };
-    let io = |e: std::io::Error| VerifyErrorKind::Io(format!("{}: {e}", seg_dir.display())).anywhere();
+    let io =
+        |e: std::io::Error| VerifyErrorKind::Io(format!("{}: {e}", seg_dir.display())).anywhere();
     let store = FsStore::open_existing(&seg_dir).map_err(io)?;
     let numbers = store.list().map_err(io)?;
     let mut v = Verifier::new(trusted, pin, opts);

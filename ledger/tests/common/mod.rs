@@ -1,10 +1,14 @@
 //! Shared helpers for the ledger's integration tests.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod forge;
+
 use std::path::{Path, PathBuf};
 
 use auditgate_ledger::verify::{self, VerifyOptions};
-use auditgate_ledger::{Draft, Ledger, LedgerOptions, Report, SigningKey, VerifierKey, VerifyError};
+use auditgate_ledger::{
+    Draft, Ledger, LedgerOptions, Report, SigningKey, VerifierKey, VerifyError,
+};
 use serde_json::json;
 
 /// A deterministic key, so failures reproduce.
@@ -55,4 +59,40 @@ pub fn make_ledger(dir: &Path, n: u64, opts: LedgerOptions) {
 pub fn make_writable(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// Entry `i` of a ledger with several kinds: sessions opening, calls, policy decisions.
+pub fn varied(i: u64) -> Draft {
+    match i % 4 {
+        0 => Draft::from_value(
+            "session.open",
+            &json!({"session": format!("s{i}"), "agent": "agent-7", "client": {"name": "test", "version": "1.0"}}),
+        )
+        .unwrap(),
+        2 => Draft::from_value(
+            "policy.decision",
+            &json!({"session": format!("s{}", i - 2), "tool": "refund", "decision": "allow", "rule": i, "score": 0.25}),
+        )
+        .unwrap(),
+        _ => call(i),
+    }
+}
+
+/// A closed ledger signed by `key(1)` until a rotation to `key(2)`: genesis, `before` varied
+/// entries, the rotation, `after` varied entries, each its own batch (sequential appends).
+pub fn make_rotated_ledger(dir: &Path, before: u64, after: u64, segment_size_limit: u64) {
+    let opts = LedgerOptions {
+        segment_size_limit,
+        index: false,
+        ..LedgerOptions::default()
+    };
+    let l = Ledger::create(dir, key(1), opts).unwrap();
+    for i in 0..before {
+        l.append(varied(i)).unwrap();
+    }
+    l.rotate_key(key(2), "scheduled rotation").unwrap();
+    for i in before..before + after {
+        l.append(varied(i)).unwrap();
+    }
+    l.close();
 }
