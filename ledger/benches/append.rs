@@ -9,7 +9,9 @@
 //!
 //! Absolute figures vary a lot between runs on shared machines; the ratios are the figure.
 //! `AUDITGATE_BENCH_DIR` picks the directory (default: a temp dir on the system disk);
-//! `AUDITGATE_BENCH_SECS` the seconds per measurement (default 3).
+//! `AUDITGATE_BENCH_SECS` the seconds per measurement (default 3);
+//! `AUDITGATE_BENCH_APPENDERS` the appender counts (default `1,8,64`);
+//! `AUDITGATE_BENCH_INDEX=0` turns the sled index off (to see its cost).
 #![allow(clippy::unwrap_used, reason = "benchmark harness")]
 
 use std::io::Write;
@@ -37,7 +39,10 @@ fn bench_root() -> tempfile::TempDir {
     }
 }
 
-/// A realistic gateway entry: a tool call request with redacted arguments (~600 bytes).
+/// A realistic gateway entry: a tool call request with redacted arguments (~850 bytes).
+/// Appenders build the body once and add a per-call member per append: the figure is the
+/// ledger's cost (validation, encoding, hashing, signing, I/O, hand-offs), not the caller's cost
+/// of assembling its JSON.
 fn draft(i: u64) -> Draft {
     Draft::from_value(
         "call.request",
@@ -60,7 +65,18 @@ fn draft(i: u64) -> Draft {
     .unwrap()
 }
 
+/// CPU seconds used by this process so far (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of the stat line (utime, stime) are at 11 and 12 after the comm.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 struct AppendFigures {
+    cores_busy: f64,
     entries: u64,
     per_sec: f64,
     mean_batch: f64,
@@ -77,18 +93,22 @@ fn measure_appends(dir: &Path, appenders: u64) -> AppendFigures {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let start_size = ledger.head().size;
+    let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let handles: Vec<_> = (0..appenders)
         .map(|t| {
             let (ledger, stop, count) = (ledger.clone(), stop.clone(), count.clone());
-            std::thread::spawn(move || {
-                let mut i = t << 32;
-                while !stop.load(Ordering::Relaxed) {
-                    ledger.append(draft(i)).unwrap();
-                    count.fetch_add(1, Ordering::Relaxed);
-                    i += 1;
-                }
-            })
+            std::thread::Builder::new()
+                .name("appender".into())
+                .spawn(move || {
+                    let mut i = t << 32;
+                    while !stop.load(Ordering::Relaxed) {
+                        ledger.append(draft(i)).unwrap();
+                        count.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                })
+                .unwrap()
         })
         .collect();
     std::thread::sleep(secs());
@@ -97,6 +117,7 @@ fn measure_appends(dir: &Path, appenders: u64) -> AppendFigures {
         h.join().unwrap();
     }
     let elapsed = t0.elapsed().as_secs_f64();
+    let cores_busy = (cpu_seconds() - cpu0) / elapsed;
     let head = ledger.head();
     let entries = head.size - start_size;
     drop(ledger);
@@ -119,6 +140,7 @@ fn measure_appends(dir: &Path, appenders: u64) -> AppendFigures {
         &mut sample,
     );
     AppendFigures {
+        cores_busy,
         entries,
         per_sec: entries as f64 / elapsed,
         mean_batch: entries as f64 / (report.checkpoints - 1) as f64,
@@ -183,7 +205,10 @@ fn main() {
         "appenders", "entries", "appends/s", "mean batch", "raw limit/s", "ratio"
     );
     let mut last_dir = None;
-    for appenders in [1u64, 8, 64] {
+    let cases: Vec<u64> = std::env::var("AUDITGATE_BENCH_APPENDERS")
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| vec![1, 8, 64]);
+    for appenders in cases {
         let dir = root.path().join(format!("c{appenders}"));
         let f = measure_appends(&dir, appenders);
         let batch = f.mean_batch.round().max(1.0) as usize;
@@ -195,13 +220,14 @@ fn main() {
             f.entry_len,
         ));
         println!(
-            "{:>10} {:>12} {:>12.0} {:>10.1} {:>14.0} {:>7.0}%",
+            "{:>10} {:>12} {:>12.0} {:>10.1} {:>14.0} {:>7.0}% {:>10.2}",
             appenders,
             f.entries,
             f.per_sec,
             f.mean_batch,
             raw,
-            100.0 * f.per_sec / raw
+            100.0 * f.per_sec / raw,
+            f.cores_busy
         );
         last_dir = Some(dir);
     }
