@@ -49,7 +49,7 @@ fn main() {
 
 fn session(l: &Ledger, s: usize) {
     let sid = format!("sess-{s:02}");
-    let principal = if s % 2 == 0 {
+    let principal = if s.is_multiple_of(2) {
         "analyst@example.com"
     } else {
         "finance-bot"

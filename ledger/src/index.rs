@@ -184,7 +184,10 @@ impl Index {
         for (tree_batch, lists) in [(&mut sessions, by_session), (&mut kinds, by_kind)] {
             for (key, list) in lists {
                 // Keyed by the list's first seq, so lists of one key stay in seq order.
-                tree_batch.insert(compound(key.as_bytes(), &list[..8].try_into().unwrap_or([0; 8])), list);
+                tree_batch.insert(
+                    compound(key.as_bytes(), &list[..8].try_into().unwrap_or([0; 8])),
+                    list,
+                );
             }
         }
         self.seqs.apply_batch(seqs)?;
@@ -199,7 +202,12 @@ impl Index {
 
     /// Where entry `seq` is: its run's start and how many frames to skip.
     pub fn location(&self, seq: u64) -> Result<Option<RunLocation>, IndexError> {
-        let Some((k, v)) = self.seqs.range(..=seq.to_be_bytes()).next_back().transpose()? else {
+        let Some((k, v)) = self
+            .seqs
+            .range(..=seq.to_be_bytes())
+            .next_back()
+            .transpose()?
+        else {
             return Ok(None);
         };
         let (first, v) = (be_u64(&k), v.as_ref());
@@ -344,10 +352,7 @@ mod tests {
         // Items 0..4 are not contiguous frames (offsets 100 apart, 59-byte frames): one run each.
         assert_eq!(idx.location(3).unwrap().unwrap().offset, 300);
         assert_eq!(idx.location(4).unwrap(), None);
-        assert_eq!(
-            idx.seek_time("2026-01-01T00:00:02").unwrap(),
-            1
-        );
+        assert_eq!(idx.seek_time("2026-01-01T00:00:02").unwrap(), 1);
         drop(idx);
         let other = Index::open(dir.path(), "b".repeat(32).as_str()).unwrap();
         assert_eq!(

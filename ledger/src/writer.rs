@@ -1,19 +1,26 @@
 //! The ledger writer: durable appends with group commit, segment rolling, recovery on open.
 //!
-//! One writer thread owns the active segment. Appenders hand it a [`Draft`] and block until the
-//! batch holding their entry is durable: the writer drains every queued draft (up to the batch
-//! bounds), encodes them, signs one checkpoint for the batch, writes the batch with one write,
-//! `fdatasync`s it, and only then answers every appender. A batch that cannot be made durable is
-//! undone (truncated away) and each of its appenders gets an error; if even the undo fails, the
-//! ledger refuses every later append until it is reopened (fail closed).
+//! Appenders put their [`Draft`] into the open batch of a shared queue and wait on that batch's
+//! slot. Three threads run the ledger:
+//! - the **sequencer** takes the next batch, assigns seqs and timestamps, encodes, hashes, and
+//!   signs one checkpoint for the batch, against the position the previous batch will have once
+//!   durable;
+//! - the **syncer** writes the batch with one write, `fdatasync`s it, and publishes the new
+//!   head, so the sequencer's CPU work on batch N+1 overlaps the I/O of batch N;
+//! - the **notifier** wakes the batch's appenders (one wake-up per batch on the syncer's side).
+//!
+//! A batch that cannot be made durable is undone (truncated away) and each of its appenders gets
+//! an error, as does the batch prepared behind it (the syncer's epoch moves on and the sequencer
+//! rewinds to the durable position); if even the undo fails, the ledger refuses every later
+//! append until it is reopened (fail closed).
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -177,19 +184,38 @@ enum IndexMsg {
     Barrier(SyncSender<()>),
 }
 
-enum Msg {
-    Append(Draft, SyncSender<Result<Appended, AppendError>>),
-    Rotate(
-        Box<SigningKey>,
-        String,
-        SyncSender<Result<Appended, AppendError>>,
-    ),
+/// Where the appenders of one batch wait for its outcome: one wake-up per batch, not one per
+/// appender, keeps the writer's serial path short.
+#[derive(Debug, Default)]
+struct Slot {
+    outcome: Mutex<Option<Result<Vec<Appended>, AppendError>>>,
+    ready: Condvar,
+}
+
+/// A batch being filled by appenders, or a key rotation (always a batch of its own).
+#[derive(Debug)]
+struct OpenBatch {
+    drafts: Vec<Draft>,
+    bytes: usize,
+    rotation: Option<(Box<SigningKey>, String)>,
+    slot: Arc<Slot>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    batches: VecDeque<OpenBatch>,
+    closed: bool,
+    writer_idle: bool,
 }
 
 #[derive(Debug)]
 struct Shared {
     failed: Mutex<Option<String>>,
     head: Mutex<LedgerHead>,
+    queue: Mutex<Queue>,
+    work: Condvar,
+    max_batch_entries: usize,
+    max_batch_bytes: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -200,24 +226,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// An open ledger. Cheap to share behind an `Arc`; `append` may be called from many threads.
 #[derive(Debug)]
 pub struct Ledger {
-    tx: Option<Sender<Msg>>,
     shared: Arc<Shared>,
-    writer: Option<JoinHandle<()>>,
+    /// Sequencer, syncer and notifier threads.
+    threads: Vec<JoinHandle<()>>,
     indexer: Option<JoinHandle<()>>,
     index: Option<Index>,
     index_tx: Option<Sender<IndexMsg>>,
     store: Arc<dyn Store>,
     max_entry_bytes: usize,
     _lock: Option<File>,
-}
-
-impl std::fmt::Debug for Msg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Msg::Append(..) => "Append",
-            Msg::Rotate(..) => "Rotate",
-        })
-    }
 }
 
 /// Layout of a ledger directory.
@@ -312,10 +329,17 @@ impl Ledger {
             keys: vec![key.verifier_key()],
         };
         let file = store.create(0).map_err(io_err(&here))?;
-        let mut w = Writer::new(store.clone(), file, 0, 0, head.clone(), key, opts.clone());
-        w.ensure_segment().map_err(|e| io_err(&here)(e))?;
-        w.commit_batch(&[(&genesis, None)])?;
-        Self::start(store, index_dir, w, opts, None, 0)
+        let pos = Position {
+            head,
+            key,
+            segment: 0,
+            seg_len: 0,
+            last_checkpoint: Vec::new(),
+            last_root: merkle::empty_root(),
+        };
+        let mut w = Writer::new(store.clone(), Some(file), pos, opts.clone());
+        w.commit_batch(&[&genesis])?;
+        Self::start(store, index_dir, w, opts, None)
     }
 
     /// [`Ledger::open`] over any store.
@@ -407,25 +431,27 @@ impl Ledger {
             }
             (Some(f), last, last_end.durable_len)
         };
-        let mut w = Writer {
-            store: store.clone(),
-            file,
-            segment: seg_no,
-            seg_len,
+        let pos = Position {
+            last_root: head.frontier.root(),
             head,
             key,
-            opts: opts.clone(),
-            failed: None,
+            segment: if last_end.sealed && !torn_header {
+                last + 1
+            } else {
+                seg_no
+            },
+            seg_len,
             last_checkpoint: verifier
                 .last_checkpoint()
                 .map(SignedCheckpoint::to_bytes)
                 .unwrap_or_default(),
         };
+        let mut w = Writer::new(store.clone(), file, pos, opts.clone());
         if last_end.sealed && !torn_header {
-            w.segment = last + 1;
+            w.sync.durable.seg_len = 0;
         }
-        w.ensure_segment().map_err(io_err(&here))?;
-        let entries = w.head.entries;
+        w.sync.ensure_segment().map_err(io_err(&here))?;
+        let entries = w.head().entries;
         if let Some(t) = &recovered {
             let d = Draft::new(KIND_RECOVERED)?
                 .with("segment", &t.segment.into())?
@@ -433,10 +459,10 @@ impl Ledger {
                 .with("discarded_bytes", &t.discarded_bytes.into())?
                 .with("discarded_records", &t.discarded_records.into())?
                 .with("reason", &t.reason.clone().into())?;
-            w.commit_batch(&[(&d, None)])?;
+            w.commit_batch(&[&d])?;
         }
         let reindexed = backlog.len() as u64;
-        let l = Self::start(store, index_dir, w, opts, Some(backlog), index_from)?;
+        let l = Self::start(store, index_dir, w, opts, Some(backlog))?;
         Ok((
             l,
             OpenReport {
@@ -465,9 +491,8 @@ impl Ledger {
         writer: Writer,
         opts: LedgerOptions,
         backlog: Option<Vec<IndexItem>>,
-        _index_from: u64,
     ) -> Result<Self, OpenError> {
-        let ledger_id = writer.head.ledger_id.clone().unwrap_or_default();
+        let ledger_id = writer.head().ledger_id.clone().unwrap_or_default();
         let (index, index_tx, indexer) = match index_dir {
             Some(dir) => {
                 let idx = Index::open(dir, &ledger_id)?;
@@ -486,20 +511,19 @@ impl Ledger {
         };
         let shared = Arc::new(Shared {
             failed: Mutex::new(None),
-            head: Mutex::new(writer.ledger_head()),
+            head: Mutex::new(writer.sync.durable.ledger_head()),
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            max_batch_entries: opts.max_batch_entries.max(1),
+            max_batch_bytes: opts.max_batch_bytes,
         });
-        let (tx, rx) = mpsc::channel::<Msg>();
-        let thread_shared = shared.clone();
         let max_entry_bytes = opts.max_entry_bytes;
         let barrier_tx = index_tx.clone();
-        let handle = std::thread::Builder::new()
-            .name("ledger-writer".into())
-            .spawn(move || writer_loop(writer, &rx, &thread_shared, index_tx))
-            .map_err(io_err(Path::new("writer thread")))?;
+        let threads =
+            spawn_writer(writer, &shared, index_tx).map_err(io_err(Path::new("writer threads")))?;
         Ok(Self {
-            tx: Some(tx),
             shared,
-            writer: Some(handle),
+            threads,
             indexer,
             index,
             index_tx: barrier_tx,
@@ -519,27 +543,79 @@ impl Ledger {
                 limit: self.max_entry_bytes,
             });
         }
-        self.submit(|reply| Msg::Append(draft, reply))
+        let bytes = draft.encoded_len_hint();
+        self.submit(|q, max_entries, max_bytes| {
+            let full = q.batches.back().is_none_or(|b| {
+                b.rotation.is_some()
+                    || b.drafts.len() >= max_entries
+                    || (!b.drafts.is_empty() && b.bytes + bytes > max_bytes)
+            });
+            if full {
+                q.batches.push_back(OpenBatch {
+                    drafts: Vec::new(),
+                    bytes: 0,
+                    rotation: None,
+                    slot: Arc::default(),
+                });
+            }
+            let b = q.batches.back_mut()?;
+            b.drafts.push(draft);
+            b.bytes += bytes;
+            Some((b.slot.clone(), b.drafts.len() - 1))
+        })
     }
 
     /// Rotates the signing key: appends a `ledger.key_rotated` entry in a batch whose checkpoint
     /// both keys sign; later checkpoints are signed by `new_key` only.
     pub fn rotate_key(&self, new_key: SigningKey, reason: &str) -> Result<Appended, AppendError> {
-        let reason = reason.to_owned();
-        self.submit(|reply| Msg::Rotate(Box::new(new_key), reason, reply))
+        let rotation = Some((Box::new(new_key), reason.to_owned()));
+        self.submit(|q, _, _| {
+            let slot = Arc::<Slot>::default();
+            q.batches.push_back(OpenBatch {
+                drafts: Vec::new(),
+                bytes: 0,
+                rotation,
+                slot: slot.clone(),
+            });
+            Some((slot, 0))
+        })
     }
 
+    /// Queues work with `enqueue` (which returns the batch's slot and this entry's index in it),
+    /// wakes the writer if it is idle, and waits for the batch's outcome.
     fn submit(
         &self,
-        msg: impl FnOnce(SyncSender<Result<Appended, AppendError>>) -> Msg,
+        enqueue: impl FnOnce(&mut Queue, usize, usize) -> Option<(Arc<Slot>, usize)>,
     ) -> Result<Appended, AppendError> {
         if let Some(why) = lock(&self.shared.failed).clone() {
             return Err(AppendError::Failed(why));
         }
-        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
-        let tx = self.tx.as_ref().ok_or(AppendError::Closed)?;
-        tx.send(msg(reply_tx)).map_err(|_| AppendError::Closed)?;
-        reply_rx.recv().map_err(|_| AppendError::Closed)?
+        let (slot, index) = {
+            let mut q = lock(&self.shared.queue);
+            if q.closed {
+                return Err(AppendError::Closed);
+            }
+            let entry = enqueue(
+                &mut q,
+                self.shared.max_batch_entries,
+                self.shared.max_batch_bytes,
+            )
+            .ok_or(AppendError::Closed)?;
+            if q.writer_idle {
+                q.writer_idle = false;
+                self.shared.work.notify_one();
+            }
+            entry
+        };
+        let mut outcome = lock(&slot.outcome);
+        while outcome.is_none() {
+            outcome = slot.ready.wait(outcome).unwrap_or_else(|e| e.into_inner());
+        }
+        match outcome.as_ref() {
+            Some(Ok(appended)) => appended.get(index).copied().ok_or(AppendError::Closed),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(AppendError::Closed),
+        }
     }
 
     /// `Err(reason)` once the ledger has failed closed.
@@ -581,10 +657,13 @@ impl Ledger {
         else {
             return Ok(None);
         };
-        let bad = |e: segment::FrameError| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+        let bad =
+            |e: segment::FrameError| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
         let mut offset = run.offset;
         for skipped in 0..=run.skip {
-            let head = self.store.read_at(run.segment, offset, segment::FRAME_OVERHEAD)?;
+            let head = self
+                .store
+                .read_at(run.segment, offset, segment::FRAME_OVERHEAD)?;
             let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
             if len == 0 || len > segment::MAX_PAYLOAD {
                 return Err(bad(segment::FrameError::BadLength(len as u32)));
@@ -607,9 +686,13 @@ impl Ledger {
     }
 
     fn shutdown(&mut self) {
-        self.tx.take();
+        {
+            let mut q = lock(&self.shared.queue);
+            q.closed = true;
+            self.shared.work.notify_all();
+        }
         self.index_tx.take();
-        if let Some(h) = self.writer.take() {
+        for h in self.threads.drain(..) {
             let _ = h.join();
         }
         if let Some(h) = self.indexer.take() {
@@ -661,7 +744,7 @@ fn index_item_from_bytes(v: &verify::VisitedEntry<'_>) -> Option<IndexItem> {
 
 /// Most entries the indexer gathers before writing them to sled.
 const INDEX_BATCH: usize = 4096;
-/// Longest the indexer waits to gather more entries. sled's cost is per key and per batch
+/// How often the indexer wakes to gather entries. sled's cost is per key and per batch
 /// (about 50 µs per key one at a time, 6 µs in batches of 100 on this kind of machine); the
 /// index stores posting lists per call, so gathering many entries per call keeps the index from
 /// competing with the writer for the CPU. Readers that need it current call `sync_index`.
@@ -670,20 +753,24 @@ const INDEX_DELAY: Duration = Duration::from_millis(100);
 fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
     let mut items = Vec::new();
     let mut barriers = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let deadline = Instant::now() + INDEX_DELAY;
-        let mut next = Some(first);
-        while let Some(msg) = next {
-            match msg {
-                IndexMsg::Items(more) => items.extend(more),
-                IndexMsg::Barrier(done) => barriers.push(done),
+    let mut open = true;
+    while open {
+        // Sleep rather than block on the channel: a blocked receiver would make every batch's
+        // send a wake-up (a syscall and a context switch on the writer's path).
+        std::thread::sleep(INDEX_DELAY);
+        loop {
+            match rx.try_recv() {
+                Ok(IndexMsg::Items(more)) => items.extend(more),
+                Ok(IndexMsg::Barrier(done)) => barriers.push(done),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
             }
-            if !barriers.is_empty() || items.len() >= INDEX_BATCH {
+            if items.len() >= INDEX_BATCH {
                 break;
             }
-            next = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .ok();
         }
         // An index failure never affects the ledger: the index is rebuilt on the next open.
         let _ = index.insert(&items);
@@ -694,195 +781,153 @@ fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
     }
 }
 
-fn writer_loop(
-    mut w: Writer,
-    rx: &Receiver<Msg>,
+/// Makes a batch's outcome visible: the new head, the index items, the failed-closed state.
+fn publish(
     shared: &Shared,
-    index_tx: Option<Sender<IndexMsg>>,
-) {
-    let mut carry: Option<Msg> = None;
-    loop {
-        let first = match carry.take() {
-            Some(m) => m,
-            None => match rx.recv() {
-                Ok(m) => m,
-                Err(_) => return,
-            },
-        };
-        match first {
-            Msg::Rotate(key, reason, reply) => {
-                let r = w.rotate(*key, &reason);
-                publish(&w, shared, &r, index_tx.as_ref());
-                let _ = reply.send(r.map(|(a, _)| a[0]));
-            }
-            Msg::Append(draft, reply) => {
-                let mut batch = vec![(draft, reply)];
-                let mut bytes = batch[0].0.encoded_len_hint();
-                let deadline = Instant::now() + w.opts.max_batch_delay;
-                while batch.len() < w.opts.max_batch_entries && bytes < w.opts.max_batch_bytes {
-                    let next = if w.opts.max_batch_delay.is_zero() {
-                        rx.try_recv().ok()
-                    } else {
-                        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                            .ok()
-                    };
-                    match next {
-                        Some(Msg::Append(d, r)) => {
-                            bytes += d.encoded_len_hint();
-                            batch.push((d, r));
-                        }
-                        Some(other) => {
-                            carry = Some(other);
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-                let drafts: Vec<(&Draft, Option<&SigningKey>)> =
-                    batch.iter().map(|(d, _)| (d, None)).collect();
-                let r = w.commit_batch(&drafts);
-                publish(&w, shared, &r, index_tx.as_ref());
-                match r {
-                    Ok((appended, _)) => {
-                        for ((_, reply), a) in batch.into_iter().zip(appended) {
-                            let _ = reply.send(Ok(a));
-                        }
-                    }
-                    Err(e) => {
-                        for (_, reply) in batch {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-type BatchResult = Result<(Vec<Appended>, Vec<IndexItem>), AppendError>;
-
-fn publish(w: &Writer, shared: &Shared, r: &BatchResult, index_tx: Option<&Sender<IndexMsg>>) {
+    r: BatchResult,
+    index_tx: Option<&Sender<IndexMsg>>,
+) -> Result<Vec<Appended>, AppendError> {
     match r {
-        Ok((_, items)) => {
-            *lock(&shared.head) = w.ledger_head();
+        Ok((appended, items)) => {
             if let Some(tx) = index_tx {
-                let _ = tx.send(IndexMsg::Items(items.clone()));
+                let _ = tx.send(IndexMsg::Items(items));
             }
+            Ok(appended)
         }
-        Err(AppendError::Failed(why)) => {
-            *lock(&shared.failed) = Some(why.clone());
+        Err(e) => {
+            if let AppendError::Failed(why) = &e {
+                *lock(&shared.failed) = Some(why.clone());
+            }
+            Err(e)
         }
-        Err(_) => {}
     }
 }
 
-/// The writer thread's state.
-#[derive(Debug)]
-struct Writer {
-    store: Arc<dyn Store>,
-    /// The active segment; `None` after a seal until the next segment is created.
-    file: Option<Box<dyn SegmentFile>>,
-    segment: u64,
-    seg_len: u64,
+type Outcome = (Arc<Slot>, Result<Vec<Appended>, AppendError>);
+
+/// Starts the running writer: a sequencer (encodes and signs batch N+1 while batch N is being
+/// synced), a syncer (writes, `fdatasync`s, publishes) and a notifier (wakes appenders).
+fn spawn_writer(
+    w: Writer,
+    shared: &Arc<Shared>,
+    index_tx: Option<Sender<IndexMsg>>,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    let (notify_tx, notify_rx) = mpsc::channel::<Outcome>();
+    // One prepared batch may wait while another is being synced: enough to overlap the
+    // sequencer's CPU work with the syncer's I/O, and no more speculation than that.
+    let (prep_tx, prep_rx) = mpsc::sync_channel::<(Prepared, Arc<Slot>)>(0);
+    let rewind: Arc<Mutex<Option<(u64, Position)>>> = Arc::default();
+    let deliver = |tx: Sender<Outcome>| {
+        move |slot: Arc<Slot>, outcome: Result<Vec<Appended>, AppendError>| {
+            if let Err(e) = tx.send((slot, outcome)) {
+                let (slot, outcome) = e.0;
+                *lock(&slot.outcome) = Some(outcome);
+                slot.ready.notify_all();
+            }
+        }
+    };
+    let notifier = std::thread::Builder::new()
+        .name("ledger-notify".into())
+        .spawn(move || notify_loop(&notify_rx))?;
+    let (sh, rw, d) = (shared.clone(), rewind.clone(), deliver(notify_tx.clone()));
+    let Writer { mut seq, sync } = w;
+    seq.pos = sync.durable.resumed();
+    let syncer = std::thread::Builder::new()
+        .name("ledger-sync".into())
+        .spawn(move || syncer_loop(sync, &sh, &prep_rx, &rw, index_tx.as_ref(), &d))?;
+    let (sh, d) = (shared.clone(), deliver(notify_tx));
+    let sequencer = std::thread::Builder::new()
+        .name("ledger-writer".into())
+        .spawn(move || sequencer_loop(seq, &sh, &prep_tx, &rewind, &d))?;
+    // Join order on close: the sequencer ends first (queue closed), which closes the syncer's
+    // channel, which ends the syncer, which drops the notifier's last sender.
+    Ok(vec![sequencer, syncer, notifier])
+}
+
+/// Hands outcomes to waiting appenders. Waking a batch's appenders costs the waker a few µs
+/// each; doing it here lets the writer start the next batch at once.
+fn notify_loop(rx: &Receiver<Outcome>) {
+    while let Ok((slot, outcome)) = rx.recv() {
+        *lock(&slot.outcome) = Some(outcome);
+        slot.ready.notify_all();
+    }
+}
+
+/// Everything needed to continue appending after a batch: the chain, the key, the position.
+#[derive(Debug, Clone)]
+struct Position {
     head: ChainHead,
     key: SigningKey,
-    opts: LedgerOptions,
-    failed: Option<String>,
-    /// The last signed checkpoint note, as stored.
+    /// Segment the next batch goes to, and its length before that batch.
+    segment: u64,
+    seg_len: u64,
+    /// The last signed checkpoint note, as stored, and the root it signs.
     last_checkpoint: Vec<u8>,
+    last_root: Hash,
 }
 
-impl Writer {
-    fn new(
-        store: Arc<dyn Store>,
-        file: Box<dyn SegmentFile>,
-        segment: u64,
-        seg_len: u64,
-        head: ChainHead,
-        key: SigningKey,
-        opts: LedgerOptions,
-    ) -> Self {
-        Self {
-            store,
-            file: Some(file),
-            segment,
-            seg_len,
-            head,
-            key,
-            opts,
-            failed: None,
-            last_checkpoint: Vec::new(),
-        }
+impl Position {
+    /// The position a sequencer continues from: a segment whose header is still to be written
+    /// (length 0) will have it by the time the next batch is written.
+    fn resumed(&self) -> Self {
+        let mut p = self.clone();
+        p.seg_len = p.seg_len.max(HEADER_LEN as u64);
+        p
     }
 
     fn ledger_head(&self) -> LedgerHead {
         LedgerHead {
             size: self.head.entries,
-            root: self.head.frontier.root(),
+            root: self.last_root,
             head_hash: self.head.prev,
             checkpoint: self.last_checkpoint.clone(),
             ledger_id: self.head.ledger_id.clone().unwrap_or_default(),
         }
     }
+}
 
-    /// Makes sure an active segment with a durable header exists.
-    fn ensure_segment(&mut self) -> io::Result<()> {
-        if self.file.is_none() {
-            let f = match self.store.create(self.segment) {
-                Ok(f) => f,
-                // A previous attempt created the file but failed after: it holds nothing
-                // acknowledged (we hold the lock), so start it over.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let mut f = self.store.open_append(self.segment)?;
-                    f.truncate(0)?;
-                    f
-                }
-                Err(e) => return Err(e),
-            };
-            self.file = Some(f);
-            self.seg_len = 0;
-        }
-        if self.seg_len == 0
-            && let Some(f) = self.file.as_mut()
-        {
-            let header = segment::encode_header(self.segment);
-            let r = f.append(&header).and_then(|()| f.sync_data());
-            if let Err(e) = r {
-                let _ = f.truncate(0);
-                return Err(e);
-            }
-            self.seg_len = HEADER_LEN as u64;
-        }
-        Ok(())
-    }
+/// A batch encoded and signed, ready to be written.
+#[derive(Debug)]
+struct Prepared {
+    buf: Vec<u8>,
+    appended: Vec<Appended>,
+    items: Vec<IndexItem>,
+    /// Where the batch goes: segment and the length it must have before the write.
+    segment: u64,
+    offset: u64,
+    /// The batch ends its segment.
+    seal: bool,
+    /// The position after the batch, once durable.
+    after: Position,
+    /// The sequencer epoch the batch was prepared in (see [`Syncer`]).
+    epoch: u64,
+}
 
-    fn rotate(&mut self, new_key: SigningKey, reason: &str) -> BatchResult {
-        let d = Draft::new(KIND_KEY_ROTATED)?
-            .with("new_key", &new_key.verifier_key().to_string().into())?
-            .with("old_key", &self.key.verifier_key().to_string().into())?
-            .with("reason", &reason.into())?;
-        let r = self.commit_batch(&[(&d, Some(&new_key))])?;
-        self.head.keys.push(new_key.verifier_key());
-        self.head.active_key = Some(new_key.verifier_key());
-        self.key = new_key;
-        Ok(r)
-    }
+type BatchResult = Result<(Vec<Appended>, Vec<IndexItem>), AppendError>;
 
-    /// Encodes, signs, writes and syncs one batch. On success the state advances; on failure
-    /// it is unchanged and the segment is truncated back to where it was.
-    fn commit_batch(&mut self, drafts: &[(&Draft, Option<&SigningKey>)]) -> BatchResult {
-        if let Some(why) = &self.failed {
-            return Err(AppendError::Failed(why.clone()));
-        }
-        self.ensure_segment()
-            .map_err(|e| AppendError::Io(e.to_string()))?;
-        let mut head = self.head.clone();
-        let mut buf = Vec::with_capacity(drafts.iter().map(|(d, _)| d.encoded_len_hint()).sum());
+/// Encodes and signs batches against a speculative position: the position after every batch
+/// handed to the [`Syncer`] so far, assumed durable until the syncer says otherwise.
+#[derive(Debug)]
+struct Sequencer {
+    pos: Position,
+    opts: LedgerOptions,
+    epoch: u64,
+}
+
+impl Sequencer {
+    /// Encodes, hashes and signs one batch. `new_key` marks a rotation batch (cosigned).
+    fn prepare(
+        &mut self,
+        drafts: &[&Draft],
+        new_key: Option<&SigningKey>,
+    ) -> Result<Prepared, AppendError> {
+        let mut after = self.pos.clone();
+        let head = &mut after.head;
+        let mut buf = Vec::with_capacity(drafts.iter().map(|d| d.encoded_len_hint()).sum());
         let mut scratch = Vec::with_capacity(1024);
         let mut appended = Vec::with_capacity(drafts.len());
         let mut items = Vec::with_capacity(drafts.len());
-        let mut cosigner = None;
-        for (draft, new_key) in drafts {
+        for draft in drafts {
             let now = Timestamp::now();
             let ts = head.last_ts.map_or(now, |last| last.max(now));
             scratch.clear();
@@ -897,8 +942,8 @@ impl Writer {
             items.push(IndexItem {
                 seq: head.entries,
                 location: EntryLocation {
-                    segment: self.segment,
-                    offset: self.seg_len + buf.len() as u64,
+                    segment: self.pos.segment,
+                    offset: self.pos.seg_len + buf.len() as u64,
                     len: scratch.len() as u32,
                 },
                 kind: draft.kind().to_owned(),
@@ -916,23 +961,21 @@ impl Writer {
             head.entries += 1;
             head.prev = hash;
             head.last_ts = Some(ts);
-            if new_key.is_some() {
-                cosigner = *new_key;
-            }
         }
+        let root = head.frontier.root();
         let checkpoint = Checkpoint {
             origin: head.origin.clone().unwrap_or_default(),
             size: head.entries,
-            root: head.frontier.root(),
+            root,
             extensions: Vec::new(),
         };
-        let mut signers = vec![&self.key];
-        signers.extend(cosigner);
+        let mut signers = vec![&self.pos.key];
+        signers.extend(new_key);
         let signed = SignedCheckpoint::sign(checkpoint, &signers)
             .map_err(|e| AppendError::Io(format!("signing checkpoint: {e}")))?;
         let note = signed.to_bytes();
         segment::encode_record(&mut buf, RecordType::Checkpoint, &note);
-        let seal = self.seg_len + buf.len() as u64 >= self.opts.segment_size_limit;
+        let seal = self.pos.seg_len + buf.len() as u64 >= self.opts.segment_size_limit;
         if seal {
             segment::encode_record(
                 &mut buf,
@@ -940,14 +983,139 @@ impl Writer {
                 &segment::encode_seal(head.entries),
             );
         }
+        for a in &mut appended {
+            a.checkpoint_size = head.entries;
+        }
+        if let Some(k) = new_key {
+            head.keys.push(k.verifier_key());
+            head.active_key = Some(k.verifier_key());
+            after.key = k.clone();
+        }
+        after.last_checkpoint = note;
+        after.last_root = root;
+        let (segment, offset) = (self.pos.segment, self.pos.seg_len);
+        if seal {
+            after.segment += 1;
+            after.seg_len = HEADER_LEN as u64;
+        } else {
+            after.seg_len += buf.len() as u64;
+        }
+        self.pos = after.clone();
+        Ok(Prepared {
+            buf,
+            appended,
+            items,
+            segment,
+            offset,
+            seal,
+            after,
+            epoch: self.epoch,
+        })
+    }
 
+    fn rotation_draft(&self, new_key: &SigningKey, reason: &str) -> Result<Draft, DraftError> {
+        Draft::new(KIND_KEY_ROTATED)?
+            .with("new_key", &new_key.verifier_key().to_string().into())?
+            .with("old_key", &self.pos.key.verifier_key().to_string().into())?
+            .with("reason", &reason.into())
+    }
+}
+
+/// Writes prepared batches and makes them durable, in order. When a batch fails, every batch
+/// prepared after it (against a position that will never exist) fails too: the syncer bumps
+/// its epoch and tells the sequencer to rewind to the durable position.
+#[derive(Debug)]
+struct Syncer {
+    store: Arc<dyn Store>,
+    /// The active segment; `None` after a seal until the next segment is created.
+    file: Option<Box<dyn SegmentFile>>,
+    /// The durable position.
+    durable: Position,
+    failed: Option<String>,
+    epoch: u64,
+}
+
+impl Syncer {
+    /// Makes sure segment `durable.segment` is open with a durable header.
+    fn ensure_segment(&mut self) -> io::Result<()> {
+        let number = self.durable.segment;
+        if self.file.is_none() {
+            let f = match self.store.create(number) {
+                Ok(f) => f,
+                // A previous attempt created the file but failed after: it holds nothing
+                // acknowledged (we hold the lock), so start it over.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let mut f = self.store.open_append(number)?;
+                    f.truncate(0)?;
+                    f
+                }
+                Err(e) => return Err(e),
+            };
+            self.file = Some(f);
+            self.durable.seg_len = 0;
+        }
+        if self.durable.seg_len == 0
+            && let Some(f) = self.file.as_mut()
+        {
+            let header = segment::encode_header(number);
+            let r = f.append(&header).and_then(|()| f.sync_data());
+            if let Err(e) = r {
+                let _ = f.truncate(0);
+                return Err(e);
+            }
+            self.durable.seg_len = HEADER_LEN as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs one batch. On failure the segment is truncated back to the durable
+    /// position (or, if that fails, the ledger fails closed) and the epoch moves on.
+    fn write(&mut self, p: Prepared) -> BatchResult {
+        if let Some(why) = &self.failed {
+            return Err(AppendError::Failed(why.clone()));
+        }
+        if p.epoch != self.epoch {
+            return Err(AppendError::Io(
+                "not written: an earlier batch could not be made durable".into(),
+            ));
+        }
+        let r = self.write_durably(&p);
+        if r.is_err() {
+            self.epoch += 1;
+            return r.map(|()| (Vec::new(), Vec::new()));
+        }
+        let sealed_segment = self.durable.segment;
+        self.durable = p.after;
+        if p.seal {
+            // The batch is durable and will be acknowledged; a failure from here on only
+            // delays the next segment (retried before the next write).
+            let _ = self.store.seal(sealed_segment);
+            self.file = None;
+            self.durable.seg_len = 0;
+            let _ = self.ensure_segment();
+        }
+        Ok((p.appended, p.items))
+    }
+
+    fn write_durably(&mut self, p: &Prepared) -> Result<(), AppendError> {
+        self.ensure_segment()
+            .map_err(|e| AppendError::Io(e.to_string()))?;
+        if (p.segment, p.offset) != (self.durable.segment, self.durable.seg_len) {
+            let why = format!(
+                "internal: batch prepared for segment {} at {} but the segment is {} at {}",
+                p.segment, p.offset, self.durable.segment, self.durable.seg_len
+            );
+            self.failed = Some(why.clone());
+            return Err(AppendError::Failed(why));
+        }
+        let seg_len = self.durable.seg_len;
         let Some(file) = self.file.as_mut() else {
             return Err(AppendError::Io("no active segment".into()));
         };
-        if let Err(e) = file.append(&buf).and_then(|()| file.sync_data()) {
+        if let Err(e) = file.append(&p.buf).and_then(|()| file.sync_data()) {
             // Undo: the batch must not survive half-written (or written but unacknowledged
             // under a later batch). If the undo fails too, fail closed.
-            let undo = file.truncate(self.seg_len).and_then(|()| file.sync_data());
+            let undo = file.truncate(seg_len).and_then(|()| file.sync_data());
             return Err(match undo {
                 Ok(()) => AppendError::Io(e.to_string()),
                 Err(e2) => {
@@ -957,20 +1125,139 @@ impl Writer {
                 }
             });
         }
-        self.seg_len += buf.len() as u64;
-        self.head = head;
-        for a in &mut appended {
-            a.checkpoint_size = self.head.entries;
+        Ok(())
+    }
+}
+
+/// Sequencer and syncer together, used synchronously while opening (genesis, recovery) and
+/// split across two threads once the ledger runs.
+#[derive(Debug)]
+struct Writer {
+    seq: Sequencer,
+    sync: Syncer,
+}
+
+impl Writer {
+    fn new(
+        store: Arc<dyn Store>,
+        file: Option<Box<dyn SegmentFile>>,
+        pos: Position,
+        opts: LedgerOptions,
+    ) -> Self {
+        Self {
+            seq: Sequencer {
+                pos: pos.clone(),
+                opts,
+                epoch: 0,
+            },
+            sync: Syncer {
+                store,
+                file,
+                durable: pos,
+                failed: None,
+                epoch: 0,
+            },
         }
-        self.last_checkpoint = note;
-        if seal {
-            // The batch is durable and will be acknowledged; a failure from here on only
-            // delays the next segment (retried by `ensure_segment` on the next batch).
-            let _ = self.store.seal(self.segment);
-            self.file = None;
-            self.segment += 1;
-            let _ = self.ensure_segment();
+    }
+
+    fn head(&self) -> &ChainHead {
+        &self.sync.durable.head
+    }
+
+    /// Prepares and writes one batch on the calling thread.
+    fn commit_batch(&mut self, drafts: &[&Draft]) -> BatchResult {
+        self.sync
+            .ensure_segment()
+            .map_err(|e| AppendError::Io(e.to_string()))?;
+        self.seq.pos = self.sync.durable.resumed();
+        let p = self.seq.prepare(drafts, None)?;
+        self.sync.write(p)
+    }
+}
+
+/// The sequencer's half of the running writer.
+fn sequencer_loop(
+    mut seq: Sequencer,
+    shared: &Shared,
+    to_syncer: &SyncSender<(Prepared, Arc<Slot>)>,
+    rewind: &Mutex<Option<(u64, Position)>>,
+    deliver: &dyn Fn(Arc<Slot>, Result<Vec<Appended>, AppendError>),
+) {
+    let delay = seq.opts.max_batch_delay;
+    loop {
+        let batch = {
+            let mut q = lock(&shared.queue);
+            loop {
+                if let Some(front) = q.batches.front() {
+                    // An optional delay lets a batch fill before it is committed.
+                    let filling = front.rotation.is_none()
+                        && front.drafts.len() < shared.max_batch_entries
+                        && front.bytes < shared.max_batch_bytes;
+                    if !delay.is_zero() && filling && q.batches.len() == 1 {
+                        q = shared
+                            .work
+                            .wait_timeout(q, delay)
+                            .map(|(g, _)| g)
+                            .unwrap_or_else(|e| e.into_inner().0);
+                    }
+                    match q.batches.pop_front() {
+                        Some(b) => break b,
+                        None => continue,
+                    }
+                }
+                if q.closed {
+                    return;
+                }
+                q.writer_idle = true;
+                q = shared.work.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        if let Some((epoch, pos)) = lock(rewind).take() {
+            seq.epoch = epoch;
+            seq.pos = pos.resumed();
         }
-        Ok((appended, items))
+        let prepared = match &batch.rotation {
+            Some((key, reason)) => seq
+                .rotation_draft(key, reason)
+                .map_err(AppendError::from)
+                .and_then(|d| seq.prepare(&[&d], Some(key))),
+            None => {
+                let drafts: Vec<&Draft> = batch.drafts.iter().collect();
+                seq.prepare(&drafts, None)
+            }
+        };
+        match prepared {
+            Ok(p) => {
+                if let Err(e) = to_syncer.send((p, batch.slot)) {
+                    let (_, slot) = e.0;
+                    deliver(slot, Err(AppendError::Closed));
+                }
+            }
+            Err(e) => deliver(batch.slot, Err(e)),
+        }
+    }
+}
+
+/// The syncer's half of the running writer.
+fn syncer_loop(
+    mut sync: Syncer,
+    shared: &Shared,
+    from_sequencer: &Receiver<(Prepared, Arc<Slot>)>,
+    rewind: &Mutex<Option<(u64, Position)>>,
+    index_tx: Option<&Sender<IndexMsg>>,
+    deliver: &dyn Fn(Arc<Slot>, Result<Vec<Appended>, AppendError>),
+) {
+    while let Ok((p, slot)) = from_sequencer.recv() {
+        let epoch = sync.epoch;
+        let r = sync.write(p);
+        if sync.epoch != epoch {
+            *lock(rewind) = Some((sync.epoch, sync.durable.clone()));
+        }
+        if r.is_ok() {
+            *lock(&shared.head) = sync.durable.ledger_head();
+        }
+        // Appenders may only hear "durable" now: the batch's fdatasync has returned.
+        let outcome = publish(shared, r, index_tx);
+        deliver(slot, outcome);
     }
 }

@@ -36,7 +36,11 @@ fn round_trip_create_append_reopen_verify() {
     l.close();
     let r = verify(dir.path(), &[key(1).verifier_key()]).unwrap();
     assert_eq!(r.entries, 52);
-    assert!(r.segments >= 3, "4 KiB segments roll: {} segments", r.segments);
+    assert!(
+        r.segments >= 3,
+        "4 KiB segments roll: {} segments",
+        r.segments
+    );
     assert_eq!(r.checkpoints, 52);
     assert_eq!(r.kinds["call.request"], 51);
 }
@@ -76,15 +80,25 @@ fn concurrent_appenders_share_batches_with_no_gaps_or_duplicates() {
             })
         })
         .collect();
-    let mut acked: Vec<(u64, u64)> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut acked: Vec<(u64, u64)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     acked.sort_unstable();
     l.sync_index();
     let seqs: Vec<u64> = acked.iter().map(|a| a.0).collect();
-    assert_eq!(seqs, (1..=threads * per).collect::<Vec<_>>(), "no gaps, no duplicates");
+    assert_eq!(
+        seqs,
+        (1..=threads * per).collect::<Vec<_>>(),
+        "no gaps, no duplicates"
+    );
     for (seq, i) in &acked {
         let e = l.read_entry(*seq).unwrap().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
-        assert_eq!(v["args"]["amount"], *i, "entry {seq} holds what its appender wrote");
+        assert_eq!(
+            v["args"]["amount"], *i,
+            "entry {seq} holds what its appender wrote"
+        );
     }
     drop(l);
     let r = verify(dir.path(), &[key(1).verifier_key()]).unwrap();
@@ -116,7 +130,11 @@ fn torn_tail_recovered_at_every_byte_offset_of_the_last_record() {
     for cut in full.len()..grown.len() {
         let dir = base.path().join(format!("cut{cut}"));
         std::fs::create_dir_all(dir.join("segments")).unwrap();
-        std::fs::write(dir.join("segments").join(seg.file_name().unwrap()), &grown[..cut]).unwrap();
+        std::fs::write(
+            dir.join("segments").join(seg.file_name().unwrap()),
+            &grown[..cut],
+        )
+        .unwrap();
         let (l, report) = Ledger::open(&dir, key(1), no_index()).unwrap();
         let entries_before = 4; // genesis + 3 durable entries
         assert_eq!(report.entries, entries_before, "cut at {cut}");
@@ -132,7 +150,10 @@ fn torn_tail_recovered_at_every_byte_offset_of_the_last_record() {
         l.close();
         let r = verify(&dir, &[key(1).verifier_key()]).unwrap();
         let expect_recovered = u64::from(cut != full.len());
-        assert_eq!(r.kinds.get("ledger.recovered").copied().unwrap_or(0), expect_recovered);
+        assert_eq!(
+            r.kinds.get("ledger.recovered").copied().unwrap_or(0),
+            expect_recovered
+        );
         assert_eq!(r.entries, entries_before + expect_recovered + 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -163,11 +184,19 @@ fn injected_failures_refuse_the_append_and_leave_the_ledger_verifiable() {
     let (store, plan) = faulty(dir.path());
     let l = Ledger::create_in(store, None, key(1), small_segments()).unwrap();
     l.append(call(0)).unwrap();
-    for fault in [Fault::NoSpace, Fault::ShortWrite(7), Fault::Io, Fault::SyncFails] {
+    for fault in [
+        Fault::NoSpace,
+        Fault::ShortWrite(7),
+        Fault::Io,
+        Fault::SyncFails,
+    ] {
         plan.inject(fault);
         let err = l.append(call(1)).unwrap_err();
         assert!(matches!(err, AppendError::Io(_)), "{fault:?}: {err}");
-        assert!(l.health().is_ok(), "an undone batch does not fail the ledger");
+        assert!(
+            l.health().is_ok(),
+            "an undone batch does not fail the ledger"
+        );
         l.append(call(2)).unwrap();
     }
     plan.set_disk_full(true);
@@ -192,7 +221,10 @@ fn failure_that_cannot_be_undone_fails_closed() {
     plan.inject(Fault::TruncateFails);
     assert!(matches!(l.append(call(1)), Err(AppendError::Failed(_))));
     assert!(l.health().is_err());
-    assert!(matches!(l.append(call(2)), Err(AppendError::Failed(_))), "stays closed");
+    assert!(
+        matches!(l.append(call(2)), Err(AppendError::Failed(_))),
+        "stays closed"
+    );
     drop(l);
     // Reopening recovers: the short write is a torn tail.
     let (l, report) = Ledger::open_in(store, None, key(1), LedgerOptions::default()).unwrap();
@@ -222,7 +254,10 @@ fn key_rotation_is_verifiable_and_the_old_key_stops_counting() {
     l.append(call(2)).unwrap();
     l.close();
     let err = verify(dir.path(), &[key(2).verifier_key()]).unwrap_err();
-    assert!(matches!(err.kind, VerifyErrorKind::UntrustedGenesisKey { .. }), "{err}");
+    assert!(
+        matches!(err.kind, VerifyErrorKind::UntrustedGenesisKey { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -236,4 +271,95 @@ fn index_is_rebuilt_when_lost() {
     assert_eq!(idx.session("s1").unwrap().len(), 7);
     assert_eq!(idx.kind("ledger.genesis").unwrap(), vec![0]);
     assert!(l.read_entry(20).unwrap().is_some());
+}
+
+/// Faults while many appenders are in flight: a failed batch also fails the batch prepared
+/// behind it (it was built on a position that never became durable), nothing failed is
+/// acknowledged, everything acknowledged is in the ledger, and the ledger verifies.
+#[test]
+fn faults_under_concurrency_lose_no_acknowledged_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, plan) = faulty(dir.path());
+    let l = Arc::new(Ledger::create_in(store, None, key(1), small_segments()).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handles: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (l, stop) = (l.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (Vec::new(), 0u64);
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match l.append(call(t * 100_000 + i)) {
+                        Ok(a) => ok.push((a.seq, t * 100_000 + i)),
+                        Err(AppendError::Io(_)) => failed += 1,
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                    i += 1;
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    for fault in [
+        Fault::NoSpace,
+        Fault::ShortWrite(100),
+        Fault::SyncFails,
+        Fault::Io,
+        Fault::CreateFails,
+    ]
+    .iter()
+    .cycle()
+    .take(20)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        plan.inject(*fault);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acked = Vec::new();
+    let mut failed = 0;
+    for h in handles {
+        let (ok, f) = h.join().unwrap();
+        acked.extend(ok);
+        failed += f;
+    }
+    assert!(l.health().is_ok());
+    drop(l);
+    assert!(
+        failed > 0,
+        "faults were injected ({} used)",
+        plan.injected()
+    );
+    let r = verify(dir.path(), &[key(1).verifier_key()]).unwrap();
+    acked.sort_unstable();
+    assert_eq!(
+        r.entries,
+        acked.len() as u64 + 1,
+        "exactly the acknowledged entries (+ genesis)"
+    );
+    let seqs: Vec<u64> = acked.iter().map(|a| a.0).collect();
+    assert_eq!(
+        seqs,
+        (1..r.entries).collect::<Vec<_>>(),
+        "acknowledged seqs are the ledger's"
+    );
+    // And each acknowledged seq holds what its appender wrote.
+    let store = auditgate_ledger::store::FsStore::open(&dir.path().join("segments")).unwrap();
+    let mut v = auditgate_ledger::verify::Verifier::new(
+        vec![key(1).verifier_key()],
+        None,
+        auditgate_ledger::VerifyOptions::default(),
+    );
+    let mut amounts = std::collections::HashMap::new();
+    for n in store.list().unwrap() {
+        let bytes = store.read(n).unwrap();
+        v.feed_segment(n, &bytes, &mut |e| {
+            let j: serde_json::Value = serde_json::from_slice(e.bytes).unwrap();
+            amounts.insert(e.seq, j["args"]["amount"].as_u64());
+        })
+        .unwrap();
+    }
+    for (seq, i) in &acked {
+        assert_eq!(amounts[seq], Some(*i), "seq {seq}");
+    }
 }
