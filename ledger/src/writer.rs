@@ -14,6 +14,7 @@
 //! rewinds to the durable position); if even the undo fails, the ledger refuses every later
 //! append until it is reopened (fail closed).
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
