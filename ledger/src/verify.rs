@@ -411,6 +411,8 @@ pub struct Verifier {
     last_checkpoint: Option<SignedCheckpoint>,
     leaves: Vec<Hash>,
     pin_checked: bool,
+    /// Checkpoint signatures still to verify (see `check_signatures`).
+    sig_jobs: Vec<SigJob>,
 }
 
 /// Where the durable prefix of the last segment ends, for the writer.
@@ -446,6 +448,7 @@ impl Verifier {
             last_checkpoint: None,
             leaves: Vec::new(),
             pin_checked: false,
+            sig_jobs: Vec::new(),
         }
     }
 
@@ -533,8 +536,54 @@ impl Verifier {
             .map(|r| r.payload)
             .collect();
         let facts = compute_facts(&entry_payloads, self.opts.threads);
-        let mut facts = facts.into_iter();
 
+        // Signatures are checked after the in-order pass, on all cores; a signature failure
+        // is always reported in preference to a later failure of the pass.
+        let pass = self.records_pass(number, &records, facts, frame_error.is_some(), visit);
+        self.check_signatures()?;
+        let (durable_len, sealed) = pass?;
+        self.last_segment_sealed = sealed;
+        let end = SegmentEnd {
+            durable_len,
+            sealed,
+        };
+
+        let tail_bytes = bytes.len() as u64 - durable_len;
+        if !tolerate_tail || tail_bytes == 0 {
+            return Ok((end, None));
+        }
+        // Torn tail: everything after the durable prefix belongs to the one unacknowledged batch.
+        let discarded_records = records
+            .iter()
+            .filter(|r| r.offset as u64 >= durable_len)
+            .count() as u64;
+        let reason = match &frame_error {
+            Some((off, e)) => format!("damaged record at byte {off}: {e}"),
+            None => "batch without its checkpoint".to_owned(),
+        };
+        self.rollback_to_durable();
+        Ok((
+            end,
+            Some(TornTail {
+                segment: number,
+                durable_len,
+                discarded_bytes: tail_bytes,
+                discarded_records,
+                reason,
+            }),
+        ))
+    }
+
+    /// The in-order pass over a segment's records: chain, tree, checkpoints, structure.
+    fn records_pass<'b>(
+        &mut self,
+        number: u64,
+        records: &[Record<'b>],
+        facts: Vec<Facts<'b>>,
+        frame_error: bool,
+        visit: &mut dyn FnMut(VisitedEntry<'_>),
+    ) -> Result<(u64, bool), VerifyError> {
+        let mut facts = facts.into_iter();
         let mut durable_len = HEADER_LEN as u64;
         let mut batch: Vec<VisitedEntry<'_>> = Vec::new();
         let mut sealed = false;
@@ -583,7 +632,8 @@ impl Verifier {
                             why: "a checkpoint must close a batch of entries",
                         }));
                     }
-                    self.checkpoint(rec.payload).map_err(at)?;
+                    self.checkpoint(rec.payload, number, rec.offset)
+                        .map_err(at)?;
                     for v in batch.drain(..) {
                         visit(v);
                     }
@@ -597,7 +647,7 @@ impl Verifier {
                             why: "a seal must follow a checkpoint",
                         }));
                     }
-                    if i + 1 != records.len() || frame_error.is_some() {
+                    if i + 1 != records.len() || frame_error {
                         return Err(at(VerifyErrorKind::UnexpectedRecord {
                             found: "seal",
                             why: "a seal must be the last record of its segment",
@@ -616,36 +666,22 @@ impl Verifier {
                 }
             }
         }
-        self.last_segment_sealed = sealed;
-        let end = SegmentEnd {
-            durable_len,
-            sealed,
-        };
+        Ok((durable_len, sealed))
+    }
 
-        let tail_bytes = bytes.len() as u64 - durable_len;
-        if !tolerate_tail || tail_bytes == 0 {
-            return Ok((end, None));
-        }
-        // Torn tail: everything after the durable prefix belongs to the one unacknowledged batch.
-        let discarded_records = records
+    /// Verifies the deferred checkpoint signatures, in parallel; the first failure (in ledger
+    /// order) is the error.
+    fn check_signatures(&mut self) -> Result<(), VerifyError> {
+        let jobs = std::mem::take(&mut self.sig_jobs);
+        let results = parallel_map(&jobs, self.opts.threads, 16, SigJob::check);
+        match jobs
             .iter()
-            .filter(|r| r.offset as u64 >= durable_len)
-            .count() as u64;
-        let reason = match &frame_error {
-            Some((off, e)) => format!("damaged record at byte {off}: {e}"),
-            None => "batch without its checkpoint".to_owned(),
-        };
-        self.rollback_to_durable();
-        Ok((
-            end,
-            Some(TornTail {
-                segment: number,
-                durable_len,
-                discarded_bytes: tail_bytes,
-                discarded_records,
-                reason,
-            }),
-        ))
+            .zip(results)
+            .find_map(|(j, r)| r.err().map(|e| (j, e)))
+        {
+            Some((job, e)) => Err(e.at(job.segment, job.offset)),
+            None => Ok(()),
+        }
     }
 
     fn rollback_to_durable(&mut self) {
@@ -806,7 +842,12 @@ impl Verifier {
         Ok(())
     }
 
-    fn checkpoint(&mut self, payload: &[u8]) -> Result<(), VerifyErrorKind> {
+    fn checkpoint(
+        &mut self,
+        payload: &[u8],
+        segment: u64,
+        offset: usize,
+    ) -> Result<(), VerifyErrorKind> {
         let after_seq = self.head.entries.saturating_sub(1);
         let signed =
             SignedCheckpoint::parse(payload).map_err(|e| VerifyErrorKind::BadCheckpoint {
@@ -841,23 +882,14 @@ impl Verifier {
                     known.push(k.clone());
                 }
             }
-            let verified = match signed.verify(&known) {
-                Ok(verified) => verified,
-                // No known key signed: that is the required key missing, reported below.
-                Err(CheckpointError::Note(NoteError::NoVerifiedSignature)) => Vec::new(),
-                Err(e) => {
-                    return Err(VerifyErrorKind::BadSignature {
-                        size: cp.size,
-                        why: e.to_string(),
-                    });
-                }
-            };
-            if let Some(missing) = (0..required.len()).find(|i| !verified.contains(i)) {
-                return Err(VerifyErrorKind::MissingSignature {
-                    size: cp.size,
-                    key: required[missing].to_string(),
-                });
-            }
+            self.sig_jobs.push(SigJob {
+                segment,
+                offset,
+                size: cp.size,
+                signed: signed.clone(),
+                required: required.len(),
+                known,
+            });
         }
         if let Some(new) = self.rotation.take() {
             self.head.keys.push(new.clone());
@@ -941,33 +973,78 @@ impl Verifier {
     }
 }
 
-/// Computes the order-independent facts of each entry, on up to `threads` cores.
-fn compute_facts<'a>(payloads: &[&'a [u8]], threads: usize) -> Vec<Facts<'a>> {
-    let one = |p: &&'a [u8]| Facts {
-        header: entry::parse_header(p),
-        hash: entry::entry_hash(p),
-        leaf: merkle::leaf_hash(p),
-    };
+/// A checkpoint signature check, deferred so that many run in parallel.
+#[derive(Debug)]
+struct SigJob {
+    segment: u64,
+    offset: usize,
+    size: u64,
+    signed: SignedCheckpoint,
+    /// The first `required` keys of `known` must each have signed.
+    required: usize,
+    known: Vec<VerifierKey>,
+}
+
+impl SigJob {
+    fn check(&self) -> Result<(), VerifyErrorKind> {
+        let verified = match self.signed.verify(&self.known) {
+            Ok(verified) => verified,
+            // No known key signed: that is the required key missing, reported below.
+            Err(CheckpointError::Note(NoteError::NoVerifiedSignature)) => Vec::new(),
+            Err(e) => {
+                return Err(VerifyErrorKind::BadSignature {
+                    size: self.size,
+                    why: e.to_string(),
+                });
+            }
+        };
+        match (0..self.required).find(|i| !verified.contains(i)) {
+            Some(missing) => Err(VerifyErrorKind::MissingSignature {
+                size: self.size,
+                key: self.known[missing].to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `items.map(f)` on up to `threads` cores (0 = all), in order; sequential below `min_per_thread`
+/// items per thread, where spawning would cost more than it saves.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    min_per_thread: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    const MIN_PER_THREAD: usize = 256;
-    if threads <= 1 || payloads.len() < 2 * MIN_PER_THREAD {
-        return payloads.iter().map(one).collect();
+    if threads <= 1 || items.len() < 2 * min_per_thread {
+        return items.iter().map(&f).collect();
     }
-    let chunk = payloads.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = payloads
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
-            // A worker only panics if parse_header/hashing panics, which would be a bug;
-            // propagate it rather than verify partially.
+            // A worker only panics on a bug in hashing or parsing; propagate it rather than
+            // verify partially.
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
+    })
+}
+
+/// Computes the order-independent facts of each entry, on up to `threads` cores.
+fn compute_facts<'a>(payloads: &[&'a [u8]], threads: usize) -> Vec<Facts<'a>> {
+    parallel_map(payloads, threads, 256, |p| Facts {
+        header: entry::parse_header(p),
+        hash: entry::entry_hash(p),
+        leaf: merkle::leaf_hash(p),
     })
 }
 
