@@ -5,7 +5,8 @@
 //!   and the raw limit for that batch size: the same bytes written with one `write` +
 //!   `fdatasync` per batch and nothing else (no encoding, hashing or signing); their ratio;
 //! - verification entries/s next to the raw hashing limit (BLAKE3 + SHA-256 leaf hash of the
-//!   same entry bytes, on as many threads as the verifier uses); their ratio.
+//!   same entry bytes, on as many threads as the verifier uses) and their ratio; and next to
+//!   hashing plus the one strict Ed25519 verification per checkpoint the format requires.
 //!
 //! Absolute figures vary a lot between runs on shared machines; the ratios are the figure.
 //! `AUDITGATE_BENCH_DIR` picks the directory (default: a temp dir on the system disk);
@@ -196,6 +197,30 @@ fn raw_hash_limit(entries: &[Vec<u8>], threads: usize) -> f64 {
     (rounds * entries.len() as u64) as f64 / t0.elapsed().as_secs_f64()
 }
 
+/// Strict Ed25519 verifications of a real checkpoint per second, on `threads` threads.
+fn signature_limit(
+    cp: &auditgate_ledger::checkpoint::SignedCheckpoint,
+    keys: &[auditgate_ledger::VerifierKey],
+    threads: usize,
+) -> f64 {
+    let t0 = Instant::now();
+    let mut rounds = 0u64;
+    let per_round = 256;
+    while t0.elapsed() < secs() {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..per_round / threads {
+                        std::hint::black_box(cp.verify(keys).unwrap());
+                    }
+                });
+            }
+        });
+        rounds += 1;
+    }
+    (rounds * per_round as u64) as f64 / t0.elapsed().as_secs_f64()
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
     let root = bench_root();
@@ -206,8 +231,8 @@ fn main() {
     );
     println!();
     println!(
-        "{:>10} {:>12} {:>12} {:>10} {:>14} {:>8}",
-        "appenders", "entries", "appends/s", "mean batch", "raw limit/s", "ratio"
+        "{:>10} {:>12} {:>12} {:>10} {:>14} {:>8} {:>10}",
+        "appenders", "entries", "appends/s", "mean batch", "raw limit/s", "ratio", "cpu cores"
     );
     let mut last_dir = None;
     let cases: Vec<u64> = std::env::var("AUDITGATE_BENCH_APPENDERS")
@@ -260,10 +285,10 @@ fn main() {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t0 = Instant::now();
     let mut runs = 0u64;
-    let mut entries = 0;
+    let (mut entries, mut checkpoints, mut last) = (0, 0, None);
     while t0.elapsed() < secs() || runs == 0 {
         let r = verify_dir(&dir, trusted.clone(), None, VerifyOptions::default()).unwrap();
-        entries = r.entries;
+        (entries, checkpoints, last) = (r.entries, r.checkpoints, r.last_checkpoint);
         runs += 1;
     }
     let verify_rate = (runs * entries) as f64 / t0.elapsed().as_secs_f64();
@@ -287,5 +312,19 @@ fn main() {
         "raw hashing limit (BLAKE3 + SHA-256 leaf, {threads} threads): {hash_rate:.0} entries/s"
     );
     println!("ratio: {:.0}%", 100.0 * verify_rate / hash_rate);
+    // The format also asks one strict Ed25519 verification per checkpoint (one per batch):
+    // the limit of any verifier of this ledger is hashing plus that.
+    let sig_rate = signature_limit(&last.unwrap(), &trusted, threads);
+    let per_entry = 1.0 / hash_rate + (checkpoints as f64 / entries as f64) / sig_rate;
+    println!(
+        "signature limit: {sig_rate:.0} checkpoint verifications/s ({threads} threads); \
+         {checkpoints} checkpoints = one per {:.1} entries",
+        entries as f64 / checkpoints as f64
+    );
+    println!(
+        "hashing + signatures limit: {:.0} entries/s; ratio: {:.0}%",
+        1.0 / per_entry,
+        100.0 * verify_rate * per_entry
+    );
     let _ = std::io::stdout().flush();
 }

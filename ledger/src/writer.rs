@@ -822,8 +822,7 @@ fn spawn_writer(
         move |slot: Arc<Slot>, outcome: Result<Vec<Appended>, AppendError>| {
             if let Err(e) = tx.send((slot, outcome)) {
                 let (slot, outcome) = e.0;
-                *lock(&slot.outcome) = Some(outcome);
-                slot.ready.notify_all();
+                wake(&slot, outcome);
             }
         }
     };
@@ -849,8 +848,7 @@ fn spawn_writer(
 /// each; doing it here lets the writer start the next batch at once.
 fn notify_loop(rx: &Receiver<Outcome>) {
     while let Ok((slot, outcome)) = rx.recv() {
-        *lock(&slot.outcome) = Some(outcome);
-        slot.ready.notify_all();
+        wake(&slot, outcome);
     }
 }
 
@@ -1259,6 +1257,19 @@ fn syncer_loop(
         }
         // Appenders may only hear "durable" now: the batch's fdatasync has returned.
         let outcome = publish(shared, r, index_tx);
-        deliver(slot, outcome);
+        match &outcome {
+            // Waking one or two appenders costs no more than waking the notifier: do it here
+            // and spare a single appender a thread hop.
+            Ok(appended) if appended.len() <= INLINE_WAKEUPS => wake(&slot, outcome),
+            _ => deliver(slot, outcome),
+        }
     }
+}
+
+/// Batches with at most this many appenders are woken by the syncer itself.
+const INLINE_WAKEUPS: usize = 2;
+
+fn wake(slot: &Slot, outcome: Result<Vec<Appended>, AppendError>) {
+    *lock(&slot.outcome) = Some(outcome);
+    slot.ready.notify_all();
 }
