@@ -334,12 +334,15 @@ impl Base {
         assert!(!matches!(e.kind, K::Io(_)), "{}: {e}", ctx());
         match class {
             Class::TruncatePinned => {
-                // A pin signed by key(2) cannot be authenticated from a ledger cut before the
-                // rotation that introduced key(2) (only key(1) is trusted): the verifier says so
-                // (`PinnedCheckpointInvalid`); trusting key(2) as well gives `Truncated`.
+                // A pin signed by key(2) only cannot be authenticated from a ledger cut before
+                // the rotation that introduced key(2) (only key(1) is trusted): the verifier
+                // says so (`PinnedCheckpointInvalid`); trusting key(2) as well gives
+                // `Truncated`. The rotation checkpoint itself is cosigned by key(1), so a pin
+                // *at* it authenticates and gives `Truncated` (regression: seed
+                // 1795273937480611339 pinned exactly 152).
                 let pinned = case.pin.unwrap();
                 let cut_before_rotation =
-                    case.cut.unwrap() < ROTATION_CHECKPOINT && pinned >= ROTATION_CHECKPOINT;
+                    case.cut.unwrap() < ROTATION_CHECKPOINT && pinned > ROTATION_CHECKPOINT;
                 if cut_before_rotation {
                     assert!(
                         matches!(e.kind, K::PinnedCheckpointInvalid(_)),
