@@ -363,3 +363,32 @@ fn faults_under_concurrency_lose_no_acknowledged_entry() {
         assert_eq!(amounts[seq], Some(*i), "seq {seq}");
     }
 }
+
+#[test]
+fn index_behind_the_segments_catches_up_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    make_ledger(dir.path(), 10, small_segments());
+    // Entries written while the index was not maintained (as after a crash before the indexer
+    // ran): the segments are ahead of the index.
+    let no_index = LedgerOptions {
+        index: false,
+        ..small_segments()
+    };
+    let (l, _) = Ledger::open(dir.path(), key(1), no_index).unwrap();
+    for i in 10..25 {
+        l.append(call(i)).unwrap();
+    }
+    l.close();
+    let (l, report) = Ledger::open(dir.path(), key(1), small_segments()).unwrap();
+    assert_eq!(
+        report.reindexed, 15,
+        "only the entries the index had not seen"
+    );
+    let idx = l.index().unwrap();
+    assert_eq!(idx.indexed_through().unwrap(), 26);
+    assert_eq!(
+        idx.kind("call.request").unwrap(),
+        (1..26).collect::<Vec<_>>()
+    );
+    assert!(l.read_entry(25).unwrap().is_some());
+}
