@@ -1,10 +1,10 @@
 //! What a principal would see in `tools/list`: the catalog filtered and tiered by the policy.
 //! Backs `auditgate tools`, so a team can review the agent-facing surface before deploying.
-use auditgate_policy::{Policy, Request, Tier, ToolKind as PolicyToolKind};
+use auditgate_policy::{Policy, Request, Tier};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Tool, ToolKind};
+use crate::catalog::{Catalog, Tool};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,16 +31,6 @@ pub struct ListedTool {
     pub tool: Value,
 }
 
-pub fn policy_kind(kind: ToolKind) -> PolicyToolKind {
-    match kind {
-        ToolKind::Query => PolicyToolKind::Query,
-        ToolKind::Mutation => PolicyToolKind::Mutation,
-        ToolKind::Action => PolicyToolKind::Action,
-        ToolKind::DataRead => PolicyToolKind::DataRead,
-        ToolKind::DataWrite => PolicyToolKind::DataWrite,
-    }
-}
-
 fn tier_name(tier: Tier) -> &'static str {
     match tier {
         Tier::Blocked => "blocked",
@@ -56,7 +46,7 @@ pub fn listing_tier(policy: &Policy, tool: &Tool, principal: &str, roles: &[Stri
         roles,
         tool: &tool.name,
         function_path: tool.function_path(),
-        kind: policy_kind(tool.kind()),
+        kind: tool.kind(),
         args: &Value::Null,
     })
 }

@@ -44,27 +44,9 @@ pub enum CatalogError {
     },
 }
 
-/// What a tool does, for the policy engine (write mode applies to everything but reads).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ToolKind {
-    Query,
-    Mutation,
-    Action,
-    DataRead,
-    DataWrite,
-}
-
-impl ToolKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Query => "query",
-            Self::Mutation => "mutation",
-            Self::Action => "action",
-            Self::DataRead => "data_read",
-            Self::DataWrite => "data_write",
-        }
-    }
-}
+/// What a tool does, for the policy engine: the policy crate's own kinds (so the names in
+/// `_meta`, listings and policy files are one vocabulary).
+pub use auditgate_policy::ToolKind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolTarget {
