@@ -1,7 +1,9 @@
 //! Ledger throughput next to the physical limits measured in the same run.
 //!
 //! `cargo bench -p auditgate-ledger --bench append` prints, on one disk:
-//! - durable appends/s with 1, 8 and 64 concurrent appenders, the mean batch size each reached,
+//! - durable appends/s with 1, 8 and 64 concurrent appenders — as blocked OS threads
+//!   (`Ledger::append`) and as async tasks awaiting tickets on a 2-thread tokio runtime
+//!   (`Ledger::submit(..).await`, the gateway's way) — the mean batch size each reached,
 //!   and the raw limit for that batch size: the same bytes written with one `write` +
 //!   `fdatasync` per batch and nothing else (no encoding, hashing or signing); their ratio;
 //! - verification entries/s next to the raw hashing limit (BLAKE3 + SHA-256 leaf hash of the
@@ -154,6 +156,66 @@ fn measure_appends(dir: &Path, appenders: u64) -> AppendFigures {
     }
 }
 
+/// The same with `appenders` async tasks awaiting [`auditgate_ledger::AppendTicket`]s on a
+/// two-thread tokio runtime (how the gateway appends), instead of blocked OS threads.
+fn measure_appends_async(dir: &Path, appenders: u64) -> AppendFigures {
+    let key = SigningKey::from_seed("bench.auditgate", &[9; 32]).unwrap();
+    let ledger = Arc::new(Ledger::create(dir, key, LedgerOptions::default()).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let start_size = ledger.head().size;
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..appenders)
+        .map(|t| {
+            let (ledger, stop) = (ledger.clone(), stop.clone());
+            runtime.spawn(async move {
+                let mut i = t << 32;
+                let base = draft(i);
+                while !stop.load(Ordering::Relaxed) {
+                    let d = base.clone().with("seq_hint", &json!(i)).unwrap();
+                    ledger.submit(d).unwrap().await.unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(secs());
+    stop.store(true, Ordering::Relaxed);
+    runtime.block_on(async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cores_busy = (cpu_seconds() - cpu0) / elapsed;
+    let entries = ledger.head().size - start_size;
+    drop(ledger);
+    let trusted = vec![
+        SigningKey::from_seed("bench.auditgate", &[9; 32])
+            .unwrap()
+            .verifier_key(),
+    ];
+    let report = verify_dir(dir, trusted, None, VerifyOptions::default()).unwrap();
+    let mut sample = Vec::new();
+    draft(1).encode_into(
+        1_000_000,
+        &auditgate_ledger::timestamp::Timestamp::now(),
+        &[0; 32],
+        &mut sample,
+    );
+    AppendFigures {
+        cores_busy,
+        entries,
+        per_sec: entries as f64 / elapsed,
+        mean_batch: entries as f64 / (report.checkpoints - 1) as f64,
+        entry_len: sample.len(),
+    }
+}
+
 /// The raw limit: one write + fdatasync per batch of `batch` records of `record_len` bytes
 /// plus a checkpoint-sized record, nothing else.
 fn raw_batch_limit(dir: &Path, batch: usize, record_len: usize) -> f64 {
@@ -231,16 +293,28 @@ fn main() {
     );
     println!();
     println!(
-        "{:>10} {:>12} {:>12} {:>10} {:>14} {:>8} {:>10}",
-        "appenders", "entries", "appends/s", "mean batch", "raw limit/s", "ratio", "cpu cores"
+        "{:>10} {:>8} {:>10} {:>12} {:>10} {:>14} {:>8} {:>10}",
+        "appenders",
+        "as",
+        "entries",
+        "appends/s",
+        "mean batch",
+        "raw limit/s",
+        "ratio",
+        "cpu cores"
     );
     let mut last_dir = None;
     let cases: Vec<u64> = std::env::var("AUDITGATE_BENCH_APPENDERS")
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|_| vec![1, 8, 64]);
-    for appenders in cases {
-        let dir = root.path().join(format!("c{appenders}"));
-        let f = measure_appends(&dir, appenders);
+    let runs = cases.iter().flat_map(|&n| [(n, "threads"), (n, "tasks")]);
+    for (appenders, mode) in runs {
+        let dir = root.path().join(format!("c{appenders}-{mode}"));
+        let f = if mode == "threads" {
+            measure_appends(&dir, appenders)
+        } else {
+            measure_appends_async(&dir, appenders)
+        };
         let batch = f.mean_batch.round().max(1.0) as usize;
         // The disk's speed drifts on shared machines: take the raw limit right after, with
         // the same batch size and bytes, and keep the better of two tries (a fair limit).
@@ -250,8 +324,9 @@ fn main() {
             f.entry_len,
         ));
         println!(
-            "{:>10} {:>12} {:>12.0} {:>10.1} {:>14.0} {:>7.0}% {:>10.2}",
+            "{:>10} {:>8} {:>10} {:>12.0} {:>10.1} {:>14.0} {:>7.0}% {:>10.2}",
             appenders,
+            mode,
             f.entries,
             f.per_sec,
             f.mean_batch,
@@ -259,7 +334,9 @@ fn main() {
             100.0 * f.per_sec / raw,
             f.cores_busy
         );
-        last_dir = Some(dir);
+        if mode == "threads" {
+            last_dir = Some(dir);
+        }
     }
     println!(
         "(entry size {} bytes; raw limit = same bytes, one write + fdatasync per batch of the mean size)",

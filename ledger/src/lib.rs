@@ -26,4 +26,6 @@ pub mod writer;
 pub use entry::Draft;
 pub use keys::{SigningKey, VerifierKey};
 pub use verify::{Report, VerifyError, VerifyErrorKind, VerifyOptions, verify_dir};
-pub use writer::{AppendError, Appended, Ledger, LedgerHead, LedgerOptions, OpenError, OpenReport};
+pub use writer::{
+    AppendError, AppendTicket, Appended, Ledger, LedgerHead, LedgerOptions, OpenError, OpenReport,
+};

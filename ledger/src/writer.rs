@@ -1,7 +1,8 @@
 //! The ledger writer: durable appends with group commit, segment rolling, recovery on open.
 //!
 //! Appenders put their [`Draft`] into the open batch of a shared queue and wait on that batch's
-//! slot. Three threads run the ledger:
+//! slot — blocking ([`Ledger::append`]) or as a future ([`Ledger::submit`] → [`AppendTicket`]).
+//! Three threads run the ledger:
 //! - the **sequencer** takes the next batch, assigns seqs and timestamps, encodes, hashes, and
 //!   signs one checkpoint for the batch, against the position the previous batch will have once
 //!   durable;
@@ -16,10 +17,13 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -191,6 +195,61 @@ enum IndexMsg {
 struct Slot {
     outcome: Mutex<Option<Result<Vec<Appended>, AppendError>>>,
     ready: Condvar,
+    /// Async waiters (see [`AppendTicket`]'s `Future` impl).
+    wakers: Mutex<Vec<Waker>>,
+}
+
+/// A submitted entry: [`AppendTicket::wait`] blocks until it is durable (or refused); as a
+/// `std::future::Future` it completes then without holding a thread — no async runtime needed by
+/// this crate, any executor's waker works.
+#[derive(Debug)]
+#[must_use = "an entry is acknowledged only when its ticket completes"]
+pub struct AppendTicket {
+    slot: Arc<Slot>,
+    index: usize,
+}
+
+impl AppendTicket {
+    /// Blocks until the entry's batch is durable (or refused).
+    pub fn wait(self) -> Result<Appended, AppendError> {
+        let mut outcome = lock(&self.slot.outcome);
+        while outcome.is_none() {
+            outcome = self
+                .slot
+                .ready
+                .wait(outcome)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        Self::pick(outcome.as_ref(), self.index)
+    }
+
+    fn pick(
+        outcome: Option<&Result<Vec<Appended>, AppendError>>,
+        index: usize,
+    ) -> Result<Appended, AppendError> {
+        match outcome {
+            Some(Ok(appended)) => appended.get(index).copied().ok_or(AppendError::Closed),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(AppendError::Closed),
+        }
+    }
+}
+
+impl Future for AppendTicket {
+    type Output = Result<Appended, AppendError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Register before looking, under the wakers lock that `wake` takes after setting the
+        // outcome: either we see the outcome, or `wake` sees our waker.
+        let mut wakers = lock(&self.slot.wakers);
+        if let Some(outcome) = lock(&self.slot.outcome).as_ref() {
+            return Poll::Ready(Self::pick(Some(outcome), self.index));
+        }
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
 }
 
 /// A batch being filled by appenders, or a key rotation (always a batch of its own).
@@ -537,6 +596,12 @@ impl Ledger {
     /// Appends one entry; returns once it is durable (written, `fdatasync`ed, covered by a signed
     /// checkpoint). Blocks the calling thread.
     pub fn append(&self, draft: Draft) -> Result<Appended, AppendError> {
+        self.submit(draft)?.wait()
+    }
+
+    /// Queues one entry for the next batch and returns at once; the ticket completes when the
+    /// entry is durable. `ledger.submit(d)?.await` in async code holds no thread while waiting.
+    pub fn submit(&self, draft: Draft) -> Result<AppendTicket, AppendError> {
         let size = draft.encoded_len_hint();
         if size > self.max_entry_bytes + 200 {
             return Err(AppendError::TooLarge {
@@ -545,7 +610,7 @@ impl Ledger {
             });
         }
         let bytes = draft.encoded_len_hint();
-        self.submit(|q, max_entries, max_bytes| {
+        self.enqueue(|q, max_entries, max_bytes| {
             let full = q.batches.back().is_none_or(|b| {
                 b.rotation.is_some()
                     || b.drafts.len() >= max_entries
@@ -570,7 +635,7 @@ impl Ledger {
     /// both keys sign; later checkpoints are signed by `new_key` only.
     pub fn rotate_key(&self, new_key: SigningKey, reason: &str) -> Result<Appended, AppendError> {
         let rotation = Some((Box::new(new_key), reason.to_owned()));
-        self.submit(|q, _, _| {
+        self.enqueue(|q, _, _| {
             let slot = Arc::<Slot>::default();
             q.batches.push_back(OpenBatch {
                 drafts: Vec::new(),
@@ -579,44 +644,34 @@ impl Ledger {
                 slot: slot.clone(),
             });
             Some((slot, 0))
-        })
+        })?
+        .wait()
     }
 
-    /// Queues work with `enqueue` (which returns the batch's slot and this entry's index in it),
-    /// wakes the writer if it is idle, and waits for the batch's outcome.
-    fn submit(
+    /// Queues work with `push` (which returns the batch's slot and this entry's index in it) and
+    /// wakes the writer if it is idle.
+    fn enqueue(
         &self,
-        enqueue: impl FnOnce(&mut Queue, usize, usize) -> Option<(Arc<Slot>, usize)>,
-    ) -> Result<Appended, AppendError> {
+        push: impl FnOnce(&mut Queue, usize, usize) -> Option<(Arc<Slot>, usize)>,
+    ) -> Result<AppendTicket, AppendError> {
         if let Some(why) = lock(&self.shared.failed).clone() {
             return Err(AppendError::Failed(why));
         }
-        let (slot, index) = {
-            let mut q = lock(&self.shared.queue);
-            if q.closed {
-                return Err(AppendError::Closed);
-            }
-            let entry = enqueue(
-                &mut q,
-                self.shared.max_batch_entries,
-                self.shared.max_batch_bytes,
-            )
-            .ok_or(AppendError::Closed)?;
-            if q.writer_idle {
-                q.writer_idle = false;
-                self.shared.work.notify_one();
-            }
-            entry
-        };
-        let mut outcome = lock(&slot.outcome);
-        while outcome.is_none() {
-            outcome = slot.ready.wait(outcome).unwrap_or_else(|e| e.into_inner());
+        let mut q = lock(&self.shared.queue);
+        if q.closed {
+            return Err(AppendError::Closed);
         }
-        match outcome.as_ref() {
-            Some(Ok(appended)) => appended.get(index).copied().ok_or(AppendError::Closed),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err(AppendError::Closed),
+        let (slot, index) = push(
+            &mut q,
+            self.shared.max_batch_entries,
+            self.shared.max_batch_bytes,
+        )
+        .ok_or(AppendError::Closed)?;
+        if q.writer_idle {
+            q.writer_idle = false;
+            self.shared.work.notify_one();
         }
+        Ok(AppendTicket { slot, index })
     }
 
     /// `Err(reason)` once the ledger has failed closed.
@@ -1272,4 +1327,8 @@ const INLINE_WAKEUPS: usize = 2;
 fn wake(slot: &Slot, outcome: Result<Vec<Appended>, AppendError>) {
     *lock(&slot.outcome) = Some(outcome);
     slot.ready.notify_all();
+    let wakers = std::mem::take(&mut *lock(&slot.wakers));
+    for w in wakers {
+        w.wake();
+    }
 }
