@@ -1056,6 +1056,18 @@ pub fn verify_dir(
     pin: Option<SignedCheckpoint>,
     opts: VerifyOptions,
 ) -> Result<Report, VerifyError> {
+    verify_dir_visiting(dir, trusted, pin, opts, &mut |_| {})
+}
+
+/// [`verify_dir`], handing every verified entry to `visit` (once its checkpoint verified; if
+/// verification fails later, the result is the error).
+pub fn verify_dir_visiting(
+    dir: &Path,
+    trusted: Vec<VerifierKey>,
+    pin: Option<SignedCheckpoint>,
+    opts: VerifyOptions,
+    visit: &mut dyn FnMut(VisitedEntry<'_>),
+) -> Result<Report, VerifyError> {
     let seg_dir = if dir.join("segments").is_dir() {
         dir.join("segments")
     } else {
@@ -1068,7 +1080,7 @@ pub fn verify_dir(
     let mut v = Verifier::new(trusted, pin, opts);
     for n in numbers {
         let bytes = store.read(n).map_err(io)?;
-        v.feed_segment(n, &bytes, &mut |_| {})?;
+        v.feed_segment(n, &bytes, visit)?;
     }
     v.finish()
 }

@@ -4,6 +4,7 @@
 //! This binary depends on `auditgate-ledger` and `auditgate-policy`, never on the gateway.
 #![forbid(unsafe_code)]
 
+mod proof_cmd;
 mod trust;
 mod verify_cmd;
 
@@ -38,6 +39,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Produce or check inclusion and consistency proofs for a third party.
+    #[command(subcommand)]
+    Proof(ProofCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProofCommand {
+    /// Prove that entry SEQ is in the ledger's latest signed checkpoint (prints a proof file).
+    Inclusion {
+        /// The ledger directory (verified in full first).
+        path: PathBuf,
+        /// The entry to prove.
+        #[arg(long)]
+        seq: u64,
+        /// Trusted key or keys file.
+        #[arg(long, value_name = "KEY|FILE")]
+        pubkey: String,
+    },
+    /// Prove that the ledger's latest checkpoint extends an older checkpoint (prints a proof file).
+    Consistency {
+        /// The ledger directory (verified in full first).
+        path: PathBuf,
+        /// The older signed checkpoint.
+        #[arg(long, value_name = "CHECKPOINT_FILE")]
+        old: PathBuf,
+        /// Trusted key or keys file.
+        #[arg(long, value_name = "KEY|FILE")]
+        pubkey: String,
+    },
+    /// Check a proof file with trusted keys alone (no ledger needed).
+    Check {
+        /// The proof file.
+        file: PathBuf,
+        /// Trusted key or keys file.
+        #[arg(long, value_name = "KEY|FILE")]
+        pubkey: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +94,13 @@ fn main() -> ExitCode {
             pin,
             json,
         } => verify_cmd::run(&path, &pubkey, pin.as_deref(), json),
+        Command::Proof(ProofCommand::Inclusion { path, seq, pubkey }) => {
+            proof_cmd::inclusion(&path, &pubkey, seq)
+        }
+        Command::Proof(ProofCommand::Consistency { path, old, pubkey }) => {
+            proof_cmd::consistency(&path, &pubkey, &old)
+        }
+        Command::Proof(ProofCommand::Check { file, pubkey }) => proof_cmd::check(&file, &pubkey),
     };
     match outcome {
         Ok(code) => code,
