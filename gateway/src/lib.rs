@@ -10,5 +10,6 @@
 pub mod catalog;
 pub mod config;
 pub mod listing;
+pub mod mcp;
 pub mod upstream;
 pub mod validate;
