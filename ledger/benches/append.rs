@@ -91,13 +91,49 @@ struct AppendFigures {
     entry_len: usize,
 }
 
-fn measure_appends(dir: &Path, appenders: u64) -> AppendFigures {
-    let key = SigningKey::from_seed("bench.auditgate", &[9; 32]).unwrap();
-    let opts = LedgerOptions {
+fn bench_key() -> SigningKey {
+    SigningKey::from_seed("bench.auditgate", &[9; 32]).unwrap()
+}
+
+fn bench_options() -> LedgerOptions {
+    LedgerOptions {
         index: std::env::var("AUDITGATE_BENCH_INDEX").map_or(true, |v| v != "0"),
         ..LedgerOptions::default()
-    };
-    let ledger = Arc::new(Ledger::create(dir, key, opts).unwrap());
+    }
+}
+
+/// Bench entry `i` as the ledger stores it (for sizes and the hashing limit).
+fn encoded(i: u64) -> Vec<u8> {
+    let mut e = Vec::new();
+    draft(i).encode_into(
+        i,
+        &auditgate_ledger::timestamp::Timestamp::now(),
+        &[0; 32],
+        &mut e,
+    );
+    e
+}
+
+/// Figures of an append run: verifies the ledger written (and counts its batches).
+fn figures(dir: &Path, entries: u64, elapsed: f64, cores_busy: f64) -> AppendFigures {
+    let report = verify_dir(
+        dir,
+        vec![bench_key().verifier_key()],
+        None,
+        VerifyOptions::default(),
+    )
+    .unwrap();
+    AppendFigures {
+        cores_busy,
+        entries,
+        per_sec: entries as f64 / elapsed,
+        mean_batch: entries as f64 / (report.checkpoints - 1) as f64,
+        entry_len: encoded(1_000_000).len(),
+    }
+}
+
+fn measure_appends(dir: &Path, appenders: u64) -> AppendFigures {
+    let ledger = Arc::new(Ledger::create(dir, bench_key(), bench_options()).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let start_size = ledger.head().size;
@@ -126,41 +162,15 @@ fn measure_appends(dir: &Path, appenders: u64) -> AppendFigures {
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let cores_busy = (cpu_seconds() - cpu0) / elapsed;
-    let head = ledger.head();
-    let entries = head.size - start_size;
+    let entries = ledger.head().size - start_size;
     drop(ledger);
-    let report = verify_dir(
-        dir,
-        vec![
-            SigningKey::from_seed("bench.auditgate", &[9; 32])
-                .unwrap()
-                .verifier_key(),
-        ],
-        None,
-        VerifyOptions::default(),
-    )
-    .unwrap();
-    let mut sample = Vec::new();
-    draft(1).encode_into(
-        1_000_000,
-        &auditgate_ledger::timestamp::Timestamp::now(),
-        &[0; 32],
-        &mut sample,
-    );
-    AppendFigures {
-        cores_busy,
-        entries,
-        per_sec: entries as f64 / elapsed,
-        mean_batch: entries as f64 / (report.checkpoints - 1) as f64,
-        entry_len: sample.len(),
-    }
+    figures(dir, entries, elapsed, cores_busy)
 }
 
 /// The same with `appenders` async tasks awaiting [`auditgate_ledger::AppendTicket`]s on a
 /// two-thread tokio runtime (how the gateway appends), instead of blocked OS threads.
 fn measure_appends_async(dir: &Path, appenders: u64) -> AppendFigures {
-    let key = SigningKey::from_seed("bench.auditgate", &[9; 32]).unwrap();
-    let ledger = Arc::new(Ledger::create(dir, key, LedgerOptions::default()).unwrap());
+    let ledger = Arc::new(Ledger::create(dir, bench_key(), bench_options()).unwrap());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -194,26 +204,7 @@ fn measure_appends_async(dir: &Path, appenders: u64) -> AppendFigures {
     let cores_busy = (cpu_seconds() - cpu0) / elapsed;
     let entries = ledger.head().size - start_size;
     drop(ledger);
-    let trusted = vec![
-        SigningKey::from_seed("bench.auditgate", &[9; 32])
-            .unwrap()
-            .verifier_key(),
-    ];
-    let report = verify_dir(dir, trusted, None, VerifyOptions::default()).unwrap();
-    let mut sample = Vec::new();
-    draft(1).encode_into(
-        1_000_000,
-        &auditgate_ledger::timestamp::Timestamp::now(),
-        &[0; 32],
-        &mut sample,
-    );
-    AppendFigures {
-        cores_busy,
-        entries,
-        per_sec: entries as f64 / elapsed,
-        mean_batch: entries as f64 / (report.checkpoints - 1) as f64,
-        entry_len: sample.len(),
-    }
+    figures(dir, entries, elapsed, cores_busy)
 }
 
 /// The raw limit: one write + fdatasync per batch of `batch` records of `record_len` bytes
@@ -340,25 +331,12 @@ fn main() {
     }
     println!(
         "(entry size {} bytes; raw limit = same bytes, one write + fdatasync per batch of the mean size)",
-        {
-            let mut s = Vec::new();
-            draft(1).encode_into(
-                1_000_000,
-                &auditgate_ledger::timestamp::Timestamp::now(),
-                &[0; 32],
-                &mut s,
-            );
-            s.len()
-        }
+        encoded(1_000_000).len()
     );
 
     // Verification of the 64-appender ledger.
     let dir = last_dir.unwrap();
-    let trusted = vec![
-        SigningKey::from_seed("bench.auditgate", &[9; 32])
-            .unwrap()
-            .verifier_key(),
-    ];
+    let trusted = vec![bench_key().verifier_key()];
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t0 = Instant::now();
     let mut runs = 0u64;
@@ -369,17 +347,7 @@ fn main() {
         runs += 1;
     }
     let verify_rate = (runs * entries) as f64 / t0.elapsed().as_secs_f64();
-    let mut sample = Vec::new();
-    for i in 0..4096u64 {
-        let mut e = Vec::new();
-        draft(i).encode_into(
-            i,
-            &auditgate_ledger::timestamp::Timestamp::now(),
-            &[0; 32],
-            &mut e,
-        );
-        sample.push(e);
-    }
+    let sample: Vec<Vec<u8>> = (0..4096).map(encoded).collect();
     let hash_rate = raw_hash_limit(&sample, threads);
     println!();
     println!(

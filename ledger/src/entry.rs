@@ -22,6 +22,8 @@ pub const RESERVED: [&str; 5] = ["kind", "prev", "seq", "ts", "v"];
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// Longest kind name.
 pub const MAX_KIND_LEN: usize = 64;
+/// Bytes [`Draft::encoded_len_hint`] allows for the ledger's own members and the punctuation.
+pub const OWN_MEMBERS_ALLOWANCE: usize = 200;
 
 /// Why a draft was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -115,7 +117,7 @@ impl Draft {
 
     /// An upper bound of the encoded entry's size.
     pub fn encoded_len_hint(&self) -> usize {
-        self.body_len + self.kind.len() + 200
+        self.body_len + self.kind.len() + OWN_MEMBERS_ALLOWANCE
     }
 
     /// Encodes the complete entry with the ledger's own members, appending to `out`.

@@ -34,7 +34,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::checkpoint::SignedCheckpoint;
-use crate::entry::{Draft, DraftError};
+use crate::entry::{self, Draft, DraftError};
 use crate::index::{EntryLocation, Index, IndexError, IndexItem};
 use crate::keys::SigningKey;
 use crate::merkle::{self, Hash};
@@ -516,14 +516,14 @@ impl Ledger {
     /// Queues one entry for the next batch and returns at once; the ticket completes when the
     /// entry is durable. `ledger.submit(d)?.await` in async code holds no thread while waiting.
     pub fn submit(&self, draft: Draft) -> Result<AppendTicket, AppendError> {
-        let size = draft.encoded_len_hint();
-        if size > self.max_entry_bytes + 200 {
+        // An early refusal of what cannot fit; the sequencer checks the exact encoded size.
+        let bytes = draft.encoded_len_hint();
+        if bytes > self.max_entry_bytes + entry::OWN_MEMBERS_ALLOWANCE {
             return Err(AppendError::TooLarge {
-                size,
+                size: bytes,
                 limit: self.max_entry_bytes,
             });
         }
-        let bytes = draft.encoded_len_hint();
         self.enqueue(|q, max_entries, max_bytes| {
             let full = q.batches.back().is_none_or(|b| {
                 b.rotation.is_some()
