@@ -180,17 +180,7 @@ impl ConvexClient {
             code: "NotCallable".into(),
             message: format!("{path} is an HTTP action; it has no function endpoint"),
         })?;
-        let raw = self
-            .run(
-                endpoint,
-                path,
-                args,
-                ValueFormat::ConvexEncodedJson,
-                identity,
-            )
-            .await
-            .map_err(decode_error)?;
-        decode_result(raw)
+        self.run_decoded(endpoint, path, args, identity).await
     }
 
     /// Runs any function kind through `/api/function` (needs the deploy key), decoded.
@@ -200,9 +190,21 @@ impl ConvexClient {
         args: Value,
         identity: &CallIdentity,
     ) -> Result<FunctionResult, UpstreamError> {
+        self.run_decoded(Endpoint::Function, path, args, identity)
+            .await
+    }
+
+    /// [`ConvexClient::run`] in the lossless format, decoded to plain JSON for agents.
+    async fn run_decoded(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        args: Value,
+        identity: &CallIdentity,
+    ) -> Result<FunctionResult, UpstreamError> {
         let raw = self
             .run(
-                Endpoint::Function,
+                endpoint,
                 path,
                 args,
                 ValueFormat::ConvexEncodedJson,
