@@ -18,9 +18,31 @@
 //! title = "Refund an invoice"
 //! description = "…"
 //! destructive = true
+//!
+//! [policy]
+//! file = "policy.toml"
+//!
+//! [ledger]
+//! dir = "ledger"                             # these three are the defaults
+//! signing_key_file = "keys/ledger.key"       # Ed25519, 0600, made by `auditgate init`
+//! commit_key_file = "keys/commit.key"        # keyed-BLAKE3 key for redaction commitments
+//!
+//! [server]
+//! allowed_origins = ["https://agents.example.com"]   # localhost origins are always allowed
+//! max_body_bytes = 1048576
+//! session_idle_secs = 3600
+//! page_size = 100
+//!
+//! [auth]
+//! api_keys_file = "api-keys.json"            # bearer API keys, stored hashed
+//!
+//! [stdio]
+//! principal = "local-agent"                  # who a stdio session is, unless a token says so
+//! roles = ["analyst"]
+//! token_env = "AUDITGATE_TOKEN"              # an API key in this variable overrides principal
 //! ```
 //! Unknown keys are errors; the message names the file, line and column (the `toml` crate's
-//! span rendering). The deploy key itself is never in this file: only where to read it from.
+//! span rendering). Secrets are never in this file: only where to read them from.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -50,6 +72,125 @@ pub struct Config {
     /// Per-tool overrides, keyed by Convex function path (`invoices:refund`) or data tool name.
     #[serde(default)]
     pub tools: BTreeMap<String, ToolOverride>,
+    #[serde(default)]
+    pub ledger: LedgerConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub stdio: StdioConfig,
+    /// `blake3:<hex>` of the config file's bytes (recorded in `gateway.start`).
+    #[serde(skip)]
+    pub source_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    #[serde(default = "default_ledger_dir")]
+    pub dir: PathBuf,
+    #[serde(default = "default_signing_key_file")]
+    pub signing_key_file: PathBuf,
+    #[serde(default = "default_commit_key_file")]
+    pub commit_key_file: PathBuf,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_ledger_dir(),
+            signing_key_file: default_signing_key_file(),
+            commit_key_file: default_commit_key_file(),
+        }
+    }
+}
+
+fn default_ledger_dir() -> PathBuf {
+    "ledger".into()
+}
+fn default_signing_key_file() -> PathBuf {
+    "keys/ledger.key".into()
+}
+fn default_commit_key_file() -> PathBuf {
+    "keys/commit.key".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Origins allowed besides `http://localhost`, `http://127.0.0.1` and `http://[::1]` (any
+    /// port, http or https). Requests without `Origin` (non-browser clients) are allowed.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Sessions without a request for this long are closed (`session.close`, reason `idle`).
+    #[serde(default = "default_session_idle_secs")]
+    pub session_idle_secs: u64,
+    /// Tools per `tools/list` page.
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+    /// Open HTTP sessions at most; `initialize` beyond it is refused.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            max_body_bytes: default_max_body_bytes(),
+            session_idle_secs: default_session_idle_secs(),
+            page_size: default_page_size(),
+            max_sessions: default_max_sessions(),
+        }
+    }
+}
+
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+fn default_session_idle_secs() -> u64 {
+    3600
+}
+fn default_page_size() -> usize {
+    100
+}
+fn default_max_sessions() -> usize {
+    1024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The API key store (hashes only), managed by `auditgate keys`.
+    #[serde(default = "default_api_keys_file")]
+    pub api_keys_file: PathBuf,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            api_keys_file: default_api_keys_file(),
+        }
+    }
+}
+
+fn default_api_keys_file() -> PathBuf {
+    "api-keys.json".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdioConfig {
+    /// The principal of a stdio session when no token is given.
+    pub principal: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// An environment variable that may hold an API key; when set and non-empty it decides the
+    /// principal (and must be valid).
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -150,7 +291,16 @@ impl Config {
             source,
         })?;
         let mut config = Self::parse(path, &text)?;
+        config.source_hash = format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex());
         let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.ledger.dir,
+            &mut config.ledger.signing_key_file,
+            &mut config.ledger.commit_key_file,
+            &mut config.auth.api_keys_file,
+        ] {
+            *p = base.join(&*p);
+        }
         if let Some(spec) = &mut config.catalog.spec_file {
             *spec = base.join(&*spec);
         }
@@ -189,6 +339,26 @@ impl Config {
         }
         if c.timeout_ms == 0 {
             return Err(invalid("convex.timeout_ms must be positive"));
+        }
+        let s = &config.server;
+        if s.page_size == 0 || s.max_body_bytes == 0 || s.max_sessions == 0 {
+            return Err(invalid(
+                "server.page_size, server.max_body_bytes and server.max_sessions must be positive",
+            ));
+        }
+        for origin in &s.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.trim_end_matches('/').matches('/').count() != 2
+            {
+                return Err(invalid(&format!(
+                    "server.allowed_origins: {origin:?} is not an origin (scheme://host[:port])"
+                )));
+            }
+        }
+        if let Some(name) = &config.stdio.principal
+            && name.trim().is_empty()
+        {
+            return Err(invalid("stdio.principal must not be empty"));
         }
         Ok(config)
     }

@@ -5,11 +5,21 @@
 //! - [`upstream::convex`]: the Convex deployment HTTP API client, codec, identities, errors.
 //! - [`catalog`]: function spec → MCP tools (names, JSON Schemas, annotations), data tools.
 //! - [`validate`]: argument validation against a tool's `inputSchema`.
+//! - [`mcp`]: the pure protocol core (framing, lifecycle, cursors).
+//! - [`audit`]: the gateway's ledger entries and the fail-closed append.
+//! - [`enforcement`]: `tools/list` and `tools/call` through policy and ledger.
+//! - [`server`]: the running gateway, its sessions and the stdio and HTTP transports.
+//! - [`apikeys`], [`principal`]: who is calling.
 #![forbid(unsafe_code)]
 
+pub mod apikeys;
+pub mod audit;
 pub mod catalog;
 pub mod config;
+pub mod enforcement;
 pub mod listing;
 pub mod mcp;
+pub mod principal;
+pub mod server;
 pub mod upstream;
 pub mod validate;

@@ -1,13 +1,9 @@
-//! The `auditgate` binary: a thin command-line layer over the `auditgate` library.
+//! The `auditgate` binary: a thin command-line layer over the `auditgate` library; one module
+//! per subcommand in `cmd/`.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+mod cmd;
 
-use anyhow::Context as _;
-use auditgate::catalog::{Catalog, CatalogOptions, spec::FunctionSpecFile};
-use auditgate::config::Config;
-use auditgate::listing::{list_for, render_human};
-use auditgate::upstream::convex;
 use clap::{Parser, Subcommand};
 
 /// Audit-first MCP gateway in front of a Convex deployment.
@@ -20,82 +16,44 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a config, a policy template and the ledger and commit keys in a folder.
+    Init(cmd::init::Args),
+    /// Check a config and everything it names (policy, function spec, keys), without serving.
+    CheckConfig(cmd::check_config::Args),
+    /// Run the gateway over stdio or Streamable HTTP.
+    Serve(cmd::serve::Args),
+    /// Ledger head, open sessions and counts by outcome, read from the ledger files.
+    Status(cmd::status::Args),
+    /// Print the MCP client configuration for Claude Code, Codex or Claude Desktop.
+    ClientConfig(cmd::client_config::Args),
+    /// Issue, list and revoke bearer API keys (stored hashed).
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
     /// Print the tool catalog as a principal would see it in tools/list.
-    Tools(ToolsArgs),
+    Tools(cmd::tools::Args),
 }
 
-#[derive(Debug, clap::Args)]
-struct ToolsArgs {
-    /// The gateway config file.
-    #[arg(long, short)]
-    config: PathBuf,
-    /// The principal to list for (API key id or token subject).
-    #[arg(long, default_value = "reviewer")]
-    principal: String,
-    /// A role of the principal (repeatable).
-    #[arg(long = "role")]
-    roles: Vec<String>,
-    /// The policy file (default: `[policy] file` from the config).
-    #[arg(long)]
-    policy: Option<PathBuf>,
-    /// Machine-readable output.
-    #[arg(long)]
-    json: bool,
-}
-
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Tools(args) => tools(args),
+fn main() -> std::process::ExitCode {
+    // Refuse before parsing: a secret in argv is visible to every user of the machine (ps).
+    if let Some(why) = cmd::serve::secret_in_argv(std::env::args()) {
+        eprintln!("auditgate: refusing to start: {why}");
+        return std::process::ExitCode::from(2);
     }
-}
-
-fn tools(args: ToolsArgs) -> anyhow::Result<()> {
-    let config = Config::load(&args.config)?;
-    let options = CatalogOptions {
-        include_internal: config.convex.include_internal,
-        data_tools: config.catalog.data_tools,
-        overrides: config.tools.clone(),
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(a) => cmd::init::run(a),
+        Command::CheckConfig(a) => cmd::check_config::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Status(a) => cmd::status::run(a),
+        Command::ClientConfig(a) => cmd::client_config::run(a),
+        Command::Keys(c) => cmd::keys::run(c),
+        Command::Tools(a) => cmd::tools::run(a),
     };
-    let spec = match &config.catalog.spec_file {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("reading function spec {}", path.display()))?;
-            FunctionSpecFile::parse(&bytes)
-                .with_context(|| format!("parsing function spec {}", path.display()))?
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("auditgate: {e:#}");
+            std::process::ExitCode::FAILURE
         }
-        None => {
-            let (client, _) = convex::from_config(&config.convex)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let value = runtime
-                .block_on(client.function_spec())
-                .context("fetching the function spec from the deployment")?;
-            FunctionSpecFile::from_value(value)?
-        }
-    };
-    let catalog = Catalog::build(&spec, &options)?;
-    let policy_path = args
-        .policy
-        .or_else(|| config.policy.as_ref().map(|p| p.file.clone()));
-    let policy = match &policy_path {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("reading policy {}", path.display()))?;
-            let name = path.display().to_string();
-            let (policy, warnings) = auditgate_policy::Policy::parse(&name, &bytes)?;
-            for w in warnings {
-                eprintln!("policy warning: {w}");
-            }
-            Some(policy)
-        }
-        None => None,
-    };
-    let listing = list_for(&catalog, policy.as_ref(), &args.principal, &args.roles);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&listing)?);
-    } else {
-        print!("{}", render_human(&listing));
     }
-    Ok(())
 }

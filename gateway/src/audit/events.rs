@@ -1,0 +1,265 @@
+//! One builder per entry kind of `docs/audit-events.md`; the member names here are that
+//! document's. Builders take already-redacted values: nothing in this file sees a secret.
+use auditgate_ledger::Draft;
+use serde_json::{Map, Value, json};
+
+use crate::principal::Principal;
+
+/// A draft from a JSON object built by this module (never fails: kinds and members are ours).
+fn draft(kind: &str, body: Value) -> Draft {
+    match Draft::from_value(kind, &body) {
+        Ok(d) => d,
+        // Kinds are literals below and bodies are objects without reserved members.
+        Err(e) => unreachable!("audit event {kind} is malformed: {e}"),
+    }
+}
+
+/// Adds `key: value` unless `value` is `None`.
+fn put(body: &mut Value, key: &str, value: Option<Value>) {
+    if let (Value::Object(map), Some(v)) = (body, value) {
+        map.insert(key.into(), v);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Start<'a> {
+    pub instance: &'a str,
+    pub transport: &'a str,
+    pub listen: &'a str,
+    pub config_hash: &'a str,
+    pub policy_hash: &'a str,
+    pub catalog_hash: &'a str,
+    pub upstream: &'a str,
+    pub identity_mode: &'a str,
+}
+
+pub fn gateway_start(s: &Start<'_>) -> Draft {
+    draft(
+        "gateway.start",
+        json!({
+            "instance": s.instance,
+            "version": env!("CARGO_PKG_VERSION"),
+            "transport": s.transport,
+            "listen": s.listen,
+            "config_hash": s.config_hash,
+            "policy_hash": s.policy_hash,
+            "catalog_hash": s.catalog_hash,
+            "upstream": s.upstream,
+            "identity_mode": s.identity_mode,
+        }),
+    )
+}
+
+pub fn policy_loaded(policy_hash: &str, file: &str, text: &str) -> Draft {
+    draft(
+        "policy.loaded",
+        json!({"policy_hash": policy_hash, "file": file, "text": text}),
+    )
+}
+
+pub fn catalog_loaded(catalog_hash: &str, tools: Vec<Value>) -> Draft {
+    draft(
+        "catalog.loaded",
+        json!({"catalog_hash": catalog_hash, "tools": tools}),
+    )
+}
+
+pub fn gateway_stop(instance: &str, reason: &str, sessions_closed: u64, calls: u64) -> Draft {
+    draft(
+        "gateway.stop",
+        json!({"instance": instance, "reason": reason, "sessions_closed": sessions_closed,
+               "calls": calls}),
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionOpen<'a> {
+    pub session: &'a str,
+    pub principal: &'a Principal,
+    pub transport: &'a str,
+    pub protocol_version: &'a str,
+    pub client: Option<&'a Value>,
+    pub capabilities: &'a Map<String, Value>,
+    pub remote: Option<&'a str>,
+}
+
+pub fn session_open(s: &SessionOpen<'_>) -> Draft {
+    let mut caps: Vec<&String> = s.capabilities.keys().collect();
+    caps.sort();
+    let mut body = json!({
+        "session": s.session,
+        "principal": s.principal.name,
+        "roles": s.principal.roles,
+        "auth": s.principal.auth_name(),
+        "transport": s.transport,
+        "protocol_version": s.protocol_version,
+        "client": s.client.cloned().unwrap_or(Value::Null),
+        "capabilities": caps,
+    });
+    put(&mut body, "key_id", s.principal.key_id().map(Value::from));
+    put(&mut body, "remote", s.remote.map(Value::from));
+    draft("session.open", body)
+}
+
+pub fn session_close(session: &str, reason: &str, calls: u64) -> Draft {
+    draft(
+        "session.close",
+        json!({"session": session, "reason": reason, "calls": calls}),
+    )
+}
+
+/// `key_id` when the token had our shape, else `token_fp`; neither when no token was sent.
+#[derive(Debug, Clone)]
+pub enum Presented {
+    Nothing,
+    KeyId(String),
+    Fingerprint(String),
+}
+
+pub fn auth_refused(reason: &str, presented: &Presented, remote: &str, transport: &str) -> Draft {
+    let mut body = json!({"reason": reason, "remote": remote, "transport": transport});
+    match presented {
+        Presented::Nothing => {}
+        Presented::KeyId(id) => put(&mut body, "key_id", Some(id.as_str().into())),
+        Presented::Fingerprint(fp) => put(&mut body, "token_fp", Some(fp.as_str().into())),
+    }
+    draft("auth.refused", body)
+}
+
+#[derive(Debug, Clone)]
+pub struct Refused<'a> {
+    pub status: u16,
+    pub reason: &'a str,
+    pub remote: &'a str,
+    pub session: Option<&'a str>,
+    pub principal: Option<&'a str>,
+    pub detail: &'a str,
+}
+
+pub fn request_refused(r: &Refused<'_>) -> Draft {
+    let mut body = json!({"status": r.status, "reason": r.reason, "remote": r.remote,
+                          "detail": r.detail});
+    put(&mut body, "session", r.session.map(Value::from));
+    put(&mut body, "principal", r.principal.map(Value::from));
+    draft("request.refused", body)
+}
+
+#[derive(Debug, Clone)]
+pub struct ProtocolError<'a> {
+    pub session: Option<&'a str>,
+    pub code: i64,
+    pub message: &'a str,
+    pub method: Option<&'a str>,
+    pub raw: &'a [u8],
+}
+
+pub fn protocol_error(p: &ProtocolError<'_>) -> Draft {
+    let mut body = json!({"code": p.code, "message": p.message, "bytes": p.raw.len(),
+                          "digest": super::blake3_ref(p.raw)});
+    put(&mut body, "session", p.session.map(Value::from));
+    put(&mut body, "method", p.method.map(Value::from));
+    draft("protocol.error", body)
+}
+
+#[derive(Debug, Clone)]
+pub struct Listed<'a> {
+    pub session: &'a str,
+    pub request_id: Value,
+    pub cursor: Option<&'a str>,
+    pub policy_hash: &'a str,
+    pub catalog_hash: &'a str,
+    pub shown: Vec<&'a str>,
+    pub approval_required: Vec<&'a str>,
+    pub hidden: usize,
+}
+
+pub fn tools_listed(l: &Listed<'_>) -> Draft {
+    draft(
+        "tools.listed",
+        json!({
+            "session": l.session,
+            "request_id": l.request_id,
+            "cursor": l.cursor,
+            "policy_hash": l.policy_hash,
+            "catalog_hash": l.catalog_hash,
+            "shown": l.shown,
+            "approval_required": l.approval_required,
+            "hidden": l.hidden,
+        }),
+    )
+}
+
+/// A `call.request` body; see the builder below for optional members.
+#[derive(Debug, Clone)]
+pub struct CallRequest<'a> {
+    pub session: &'a str,
+    pub request_id: Value,
+    pub principal: &'a Principal,
+    pub tool: &'a str,
+    pub function_path: Option<&'a str>,
+    pub tool_kind: Option<&'a str>,
+    pub request_digest: String,
+    pub args_digest: String,
+    pub args: Value,
+    pub redactions: Value,
+    pub policy_hash: &'a str,
+    pub catalog_hash: &'a str,
+    pub decision: Value,
+    pub disposition: &'a str,
+    pub approval: Option<Value>,
+    pub errors: Option<Value>,
+}
+
+pub fn call_request(c: CallRequest<'_>) -> Draft {
+    let mut body = json!({
+        "session": c.session,
+        "request_id": c.request_id,
+        "principal": c.principal.name,
+        "roles": c.principal.roles,
+        "tool": c.tool,
+        "request_digest": c.request_digest,
+        "args_digest": c.args_digest,
+        "args": c.args,
+        "redactions": c.redactions,
+        "policy_hash": c.policy_hash,
+        "catalog_hash": c.catalog_hash,
+        "decision": c.decision,
+        "disposition": c.disposition,
+    });
+    put(&mut body, "function_path", c.function_path.map(Value::from));
+    put(&mut body, "tool_kind", c.tool_kind.map(Value::from));
+    put(&mut body, "approval", c.approval);
+    put(&mut body, "errors", c.errors);
+    draft("call.request", body)
+}
+
+#[derive(Debug, Clone)]
+pub struct CallResult<'a> {
+    pub session: &'a str,
+    pub request_id: Value,
+    pub request_seq: u64,
+    pub tool: &'a str,
+    pub outcome: &'a str,
+    pub latency_us: u64,
+    /// `(redacted result, redactions, digest of the unredacted result)` for `ok`.
+    pub result: Option<(Value, Value, String)>,
+    pub error: Option<Value>,
+}
+
+pub fn call_result(c: CallResult<'_>) -> Draft {
+    let mut body = json!({
+        "session": c.session,
+        "request_id": c.request_id,
+        "request_seq": c.request_seq,
+        "tool": c.tool,
+        "outcome": c.outcome,
+        "latency_us": c.latency_us,
+    });
+    if let Some((result, redactions, digest)) = c.result {
+        put(&mut body, "result", Some(result));
+        put(&mut body, "redactions", Some(redactions));
+        put(&mut body, "result_digest", Some(digest.into()));
+    }
+    put(&mut body, "error", c.error);
+    draft("call.result", body)
+}

@@ -1,0 +1,104 @@
+//! `auditgate check-config`: loads everything `serve` would (config, policy, catalog, keys,
+//! deploy key) and reports each, without opening the ledger for writing or serving.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use auditgate::config::Config;
+use auditgate::server::load_commit_key;
+use auditgate::upstream::convex;
+use auditgate_ledger::SigningKey;
+
+use super::tools::{load_catalog, load_policy};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The gateway config file.
+    #[arg(long, short, default_value = "auditgate.toml")]
+    config: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    println!(
+        "config      {} ok ({})",
+        args.config.display(),
+        config.source_hash
+    );
+    let mut failures = 0;
+    let mut check = |what: &str, outcome: anyhow::Result<String>| match outcome {
+        Ok(detail) => println!("{what:<11} ok: {detail}"),
+        Err(e) => {
+            failures += 1;
+            println!("{what:<11} FAILED: {e:#}");
+        }
+    };
+    check(
+        "policy",
+        match &config.policy {
+            Some(p) => load_policy(&p.file).map(|policy| {
+                format!(
+                    "{} (blake3:{}, {} rules)",
+                    p.file.display(),
+                    policy.hash_hex(),
+                    policy.rule_ids().count()
+                )
+            }),
+            None => Err(anyhow::anyhow!(
+                "no [policy] file: the gateway refuses to serve without one"
+            )),
+        },
+    );
+    check(
+        "deploy key",
+        convex::from_config(&config.convex)
+            .map(|(client, _)| format!("present; upstream {}", client.base_url()))
+            .map_err(Into::into),
+    );
+    check(
+        "catalog",
+        load_catalog(&config).map(|c| format!("{} tools ({})", c.tools().len(), c.hash())),
+    );
+    check(
+        "signing key",
+        SigningKey::load(&config.ledger.signing_key_file)
+            .map(|k| {
+                format!(
+                    "{} -> {}",
+                    config.ledger.signing_key_file.display(),
+                    k.verifier_key()
+                )
+            })
+            .map_err(|e| anyhow::anyhow!("{}: {e}", config.ledger.signing_key_file.display())),
+    );
+    check(
+        "commit key",
+        load_commit_key(&config.ledger.commit_key_file)
+            .map(|_| config.ledger.commit_key_file.display().to_string())
+            .map_err(Into::into),
+    );
+    let ledger = &config.ledger.dir;
+    check(
+        "ledger",
+        Ok(if ledger.join("segments").is_dir() {
+            format!("{} (exists)", ledger.display())
+        } else {
+            format!("{} (will be created on first serve)", ledger.display())
+        }),
+    );
+    let keys = auditgate::apikeys::KeyStore::new(config.auth.api_keys_file.clone());
+    check(
+        "api keys",
+        keys.list()
+            .map(|k| {
+                let active = k.iter().filter(|k| k.revoked.is_none()).count();
+                format!("{} ({active} active)", config.auth.api_keys_file.display())
+            })
+            .map_err(Into::into),
+    );
+    if failures > 0 {
+        println!("{failures} problem(s) found");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("all checks passed");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,8 @@
+//! One module per `auditgate` subcommand.
+pub mod check_config;
+pub mod client_config;
+pub mod init;
+pub mod keys;
+pub mod serve;
+pub mod status;
+pub mod tools;

@@ -1,0 +1,179 @@
+//! `auditgate serve --stdio | --http ADDR`: builds the gateway, records its start, serves until
+//! EOF (stdio) or SIGINT/SIGTERM, then records the stop.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use auditgate::apikeys::{self, TOKEN_PREFIX};
+use auditgate::audit::events;
+use auditgate::config::Config;
+use auditgate::principal::{AuthMethod, Principal};
+use auditgate::server::{Gateway, http, stdio};
+use auditgate_ledger::timestamp::Timestamp;
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("transport").required(true).args(["stdio", "http"])))]
+pub struct Args {
+    /// The gateway config file.
+    #[arg(long, short, default_value = "auditgate.toml")]
+    config: PathBuf,
+    /// Speak MCP on stdin/stdout (one session).
+    #[arg(long)]
+    stdio: bool,
+    /// Serve MCP Streamable HTTP at http://ADDR/mcp (e.g. 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+}
+
+/// Why argv must not be used, if a secret appears in it.
+pub fn secret_in_argv(args: impl Iterator<Item = String>) -> Option<String> {
+    for arg in args.skip(1) {
+        let value = arg.split_once('=').map_or(arg.as_str(), |(_, v)| v);
+        if value.starts_with(TOKEN_PREFIX) || arg.to_ascii_lowercase().starts_with("bearer ") {
+            return Some(format!(
+                "an API key was passed on the command line, where every local user can read it \
+                 (ps, /proc). Put it in the environment variable named by [stdio] token_env \
+                 (e.g. AUDITGATE_TOKEN) instead, and revoke this key: `auditgate keys revoke {}`",
+                apikeys::token_id(value).unwrap_or("<id>")
+            ));
+        }
+        if arg.starts_with("--token") || arg.starts_with("--api-key") {
+            return Some(
+                "tokens are never taken from argv; set the variable named by [stdio] token_env"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AUDITGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// The stdio principal: a valid API key from `[stdio] token_env`, else `[stdio] principal`.
+async fn stdio_principal(gateway: &Gateway) -> anyhow::Result<Principal> {
+    let conf = &gateway.config.stdio;
+    if let Some(var) = &conf.token_env
+        && let Ok(token) = std::env::var(var)
+        && !token.trim().is_empty()
+    {
+        let token = token.trim();
+        let now = Timestamp::now();
+        return match gateway.keys.authenticate(token, now.as_str())? {
+            Ok(key) => Ok(Principal {
+                name: key.principal,
+                roles: key.roles,
+                auth: AuthMethod::ApiKey { key_id: key.id },
+            }),
+            Err(refusal) => {
+                let presented = match apikeys::token_id(token) {
+                    Some(id) => events::Presented::KeyId(id.into()),
+                    None => events::Presented::Fingerprint(apikeys::token_fingerprint(token)),
+                };
+                let entry = events::auth_refused(refusal.as_str(), &presented, "stdio", "stdio");
+                gateway.audit.record(entry).await?;
+                bail!(
+                    "the API key in ${var} was refused ({}); nothing was served",
+                    refusal.as_str()
+                )
+            }
+        };
+    }
+    match &conf.principal {
+        Some(name) => Ok(Principal {
+            name: name.clone(),
+            roles: conf.roles.clone(),
+            auth: AuthMethod::Local,
+        }),
+        None => bail!(
+            "no stdio principal: set [stdio] principal in the config, or put an API key in the \
+             variable named by [stdio] token_env"
+        ),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = Config::load(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let gateway = Arc::new(Gateway::build(config).await?);
+        if args.stdio {
+            let principal = stdio_principal(&gateway).await?;
+            tracing::info!(principal = %principal.name, "serving MCP over stdio");
+            let reason = stdio::serve(
+                gateway.clone(),
+                principal,
+                tokio::io::stdin(),
+                tokio::io::stdout(),
+                shutdown_signal(),
+            )
+            .await?;
+            tracing::info!(?reason, "stdio session ended");
+        } else if let Some(addr) = &args.http {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            // Tests and scripts read the bound port (ADDR may say port 0) from this line.
+            eprintln!(
+                "auditgate: listening on http://{}/mcp",
+                listener.local_addr()?
+            );
+            http::serve(gateway.clone(), listener, shutdown_signal()).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> impl Iterator<Item = String> {
+        std::iter::once("auditgate".to_string()).chain(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn tokens_in_argv_are_refused() {
+        assert!(secret_in_argv(argv(&["serve", "--stdio"])).is_none());
+        let why = secret_in_argv(argv(&["serve", "--stdio", "agk_0123456789abcdef_xyz"]));
+        assert!(why.is_some_and(|w| w.contains("revoke 0123456789abcdef") || w.contains("<id>")));
+        assert!(secret_in_argv(argv(&["serve", "--token=abc"])).is_some());
+        assert!(secret_in_argv(argv(&["serve", "--x=agk_abc"])).is_some());
+    }
+}

@@ -1,0 +1,84 @@
+//! `auditgate tools`: the catalog as one principal would see it, for reviewing a policy.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use auditgate::catalog::{Catalog, CatalogOptions, spec::FunctionSpecFile};
+use auditgate::config::Config;
+use auditgate::listing::{list_for, render_human};
+use auditgate::upstream::convex;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The gateway config file.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The principal to list for (API key id or token subject).
+    #[arg(long, default_value = "reviewer")]
+    principal: String,
+    /// A role of the principal (repeatable).
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// The policy file (default: `[policy] file` from the config).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Builds the catalog a config names (spec file, or fetched live with the deploy key).
+pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    let options = CatalogOptions {
+        include_internal: config.convex.include_internal,
+        data_tools: config.catalog.data_tools,
+        overrides: config.tools.clone(),
+    };
+    let spec = match &config.catalog.spec_file {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading function spec {}", path.display()))?;
+            FunctionSpecFile::parse(&bytes)
+                .with_context(|| format!("parsing function spec {}", path.display()))?
+        }
+        None => {
+            let (client, _) = convex::from_config(&config.convex)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let value = runtime
+                .block_on(client.function_spec())
+                .context("fetching the function spec from the deployment")?;
+            FunctionSpecFile::from_value(value)?
+        }
+    };
+    Ok(Catalog::build(&spec, &options)?)
+}
+
+/// Parses a policy file, printing its warnings to stderr.
+pub fn load_policy(path: &std::path::Path) -> anyhow::Result<auditgate_policy::Policy> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading policy {}", path.display()))?;
+    let name = path.display().to_string();
+    let (policy, warnings) = auditgate_policy::Policy::parse(&name, &bytes)?;
+    for w in warnings {
+        eprintln!("policy warning: {w}");
+    }
+    Ok(policy)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    let catalog = load_catalog(&config)?;
+    let policy_path = args
+        .policy
+        .or_else(|| config.policy.as_ref().map(|p| p.file.clone()));
+    let policy = policy_path.as_deref().map(load_policy).transpose()?;
+    let listing = list_for(&catalog, policy.as_ref(), &args.principal, &args.roles);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+    } else {
+        print!("{}", render_human(&listing));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,53 @@
+//! Who is calling: the authenticated principal of a session, and how it was established.
+use serde_json::Value;
+
+use crate::upstream::convex::UserIdentity;
+
+/// How a principal was authenticated (recorded in `session.open.auth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A bearer API key; `key_id` is its public id.
+    ApiKey { key_id: String },
+    /// The stdio principal named in the config (the operator who launched the process).
+    Local,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub auth: AuthMethod,
+}
+
+impl Principal {
+    pub fn auth_name(&self) -> &'static str {
+        match self.auth {
+            AuthMethod::ApiKey { .. } => "api_key",
+            AuthMethod::Local => "local",
+        }
+    }
+
+    pub fn key_id(&self) -> Option<&str> {
+        match &self.auth {
+            AuthMethod::ApiKey { key_id } => Some(key_id),
+            AuthMethod::Local => None,
+        }
+    }
+
+    /// Whether two credentials name the same caller (an HTTP session is bound to this).
+    pub fn same_caller(&self, other: &Principal) -> bool {
+        self.name == other.name && self.auth == other.auth
+    }
+
+    /// The identity Convex sees when the gateway acts as this caller.
+    pub fn convex_identity(&self) -> UserIdentity {
+        let mut identity = UserIdentity::new(self.name.clone());
+        identity.issuer = Some("auditgate".into());
+        identity.name = Some(self.name.clone());
+        identity
+            .extra
+            .insert("roles".into(), Value::from(self.roles.clone()));
+        identity
+    }
+}

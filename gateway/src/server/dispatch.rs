@@ -1,0 +1,150 @@
+//! Routes one parsed message of one session: lifecycle first, then the enforcement point;
+//! records `session.open` and every JSON-RPC error the gateway answers with.
+use super::Gateway;
+use super::session::Session;
+use crate::audit::events;
+use crate::enforcement::{Caller, Refusal};
+use crate::mcp::jsonrpc::{ErrorObject, FrameError, Message};
+use crate::mcp::lifecycle::{Lifecycle, SessionState, Step};
+
+impl Gateway {
+    /// Handles one message; `Some(response)` for requests.
+    pub async fn handle(&self, session: &Session, raw: &[u8], message: Message) -> Option<Message> {
+        session.touch();
+        let is_initialize = message.method() == Some("initialize");
+        let (step, before) = {
+            let mut lifecycle = session.lifecycle();
+            let before: Option<Lifecycle> = is_initialize.then(|| lifecycle.clone());
+            (lifecycle.on_message(&message), before)
+        };
+        match step {
+            Step::Drop => None,
+            Step::Reply(reply) => {
+                if let Message::ErrorResponse { id, error } = &reply {
+                    return Some(
+                        self.refuse(
+                            Some(session),
+                            raw,
+                            message.method(),
+                            id.clone(),
+                            error.clone(),
+                        )
+                        .await,
+                    );
+                }
+                if is_initialize && let Err(e) = self.record_open(session).await {
+                    if let Some(before) = before {
+                        *session.lifecycle() = before;
+                    }
+                    let id = match &reply {
+                        Message::Response { id, .. } => Some(id.clone()),
+                        _ => None,
+                    };
+                    return Some(Message::error(id, Refusal::Audit(e).error_object()));
+                }
+                Some(reply)
+            }
+            Step::Dispatch => {
+                let Message::Request { id, method, params } = message else {
+                    // Notifications (cancelled, progress) and responses: nothing to do yet.
+                    return None;
+                };
+                let caller = Caller {
+                    session: &session.id,
+                    principal: &session.principal,
+                };
+                let outcome = match method.as_str() {
+                    "tools/list" => {
+                        self.enforcer
+                            .list_tools(caller, id.to_value(), params.as_ref())
+                            .await
+                    }
+                    "tools/call" => {
+                        session.count_call();
+                        self.enforcer
+                            .call_tool(caller, id.to_value(), params.as_ref(), raw)
+                            .await
+                    }
+                    other => Err(Refusal::Protocol(ErrorObject::method_not_found(other))),
+                };
+                Some(match outcome {
+                    Ok(result) => Message::result(id, result),
+                    Err(Refusal::Protocol(error)) => {
+                        self.refuse(Some(session), raw, Some(&method), Some(id), error)
+                            .await
+                    }
+                    Err(other) => Message::error(Some(id), other.error_object()),
+                })
+            }
+        }
+    }
+
+    /// Records a `protocol.error` and returns the error response (or, if even that cannot be
+    /// recorded, the audit-unavailable error).
+    pub async fn refuse(
+        &self,
+        session: Option<&Session>,
+        raw: &[u8],
+        method: Option<&str>,
+        id: Option<crate::mcp::jsonrpc::Id>,
+        error: ErrorObject,
+    ) -> Message {
+        let entry = events::protocol_error(&events::ProtocolError {
+            session: session.map(|s| s.id.as_str()),
+            code: error.code,
+            message: &error.message,
+            method,
+            raw,
+        });
+        match self.audit.record(entry).await {
+            Ok(_) => Message::error(id, error),
+            Err(e) => Message::error(id, Refusal::Audit(e).error_object()),
+        }
+    }
+
+    /// The answer to bytes that are not a JSON-RPC message, recorded.
+    pub async fn refuse_frame(
+        &self,
+        session: Option<&Session>,
+        raw: &[u8],
+        error: &FrameError,
+    ) -> Message {
+        self.refuse(
+            session,
+            raw,
+            None,
+            error.id().cloned(),
+            error.to_jsonrpc_error(),
+        )
+        .await
+    }
+
+    async fn record_open(&self, session: &Session) -> Result<(), crate::audit::AuditError> {
+        let (version, client) = match session.lifecycle().state() {
+            SessionState::Initialized { version, client }
+            | SessionState::Ready { version, client } => (*version, client.clone()),
+            SessionState::AwaitingInitialize => return Ok(()),
+        };
+        let entry = events::session_open(&events::SessionOpen {
+            session: &session.id,
+            principal: &session.principal,
+            transport: session.transport.as_str(),
+            protocol_version: version.as_str(),
+            client: client.client_info.as_ref(),
+            capabilities: &client.capabilities,
+            remote: session.remote.as_deref(),
+        });
+        self.audit.record(entry).await.map(|_| ())
+    }
+
+    /// Records `session.close` once per session.
+    pub async fn close_session(&self, session: &Session, reason: &str) {
+        if !session.mark_closed() || !session.is_open() {
+            return;
+        }
+        let entry = events::session_close(&session.id, reason, session.calls());
+        if let Err(e) = self.audit.record(entry).await {
+            tracing::error!(session = %session.id, error = %e, "could not record session close");
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! `auditgate serve --http ADDR`: MCP Streamable HTTP at `/mcp` (POST, GET, DELETE), plus
+//! `/healthz`.
+//!
+//! Checks run in this order, each refusal answered with its status and recorded before the
+//! answer: Origin (403) → bearer API key (401) → method-specific headers (406/415) → body size
+//! (413) → framing (400 with a JSON-RPC error) → session (400 missing, 404 unknown or another
+//! principal's) → `MCP-Protocol-Version` (400). Then the message goes to the dispatcher like a
+//! stdio line. A request answers `application/json`, or `text/event-stream` when the client asked
+//! for progress (`_meta.progressToken`); notifications and responses answer 202.
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use auditgate_ledger::timestamp::Timestamp;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream::{self, StreamExt as _};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::Gateway;
+use super::session::{Session, Transport, new_session_id};
+use crate::apikeys::{self, Refusal as KeyRefusal};
+use crate::audit::events;
+use crate::mcp::jsonrpc::{Frame, Message};
+use crate::mcp::lifecycle::ProtocolVersion;
+use crate::principal::{AuthMethod, Principal};
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// State shared by every request.
+#[derive(Debug)]
+pub struct HttpState {
+    pub gateway: Arc<Gateway>,
+    sessions: RwLock<HashMap<String, Arc<Session>>>,
+    /// Flips to `true` when shutdown begins: open GET streams end, new sessions are refused.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl HttpState {
+    pub fn new(gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        Arc::new(Self {
+            gateway,
+            sessions: RwLock::new(HashMap::new()),
+            shutdown,
+        })
+    }
+
+    fn session(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+    }
+
+    /// Sessions currently open.
+    pub fn open_sessions(&self) -> usize {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Closes every session (`session.close`, `reason`); returns how many.
+    pub async fn close_all(&self, reason: &str) -> u64 {
+        let all: Vec<Arc<Session>> = self
+            .sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for s in &all {
+            self.gateway.close_session(s, reason).await;
+        }
+        all.len() as u64
+    }
+
+    /// Closes sessions idle for longer than the configured limit.
+    pub async fn reap_idle(&self) {
+        let limit = Duration::from_secs(self.gateway.config.server.session_idle_secs);
+        let idle: Vec<Arc<Session>> = {
+            let mut map = self.sessions.write().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<String> = map
+                .iter()
+                .filter(|(_, s)| s.idle_for() > limit)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        for s in idle {
+            self.gateway.close_session(&s, "idle").await;
+        }
+    }
+}
+
+/// The router: `/mcp` and `/healthz`.
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/mcp", get(mcp).post(mcp).delete(mcp).fallback(mcp))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
+    let head = state.gateway.audit.ledger().head();
+    match state.gateway.audit.health() {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ok", "ledger_entries": head.size,
+                              "sessions": state.open_sessions()})),
+        )
+            .into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unhealthy", "reason": reason,
+                              "ledger_entries": head.size})),
+        )
+            .into_response(),
+    }
+}
+
+/// A refusal before the dispatcher: status, `request.refused` reason, a sentence.
+struct Refused {
+    status: StatusCode,
+    reason: &'static str,
+    detail: String,
+    session: Option<String>,
+    principal: Option<String>,
+}
+
+impl Refused {
+    fn new(status: StatusCode, reason: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            detail: detail.into(),
+            session: None,
+            principal: None,
+        }
+    }
+}
+
+fn jsonrpc_error_body(code: i64, message: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}}).to_string()
+}
+
+/// Records a refusal and renders it (a JSON-RPC error body, as the TypeScript SDK's server does).
+async fn refuse(state: &HttpState, remote: &str, r: Refused) -> Response {
+    let entry = events::request_refused(&events::Refused {
+        status: r.status.as_u16(),
+        reason: r.reason,
+        remote,
+        session: r.session.as_deref(),
+        principal: r.principal.as_deref(),
+        detail: &r.detail,
+    });
+    if let Err(e) = state.gateway.audit.record(entry).await {
+        tracing::error!(error = %e, "could not record a refused request");
+        return audit_unavailable();
+    }
+    let code = if r.status == StatusCode::NOT_FOUND {
+        -32001
+    } else {
+        -32000
+    };
+    let mut response = (
+        r.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        jsonrpc_error_body(code, &r.detail),
+    )
+        .into_response();
+    if r.status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    }
+    response
+}
+
+fn audit_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "application/json")],
+        jsonrpc_error_body(
+            -32603,
+            "audit ledger unavailable: the request was refused and nothing was forwarded",
+        ),
+    )
+        .into_response()
+}
+
+/// Whether an `Origin` may talk to us: loopback hosts on any port, or a configured origin.
+fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    let origin = origin.trim_end_matches('/');
+    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        return true;
+    }
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = if let Some(v6) = rest.strip_prefix('[') {
+        v6.split(']').next().map(|h| format!("[{h}]"))
+    } else {
+        rest.split(':').next().map(str::to_string)
+    };
+    matches!(host.as_deref(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether `Accept` admits `wanted` (`type/sub`, `type/*` or `*/*`).
+fn accepts(headers: &HeaderMap, wanted: &str) -> bool {
+    let (ty, _) = wanted.split_once('/').unwrap_or((wanted, ""));
+    headers.get_all(header::ACCEPT).iter().any(|v| {
+        v.to_str().unwrap_or_default().split(',').any(|item| {
+            let media = item.split(';').next().unwrap_or_default().trim();
+            media == wanted || media == "*/*" || media == format!("{ty}/*")
+        })
+    })
+}
+
+/// Authenticates the bearer token; `Err` is the recorded 401.
+async fn authenticate(
+    state: &HttpState,
+    headers: &HeaderMap,
+    remote: &str,
+) -> Result<Principal, Response> {
+    let presented = header_str(headers, header::AUTHORIZATION.as_str());
+    let token = presented.and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+            .map(str::trim)
+    });
+    let outcome = match token {
+        None if presented.is_none() => Err(("missing", events::Presented::Nothing)),
+        None => Err(("malformed", events::Presented::Nothing)),
+        Some(token) => {
+            let now = Timestamp::now();
+            match state.gateway.keys.authenticate(token, now.as_str()) {
+                Ok(Ok(key)) => Ok(Principal {
+                    name: key.principal,
+                    roles: key.roles,
+                    auth: AuthMethod::ApiKey { key_id: key.id },
+                }),
+                Ok(Err(refusal)) => {
+                    let presented = match apikeys::token_id(token) {
+                        Some(id) => events::Presented::KeyId(id.to_string()),
+                        None => events::Presented::Fingerprint(apikeys::token_fingerprint(token)),
+                    };
+                    Err((refusal.as_str(), presented))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "API key store unreadable; refusing");
+                    Err((KeyRefusal::UnknownKey.as_str(), events::Presented::Nothing))
+                }
+            }
+        }
+    };
+    let (reason, presented) = match outcome {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    let entry = events::auth_refused(reason, &presented, remote, "http");
+    if let Err(e) = state.gateway.audit.record(entry).await {
+        tracing::error!(error = %e, "could not record an auth refusal");
+        return Err(audit_unavailable());
+    }
+    let message = match reason {
+        "missing" => "authentication required: send Authorization: Bearer <API key>",
+        "malformed" => "the Authorization header must be: Bearer <API key>",
+        "revoked" => "this API key was revoked",
+        "expired" => "this API key has expired",
+        _ => "invalid API key",
+    };
+    let challenge = if reason == "missing" {
+        "Bearer realm=\"auditgate\"".to_string()
+    } else {
+        format!(
+            "Bearer realm=\"auditgate\", error=\"invalid_token\", error_description=\"{message}\""
+        )
+    };
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "application/json")],
+        jsonrpc_error_body(-32001, message),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    Err(response)
+}
+
+/// The session a request names, bound to the same principal.
+fn bound_session(
+    state: &HttpState,
+    headers: &HeaderMap,
+    principal: &Principal,
+) -> Result<Arc<Session>, Refused> {
+    let Some(id) = header_str(headers, SESSION_HEADER) else {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "missing_session",
+            "Bad Request: Mcp-Session-Id header is required (initialize first)",
+        ));
+    };
+    let not_found = |reason| {
+        let mut r = Refused::new(
+            StatusCode::NOT_FOUND,
+            reason,
+            "Session not found: it ended or never existed; initialize a new session",
+        );
+        r.session = Some(id.to_string());
+        r.principal = Some(principal.name.clone());
+        r
+    };
+    let session = state
+        .session(id)
+        .ok_or_else(|| not_found("unknown_session"))?;
+    if !session.principal.same_caller(principal) {
+        return Err(not_found("session_principal_mismatch"));
+    }
+    Ok(session)
+}
+
+/// `MCP-Protocol-Version`, when sent, must be a version we speak and the session's own.
+fn check_version(headers: &HeaderMap, session: &Session) -> Result<(), Refused> {
+    let Some(value) = headers.get(VERSION_HEADER) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or_default();
+    let negotiated = session.lifecycle().version();
+    match ProtocolVersion::parse(text) {
+        Some(v) if negotiated.is_none_or(|n| n == v) => Ok(()),
+        Some(v) => Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "bad_protocol_version",
+            format!(
+                "Bad Request: MCP-Protocol-Version {} differs from the session's {}",
+                v.as_str(),
+                negotiated.map_or("", |n| n.as_str())
+            ),
+        )),
+        None => Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "bad_protocol_version",
+            format!("Bad Request: unsupported MCP-Protocol-Version {text:?}"),
+        )),
+    }
+}
+
+async fn mcp(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let remote = peer.to_string();
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    if let Some(origin) = header_str(headers, header::ORIGIN.as_str())
+        && !origin_allowed(origin, &state.gateway.config.server.allowed_origins)
+    {
+        let r = Refused::new(
+            StatusCode::FORBIDDEN,
+            "bad_origin",
+            format!("Forbidden: Origin {origin:?} is not allowed"),
+        );
+        return refuse(&state, &remote, r).await;
+    }
+    let principal = match authenticate(&state, headers, &remote).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let outcome = match parts.method {
+        Method::POST => post(&state, headers, body, principal, &remote).await,
+        Method::GET => open_stream(&state, headers, principal).await,
+        Method::DELETE => delete(&state, headers, principal).await,
+        _ => Err(Refused::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method Not Allowed: use POST, GET or DELETE",
+        )),
+    };
+    match outcome {
+        Ok(response) => response,
+        Err(r) => refuse(&state, &remote, r).await,
+    }
+}
+
+async fn post(
+    state: &Arc<HttpState>,
+    headers: &HeaderMap,
+    body: Body,
+    principal: Principal,
+    remote: &str,
+) -> Result<Response, Refused> {
+    if !(accepts(headers, "application/json") && accepts(headers, "text/event-stream")) {
+        return Err(Refused::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "Not Acceptable: Client must accept both application/json and text/event-stream",
+        ));
+    }
+    let json_body = header_str(headers, header::CONTENT_TYPE.as_str())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/json"));
+    if !json_body {
+        return Err(Refused::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported Media Type: Content-Type must be application/json",
+        ));
+    }
+    let limit = state.gateway.config.server.max_body_bytes;
+    let raw: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Err(Refused::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("Payload Too Large: the body exceeds {limit} bytes"),
+            ));
+        }
+    };
+    let gateway = &state.gateway;
+    let frame = match Frame::parse(raw.as_ref()) {
+        Ok(f) => f,
+        Err(e) => {
+            let session = header_str(headers, SESSION_HEADER).and_then(|id| state.session(id));
+            let reply = gateway.refuse_frame(session.as_deref(), &raw, &e).await;
+            return Ok(json_response(StatusCode::BAD_REQUEST, &reply, None));
+        }
+    };
+    let (raw, message) = frame.into_parts();
+    if message.method() == Some("initialize") {
+        return initialize(state, headers, principal, remote, &raw, message).await;
+    }
+    let session = bound_session(state, headers, &principal)?;
+    check_version(headers, &session)?;
+    let wants_stream = matches!(&message, Message::Request { params: Some(p), .. }
+        if p.as_object()
+            .and_then(|o| o.get("_meta"))
+            .and_then(|m| m.get("progressToken"))
+            .is_some());
+    if !matches!(message, Message::Request { .. }) {
+        gateway.handle(&session, &raw, message).await;
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    if wants_stream {
+        let (state, session) = (state.clone(), session.clone());
+        let reply = async move { state.gateway.handle(&session, &raw, message).await };
+        let events = stream::once(reply).filter_map(|reply| async move {
+            reply.map(|m| {
+                Ok::<_, Infallible>(
+                    Event::default()
+                        .event("message")
+                        .data(String::from_utf8_lossy(&m.to_bytes())),
+                )
+            })
+        });
+        return Ok(Sse::new(events).into_response());
+    }
+    let reply = gateway.handle(&session, &raw, message).await;
+    Ok(match reply {
+        Some(reply) => json_response(StatusCode::OK, &reply, None),
+        None => StatusCode::ACCEPTED.into_response(),
+    })
+}
+
+async fn initialize(
+    state: &Arc<HttpState>,
+    headers: &HeaderMap,
+    principal: Principal,
+    remote: &str,
+    raw: &[u8],
+    message: Message,
+) -> Result<Response, Refused> {
+    if headers.contains_key(SESSION_HEADER) {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "missing_session",
+            "Bad Request: initialize must not carry Mcp-Session-Id (it starts a new session)",
+        ));
+    }
+    if *state.shutdown.borrow() {
+        return Err(Refused::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "Service Unavailable: the gateway is shutting down",
+        ));
+    }
+    if state.open_sessions() >= state.gateway.config.server.max_sessions {
+        return Err(Refused::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_sessions",
+            "Service Unavailable: too many open sessions; close one (DELETE) or retry later",
+        ));
+    }
+    let id = new_session_id().map_err(|e| {
+        Refused::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no_randomness",
+            format!("cannot make a session id: {e}"),
+        )
+    })?;
+    let session = Arc::new(Session::new(
+        id.clone(),
+        principal,
+        Transport::Http,
+        Some(remote.to_string()),
+        state.gateway.server_info.clone(),
+    ));
+    let reply = state.gateway.handle(&session, raw, message).await;
+    let Some(reply) = reply else {
+        return Ok(StatusCode::ACCEPTED.into_response());
+    };
+    let opened = session.is_open() && matches!(reply, Message::Response { .. });
+    if opened {
+        state
+            .sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), session);
+        return Ok(json_response(StatusCode::OK, &reply, Some(&id)));
+    }
+    let status = match &reply {
+        Message::ErrorResponse { error, .. } if error.code == -32603 => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::BAD_REQUEST,
+    };
+    Ok(json_response(status, &reply, None))
+}
+
+fn json_response(status: StatusCode, message: &Message, session: Option<&str>) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        message.to_bytes(),
+    )
+        .into_response();
+    if let Some(id) = session
+        && let Ok(v) = HeaderValue::from_str(id)
+    {
+        response.headers_mut().insert(SESSION_HEADER, v);
+    }
+    response
+}
+
+/// GET: an SSE stream for server-initiated messages (none yet besides keep-alives); it ends when
+/// the session does or the gateway shuts down.
+async fn open_stream(
+    state: &Arc<HttpState>,
+    headers: &HeaderMap,
+    principal: Principal,
+) -> Result<Response, Refused> {
+    if !accepts(headers, "text/event-stream") {
+        return Err(Refused::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "Not Acceptable: Client must accept text/event-stream",
+        ));
+    }
+    let session = bound_session(state, headers, &principal)?;
+    check_version(headers, &session)?;
+    let mut shutdown = state.shutdown.clone();
+    let weak = Arc::downgrade(&session);
+    drop(session);
+    // No server-initiated messages yet: the stream carries keep-alives and ends when the session
+    // closes (checked every few seconds) or the gateway shuts down.
+    let ended = async move {
+        while !*shutdown.borrow_and_update() && weak.upgrade().is_some_and(|s| !s.is_closed()) {
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    };
+    let events = stream::once(ended).filter_map(|()| async { None::<Result<Event, Infallible>> });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// DELETE: ends the session (`session.close`, reason `delete`).
+async fn delete(
+    state: &Arc<HttpState>,
+    headers: &HeaderMap,
+    principal: Principal,
+) -> Result<Response, Refused> {
+    let session = bound_session(state, headers, &principal)?;
+    state.remove(&session.id);
+    state.gateway.close_session(&session, "delete").await;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Serves until `stop` resolves; then in-flight requests finish, sessions close, and
+/// `gateway.stop` is recorded.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    gateway
+        .record_start("http", &addr.to_string())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (tx, rx) = watch::channel(false);
+    let state = HttpState::new(gateway.clone(), rx);
+    let reaper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                state.reap_idle().await;
+            }
+        })
+    };
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    tracing::info!(%addr, "serving MCP over HTTP at /mcp");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = tx.send(true);
+        })
+        .await?;
+    reaper.abort();
+    let closed = state.close_all("shutdown").await;
+    gateway.record_stop("signal", closed).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let none: Vec<String> = Vec::new();
+        assert!(origin_allowed("http://localhost:3000", &none));
+        assert!(origin_allowed("http://127.0.0.1", &none));
+        assert!(origin_allowed("https://[::1]:8443", &none));
+        assert!(!origin_allowed("http://evil.example", &none));
+        assert!(!origin_allowed("http://localhost.evil.example", &none));
+        assert!(!origin_allowed("null", &none));
+        let some = vec!["https://agents.example.com".to_string()];
+        assert!(origin_allowed("https://agents.example.com", &some));
+        assert!(!origin_allowed("https://agents.example.com:444", &some));
+    }
+}

@@ -1,0 +1,265 @@
+//! The running gateway: [`Gateway::build`] assembles config, policy, catalog, ledger and
+//! upstream; the transports ([`stdio`], [`http`]) feed it messages through [`dispatch`].
+//!
+//! **Architecture Invariant:** `gateway.start`, `policy.loaded` and `catalog.loaded` are durable
+//! before a transport accepts its first byte ([`Gateway::record_start`]); a gateway that cannot
+//! write them does not start.
+pub mod dispatch;
+pub mod http;
+pub mod session;
+pub mod stdio;
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use auditgate_ledger::{Ledger, LedgerOptions, OpenError, SigningKey};
+use auditgate_policy::{CommitKey, Policy};
+use serde_json::json;
+
+use crate::apikeys::KeyStore;
+use crate::audit::{AuditError, AuditLog, events};
+use crate::catalog::spec::FunctionSpecFile;
+use crate::catalog::{Catalog, CatalogOptions};
+use crate::config::Config;
+use crate::enforcement::Enforcer;
+use crate::mcp::lifecycle::ServerInfo;
+use crate::upstream::convex::{self, IdentityMode};
+
+/// Why the gateway cannot start. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no [policy] file in the config: the gateway refuses to run without a policy")]
+    NoPolicy,
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Policy(String),
+    #[error("function spec: {0}")]
+    Catalog(String),
+    #[error("Convex upstream: {0}")]
+    Upstream(String),
+    #[error("ledger signing key {path}: {message} (run `auditgate init` to create one)")]
+    SigningKey { path: PathBuf, message: String },
+    #[error(
+        "commit key {path}: {message} (64 hex digits, mode 0600; `auditgate init` creates one)"
+    )]
+    CommitKey { path: PathBuf, message: String },
+    #[error("ledger {path}: {message}")]
+    Ledger { path: PathBuf, message: String },
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// Everything a running gateway shares between sessions.
+#[derive(Debug)]
+pub struct Gateway {
+    pub config: Config,
+    pub enforcer: Enforcer,
+    pub audit: Arc<AuditLog>,
+    pub keys: KeyStore,
+    pub server_info: ServerInfo,
+    /// Random id of this run (`gateway.start.instance`).
+    pub instance: String,
+    policy_file: String,
+    policy_text: String,
+}
+
+/// Reads the commit key: 64 hex digits, not readable by group or others.
+pub fn load_commit_key(path: &Path) -> Result<CommitKey, StartError> {
+    let err = |message: String| StartError::CommitKey {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| err(e.to_string()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(err(format!(
+                "mode {:o} lets others read it; chmod 600",
+                mode & 0o777
+            )));
+        }
+    }
+    CommitKey::from_hex(text.trim()).ok_or_else(|| err("not 64 hex digits".into()))
+}
+
+impl Gateway {
+    /// Loads everything the config names and opens (or, the first time, creates) the ledger.
+    pub async fn build(config: Config) -> Result<Gateway, StartError> {
+        let policy_path = config
+            .policy
+            .as_ref()
+            .map(|p| p.file.clone())
+            .ok_or(StartError::NoPolicy)?;
+        let policy_bytes = std::fs::read(&policy_path).map_err(|source| StartError::Read {
+            what: "policy",
+            path: policy_path.clone(),
+            source,
+        })?;
+        let policy_file = policy_path.display().to_string();
+        let (policy, warnings) = Policy::parse(&policy_file, &policy_bytes)
+            .map_err(|e| StartError::Policy(e.to_string()))?;
+        for w in warnings {
+            tracing::warn!("policy: {w}");
+        }
+        let policy_text = String::from_utf8_lossy(&policy_bytes).into_owned();
+
+        let (client, identity_mode) =
+            convex::from_config(&config.convex).map_err(|e| StartError::Upstream(e.to_string()))?;
+        let options = CatalogOptions {
+            include_internal: config.convex.include_internal,
+            data_tools: config.catalog.data_tools,
+            overrides: config.tools.clone(),
+        };
+        let spec = match &config.catalog.spec_file {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|source| StartError::Read {
+                    what: "function spec",
+                    path: path.clone(),
+                    source,
+                })?;
+                FunctionSpecFile::parse(&bytes).map_err(|e| StartError::Catalog(e.to_string()))?
+            }
+            None => {
+                let value = client.function_spec().await.map_err(|e| {
+                    StartError::Upstream(format!("fetching the function spec: {e}"))
+                })?;
+                FunctionSpecFile::from_value(value)
+                    .map_err(|e| StartError::Catalog(e.to_string()))?
+            }
+        };
+        let catalog =
+            Catalog::build(&spec, &options).map_err(|e| StartError::Catalog(e.to_string()))?;
+
+        let commit_key = load_commit_key(&config.ledger.commit_key_file)?;
+        let ledger = open_ledger(&config)?;
+        let audit = Arc::new(AuditLog::new(Arc::new(ledger)));
+        let page_size = NonZeroUsize::new(config.server.page_size)
+            .unwrap_or(crate::mcp::pagination::DEFAULT_PAGE_SIZE);
+        let enforcer = Enforcer::new(
+            audit.clone(),
+            Arc::new(catalog),
+            Arc::new(policy),
+            client,
+            identity_mode,
+            commit_key,
+            page_size,
+        );
+        let keys = KeyStore::new(config.auth.api_keys_file.clone());
+        let instance = session::new_session_id()
+            .map_err(|e| StartError::Upstream(e.to_string()))?[..16]
+            .to_string();
+        Ok(Gateway {
+            config,
+            enforcer,
+            audit,
+            keys,
+            server_info: ServerInfo {
+                name: "auditgate".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                title: Some("auditgate (audited Convex tools)".into()),
+                instructions: Some(
+                    "Every tools/list and tools/call through this server is decided by policy and \
+                     recorded in a signed audit ledger before it runs."
+                        .into(),
+                ),
+            },
+            instance,
+            policy_file,
+            policy_text,
+        })
+    }
+
+    /// Records `gateway.start`, `policy.loaded` and `catalog.loaded` (durably, in that order).
+    pub async fn record_start(&self, transport: &str, listen: &str) -> Result<(), AuditError> {
+        let e = &self.enforcer;
+        let identity_mode = match e.identity_mode {
+            IdentityMode::Caller => "caller",
+            IdentityMode::Service(_) => "service",
+        };
+        self.audit
+            .record(events::gateway_start(&events::Start {
+                instance: &self.instance,
+                transport,
+                listen,
+                config_hash: &self.config.source_hash,
+                policy_hash: &e.policy_ref,
+                catalog_hash: e.catalog.hash(),
+                upstream: e.upstream.base_url(),
+                identity_mode,
+            }))
+            .await?;
+        self.audit
+            .record(events::policy_loaded(
+                &e.policy_ref,
+                &self.policy_file,
+                &self.policy_text,
+            ))
+            .await?;
+        let tools = e
+            .catalog
+            .tools()
+            .iter()
+            .map(|t| {
+                let mut tool = json!({"name": t.name, "kind": t.kind().as_str()});
+                if let Some(path) = t.function_path() {
+                    tool["function_path"] = json!(path);
+                }
+                tool
+            })
+            .collect();
+        self.audit
+            .record(events::catalog_loaded(e.catalog.hash(), tools))
+            .await?;
+        Ok(())
+    }
+
+    /// Records `gateway.stop` (best effort: a failing ledger is already reported).
+    pub async fn record_stop(&self, reason: &str, sessions_closed: u64) {
+        let entry = events::gateway_stop(
+            &self.instance,
+            reason,
+            sessions_closed,
+            self.enforcer.calls(),
+        );
+        if let Err(e) = self.audit.record(entry).await {
+            tracing::error!(error = %e, "could not record gateway.stop");
+        }
+    }
+}
+
+/// Opens the configured ledger, creating it on first use.
+pub fn open_ledger(config: &Config) -> Result<Ledger, StartError> {
+    let key_path = &config.ledger.signing_key_file;
+    let key = SigningKey::load(key_path).map_err(|e| StartError::SigningKey {
+        path: key_path.clone(),
+        message: e.to_string(),
+    })?;
+    let dir = &config.ledger.dir;
+    let ledger_err = |e: OpenError| StartError::Ledger {
+        path: dir.clone(),
+        message: e.to_string(),
+    };
+    if dir.join("segments").is_dir() {
+        let (ledger, report) =
+            Ledger::open(dir, key, LedgerOptions::default()).map_err(ledger_err)?;
+        if let Some(torn) = &report.recovered {
+            tracing::warn!(?torn, "ledger: cut a torn tail left by a crash (recorded)");
+        }
+        tracing::info!(entries = report.entries, dir = %dir.display(), "ledger opened");
+        Ok(ledger)
+    } else {
+        tracing::info!(dir = %dir.display(), "creating a new ledger");
+        Ledger::create(dir, key, LedgerOptions::default()).map_err(ledger_err)
+    }
+}

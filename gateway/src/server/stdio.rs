@@ -1,0 +1,159 @@
+//! `auditgate serve --stdio`: newline-delimited JSON-RPC on stdin/stdout, one session for the
+//! life of the process. stdout carries only MCP messages (logs go to stderr). Requests after
+//! `initialize` run concurrently; `initialize` itself is handled before the next line is read,
+//! so `session.open` precedes every entry of the session. EOF or SIGINT/SIGTERM: in-flight calls
+//! finish, then `session.close` and `gateway.stop` are recorded.
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::Gateway;
+use super::session::{Session, Transport, new_session_id};
+use crate::mcp::jsonrpc::{ErrorObject, Frame, code};
+use crate::principal::Principal;
+
+/// Why the stdio loop ended abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum StdioError {
+    #[error("reading stdin: {0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Start(#[from] crate::audit::AuditError),
+    #[error("no session id: {0}")]
+    Random(std::io::Error),
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Eof,
+    Signal,
+}
+
+/// Runs one stdio session until EOF or `stop` resolves.
+pub async fn serve<R, W>(
+    gateway: Arc<Gateway>,
+    principal: Principal,
+    input: R,
+    output: W,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<StopReason, StdioError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    gateway.record_start("stdio", "stdio").await?;
+    let session = Arc::new(Session::new(
+        new_session_id().map_err(StdioError::Random)?,
+        principal,
+        Transport::Stdio,
+        None,
+        gateway.server_info.clone(),
+    ));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        let mut output = output;
+        while let Some(mut line) = rx.recv().await {
+            line.push(b'\n');
+            if output.write_all(&line).await.is_err() || output.flush().await.is_err() {
+                // The client went away; keep draining so senders never block.
+                continue;
+            }
+        }
+    });
+    let limit = gateway.config.server.max_body_bytes;
+    let mut reader = BufReader::new(input);
+    let mut tasks = JoinSet::new();
+    let mut line = Vec::new();
+    let mut overlong = false;
+    tokio::pin!(stop);
+    let reason = loop {
+        let chunk = tokio::select! {
+            biased;
+            () = &mut stop => break StopReason::Signal,
+            chunk = reader.fill_buf() => chunk.map_err(StdioError::Read)?,
+        };
+        if chunk.is_empty() {
+            break StopReason::Eof;
+        }
+        let (take, complete) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(pos) => (pos, true),
+            None => (chunk.len(), false),
+        };
+        if line.len() + take > limit {
+            overlong = true;
+        } else {
+            line.extend_from_slice(&chunk[..take]);
+        }
+        reader.consume(take + usize::from(complete));
+        if !complete {
+            continue;
+        }
+        let raw = std::mem::take(&mut line);
+        if std::mem::take(&mut overlong) {
+            let error = ErrorObject::new(
+                code::INVALID_REQUEST,
+                format!("Invalid Request: message longer than {limit} bytes"),
+            );
+            let reply = gateway.refuse(Some(&session), &[], None, None, error).await;
+            let _ = tx.send(reply.to_bytes());
+            continue;
+        }
+        let raw = trim_line(raw);
+        if raw.is_empty() {
+            continue;
+        }
+        let frame = match Frame::parse(raw.as_slice()) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(error = %e, "stdio: not a JSON-RPC message");
+                let reply = gateway.refuse_frame(Some(&session), &raw, &e).await;
+                let _ = tx.send(reply.to_bytes());
+                continue;
+            }
+        };
+        let (raw, message) = frame.into_parts();
+        if message.method() == Some("initialize") {
+            if let Some(reply) = gateway.handle(&session, &raw, message).await {
+                let _ = tx.send(reply.to_bytes());
+            }
+            continue;
+        }
+        let (gateway, session, tx) = (gateway.clone(), session.clone(), tx.clone());
+        tasks.spawn(async move {
+            if let Some(reply) = gateway.handle(&session, &raw, message).await {
+                let _ = tx.send(reply.to_bytes());
+            }
+        });
+        // Reap finished tasks so the set stays small on long sessions.
+        while tasks.try_join_next().is_some() {}
+    };
+    while tasks.join_next().await.is_some() {}
+    let close = match reason {
+        StopReason::Eof => "eof",
+        StopReason::Signal => "shutdown",
+    };
+    gateway.close_session(&session, close).await;
+    let stop = match reason {
+        StopReason::Eof => "eof",
+        StopReason::Signal => "signal",
+    };
+    gateway
+        .record_stop(stop, u64::from(session.is_open()))
+        .await;
+    drop(tx);
+    let _ = writer.await;
+    Ok(reason)
+}
+
+/// Drops a trailing `\r` and surrounding ASCII whitespace.
+fn trim_line(mut raw: Vec<u8>) -> Vec<u8> {
+    while raw.last().is_some_and(u8::is_ascii_whitespace) {
+        raw.pop();
+    }
+    let start = raw.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    raw.drain(..start);
+    raw
+}
