@@ -7,7 +7,10 @@
 # auto-mode runs also check the fallback to initialize. It requires its credential from the
 # environment (stdio: SELFTEST_TOKEN must reach the child; http: bearer token, 401 otherwise).
 #
-# usage: tests/e2e/selftest.sh      (runs scripts/e2e-setup first; about 20 s)
+# Finally it runs conformance.sh against the same server (which answers empty resources/prompts
+# lists, so it passes the suite's seven no-fixture scenarios).
+#
+# usage: tests/e2e/selftest.sh      (runs scripts/e2e-setup first; about 25 s)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -103,6 +106,21 @@ done
 # without the bearer token the server answers 401: no session
 expect_fail http-py-no-token -- "${PY_CLIENT[@]}" --transport http --script "$SCRIPT" --url "$URL"
 expect_fail http-ts-no-token -- "${TS_CLIENT[@]}" --transport http --script "$SCRIPT" --url "$URL"
+
+# conformance.sh end to end: with the token the seven no-fixture scenarios pass and every other
+# failure is in the baseline (exit 0); without it they fail on 401 (exit 1, unexpected failures)
+if "$HERE/conformance.sh" "$URL" --token-env SELFTEST_TOKEN --output-dir "$WORK/conf-ok" > "$WORK/conf-ok.log" 2>&1; then
+  echo "ok   conformance.sh --token-env (baseline check passed)"; passed=$((passed + 1))
+else
+  echo "FAIL conformance.sh --token-env:"; tail -20 "$WORK/conf-ok.log" | sed 's/^/  | /'; failed=$((failed + 1))
+fi
+rc=0
+"$HERE/conformance.sh" "$URL" --output-dir "$WORK/conf-401" > "$WORK/conf-401.log" 2>&1 || rc=$?
+if [[ $rc == 1 ]] && grep -q "Unexpected failures" "$WORK/conf-401.log"; then
+  echo "ok   conformance.sh without a token reports unexpected failures"; passed=$((passed + 1))
+else
+  echo "FAIL conformance.sh without a token: exit $rc"; failed=$((failed + 1))
+fi
 
 echo "selftest: $passed passed, $failed failed"
 [[ $failed == 0 ]]

@@ -9,6 +9,9 @@ Two tools, listed one per page (so "list all pages" is exercised):
 - `add` {a, b}: returns structuredContent {sum} (with an outputSchema); a non-number
   argument gives an `isError: true` result.
 Calling any other name gives JSON-RPC error -32602; a bad cursor gives -32602.
+`resources/list` and `prompts/list` answer empty lists (as the conformance suite's resources-list
+and prompts-list scenarios need), so this server also passes the suite's no-fixture scenarios
+and `selftest.sh` can check `conformance.sh` end to end.
 
 Usage:
   selftest_server.py [--legacy] [--require-env VAR]            # stdio
@@ -126,6 +129,14 @@ class Filter:
         return None
 
 
+async def list_resources(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+    return types.ListResourcesResult(resources=[])
+
+
+async def list_prompts(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+    return types.ListPromptsResult(prompts=[])
+
+
 def discover_refusal(msg: Any) -> bytes | None:
     if isinstance(msg, dict) and msg.get("method") == "server/discover" and "id" in msg:
         error = {"code": types.METHOD_NOT_FOUND, "message": "Method not found: server/discover"}
@@ -190,7 +201,14 @@ def filter_http(app: Any, check: Filter) -> Any:
 
 
 def build() -> Server[Any]:
-    return Server("auditgate-e2e-selftest", version="0.1.0", on_list_tools=list_tools, on_call_tool=call_tool)
+    return Server(
+        "auditgate-e2e-selftest",
+        version="0.1.0",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_prompts=list_prompts,
+    )
 
 
 def bearer_guard(app: Any, token: str) -> Any:
