@@ -96,6 +96,12 @@ pub fn load_commit_key(path: &Path) -> Result<CommitKey, StartError> {
 impl Gateway {
     /// Loads everything the config names and opens (or, the first time, creates) the ledger.
     pub async fn build(config: Config) -> Result<Gateway, StartError> {
+        let ledger = open_ledger(&config)?;
+        Self::build_on(config, ledger).await
+    }
+
+    /// [`Gateway::build`] over a ledger the caller opened (tests inject store faults this way).
+    pub async fn build_on(config: Config, ledger: Ledger) -> Result<Gateway, StartError> {
         let policy_path = config
             .policy
             .as_ref()
@@ -142,7 +148,6 @@ impl Gateway {
             Catalog::build(&spec, &options).map_err(|e| StartError::Catalog(e.to_string()))?;
 
         let commit_key = load_commit_key(&config.ledger.commit_key_file)?;
-        let ledger = open_ledger(&config)?;
         let audit = Arc::new(AuditLog::new(Arc::new(ledger)));
         let page_size = NonZeroUsize::new(config.server.page_size)
             .unwrap_or(crate::mcp::pagination::DEFAULT_PAGE_SIZE);

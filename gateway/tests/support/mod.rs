@@ -10,6 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+pub mod gateway;
+
 use auditgate::upstream::convex::{ClientOptions, ConvexClient, DeployKey};
 use serde_json::{Value, json};
 
