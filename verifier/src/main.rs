@@ -4,7 +4,16 @@
 //! This binary depends on `auditgate-ledger` and `auditgate-policy`, never on the gateway.
 #![forbid(unsafe_code)]
 
+mod bundle;
+mod event;
+mod gateway_pass;
+mod invariants;
+mod progress;
 mod proof_cmd;
+mod proof_tree;
+mod rfc3339;
+mod source;
+mod summary;
 mod trust;
 mod verify_cmd;
 
@@ -24,9 +33,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Recompute and check everything: framing, checksums, canonical encoding, the hash chain,
-    /// every Merkle root, every checkpoint signature, key rotations, and a pinned checkpoint.
+    /// every Merkle root, every checkpoint signature, key rotations, a pinned checkpoint, and the
+    /// gateway's invariants (G1–G4). Also checks evidence bundles.
     Verify {
-        /// A ledger directory (holding `segments/`) or a directory of segment files.
+        /// A ledger directory (holding `segments/`), a directory of segment files, or an
+        /// evidence bundle (holding `MANIFEST.json`).
         path: PathBuf,
         /// Trusted key: a verifier key (`name+id+base64`) or a file of them, one per line.
         #[arg(long, value_name = "KEY|FILE")]
@@ -38,6 +49,36 @@ enum Command {
         /// Print one JSON object instead of the human summary.
         #[arg(long)]
         json: bool,
+    },
+    /// Write an evidence bundle: selected entries with an inclusion proof each, the checkpoint,
+    /// the keys and the policies in force (docs/evidence-bundle.md). Filters combine with AND.
+    Export {
+        /// The ledger directory (verified in full first).
+        path: PathBuf,
+        /// Trusted key or keys file.
+        #[arg(long, value_name = "KEY|FILE")]
+        pubkey: String,
+        /// The bundle directory to create (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Only entries of this session (repeatable).
+        #[arg(long, value_name = "ID")]
+        session: Vec<String>,
+        /// Only entries of sessions of this principal (repeatable).
+        #[arg(long, value_name = "PRINCIPAL")]
+        principal: Vec<String>,
+        /// Only requests and results of this tool (repeatable).
+        #[arg(long, value_name = "NAME")]
+        tool: Vec<String>,
+        /// Only entries at or after this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<String>,
+        /// Only entries before this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        until: Option<String>,
+        /// Extra formats besides canonical JSONL: ocsf (OCSF API Activity), csv.
+        #[arg(long, value_name = "jsonl|ocsf|csv", default_value = "jsonl")]
+        format: Vec<String>,
     },
     /// Produce or check inclusion and consistency proofs for a third party.
     #[command(subcommand)]
@@ -94,6 +135,31 @@ fn main() -> ExitCode {
             pin,
             json,
         } => verify_cmd::run(&path, &pubkey, pin.as_deref(), json),
+        Command::Export {
+            path,
+            pubkey,
+            out,
+            session,
+            principal,
+            tool,
+            since,
+            until,
+            format,
+        } => export(
+            &path,
+            &pubkey,
+            &out,
+            bundle::select::Filters {
+                sessions: session,
+                principals: principal,
+                tools: tool,
+                since: None,
+                until: None,
+            },
+            since.as_deref(),
+            until.as_deref(),
+            &format,
+        ),
         Command::Proof(ProofCommand::Inclusion { path, seq, pubkey }) => {
             proof_cmd::inclusion(&path, &pubkey, seq)
         }
@@ -109,4 +175,23 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the command's arguments, resolved once"
+)]
+fn export(
+    path: &std::path::Path,
+    pubkey: &str,
+    out: &std::path::Path,
+    mut filters: bundle::select::Filters,
+    since: Option<&str>,
+    until: Option<&str>,
+    format: &[String],
+) -> anyhow::Result<ExitCode> {
+    filters.since = since.map(rfc3339::timestamp).transpose()?;
+    filters.until = until.map(rfc3339::timestamp).transpose()?;
+    let formats = bundle::export::Formats::parse(format)?;
+    bundle::export::run(path, pubkey, out, filters, formats)
 }

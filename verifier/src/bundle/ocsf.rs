@@ -1,0 +1,167 @@
+//! OCSF 1.1.0 API Activity events (`class_uid` 6003) for SIEMs: one per `call.request` (its
+//! result folded in) and one per `tools.listed`. The mapping is `docs/evidence-bundle.md` §6.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::event::{self, Entry};
+use crate::rfc3339;
+
+const CLASS_UID: u64 = 6003;
+const CATEGORY_UID: u64 = 6;
+const VERSION: &str = "1.1.0";
+
+/// The OCSF lines for `entries` (a bundle's, in seq order).
+pub fn events(entries: &[Entry], ledger_id: &str, origin: &str) -> String {
+    let opens: HashMap<&str, &Entry> = entries
+        .iter()
+        .filter(|e| e.kind == event::SESSION_OPEN)
+        .filter_map(|e| Some((e.session()?, e)))
+        .collect();
+    let results: HashMap<u64, &Entry> = entries
+        .iter()
+        .filter(|e| e.kind == event::CALL_RESULT)
+        .filter_map(|e| Some((e.get("request_seq").as_u64()?, e)))
+        .collect();
+    let mut out = String::new();
+    for e in entries {
+        let open = e.session().and_then(|s| opens.get(s)).copied();
+        let ev = match e.kind.as_str() {
+            event::CALL_REQUEST => call(e, results.get(&e.seq).copied(), open),
+            event::TOOLS_LISTED => listing(e, open),
+            _ => continue,
+        };
+        let mut ev = ev;
+        ev.insert(
+            "metadata".into(),
+            json!({
+                "version": VERSION,
+                "product": {"name": "auditgate", "vendor_name": "auditgate"},
+                "uid": format!("{ledger_id}:{}", e.seq),
+                "sequence": e.seq,
+                "log_name": origin,
+                "original_time": e.ts,
+            }),
+        );
+        out.push_str(&Value::Object(ev).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+fn base(e: &Entry, activity_id: u64, activity: &str, open: Option<&Entry>) -> Map<String, Value> {
+    let principal = e
+        .str("principal")
+        .or_else(|| open.and_then(|o| o.str("principal")))
+        .unwrap_or("unknown");
+    let src = match open.and_then(|o| o.str("remote")) {
+        Some(remote) => json!({"ip": remote.rsplit_once(':').map_or(remote, |(ip, _)| ip)
+            .trim_matches(['[', ']'])}),
+        None => json!({"name": open.and_then(|o| o.str("transport")).unwrap_or("stdio")}),
+    };
+    let mut m = Map::new();
+    m.insert("class_uid".into(), json!(CLASS_UID));
+    m.insert("class_name".into(), json!("API Activity"));
+    m.insert("category_uid".into(), json!(CATEGORY_UID));
+    m.insert("category_name".into(), json!("Application Activity"));
+    m.insert("activity_id".into(), json!(activity_id));
+    m.insert("activity_name".into(), json!(activity));
+    m.insert("type_uid".into(), json!(CLASS_UID * 100 + activity_id));
+    m.insert(
+        "time".into(),
+        json!((rfc3339::ledger_nanos(&e.ts) / 1_000_000) as i64),
+    );
+    m.insert(
+        "actor".into(),
+        json!({"user": {"uid": principal, "name": principal},
+               "session": {"uid": e.session().unwrap_or("")}}),
+    );
+    m.insert("src_endpoint".into(), src);
+    m.insert("cloud".into(), json!({"provider": "Convex"}));
+    m
+}
+
+fn call(req: &Entry, result: Option<&Entry>, open: Option<&Entry>) -> Map<String, Value> {
+    let (activity_id, activity) = match req.str("tool_kind") {
+        Some("query" | "data-read") => (2, "Read"),
+        Some("mutation" | "action" | "data-write") => (3, "Update"),
+        _ => (0, "Unknown"),
+    };
+    let mut m = base(req, activity_id, activity, open);
+    let disposition = req.str("disposition").unwrap_or("");
+    let outcome = result.and_then(|r| r.str("outcome"));
+    let (status_id, status) = match (disposition, outcome) {
+        ("forward", Some("ok")) => (1, "Success"),
+        ("forward", None) | ("approval_pending", _) => (0, "Unknown"),
+        _ => (2, "Failure"),
+    };
+    let severity =
+        if matches!(disposition, "blocked" | "unknown_tool") || outcome == Some("upstream_error") {
+            (3, "Medium")
+        } else {
+            (1, "Informational")
+        };
+    let detail = match outcome {
+        Some(o) => format!("{disposition}/{o}"),
+        None => disposition.to_owned(),
+    };
+    m.insert("status_id".into(), json!(status_id));
+    m.insert("status".into(), json!(status));
+    m.insert("status_detail".into(), json!(detail));
+    m.insert("severity_id".into(), json!(severity.0));
+    m.insert("severity".into(), json!(severity.1));
+    let decision = req.get("decision");
+    let mut response = Map::new();
+    if let Some(err) = result.and_then(|r| r.str("error")) {
+        response.insert("error".into(), json!(outcome.unwrap_or("error")));
+        response.insert("message".into(), json!(err));
+    } else if status_id == 2 {
+        response.insert("error".into(), json!(disposition));
+        response.insert("message".into(), decision["reason"].clone());
+    }
+    let service = req
+        .str("function_path")
+        .or_else(|| req.str("tool"))
+        .unwrap_or("");
+    m.insert(
+        "api".into(),
+        json!({"operation": "tools/call",
+               "service": {"name": service},
+               "request": {"uid": event::plain(req.get("request_id"))},
+               "response": response}),
+    );
+    m.insert(
+        "unmapped".into(),
+        json!({
+            "tool": req.str("tool"),
+            "decision": decision,
+            "disposition": disposition,
+            "redactions": req.get("redactions"),
+            "request_seq": req.seq,
+            "result_seq": result.map(|r| r.seq),
+            "outcome": outcome,
+            "latency_us": result.map(|r| r.get("latency_us").clone()),
+        }),
+    );
+    m
+}
+
+fn listing(e: &Entry, open: Option<&Entry>) -> Map<String, Value> {
+    let mut m = base(e, 2, "Read", open);
+    m.insert("status_id".into(), json!(1));
+    m.insert("status".into(), json!("Success"));
+    m.insert("severity_id".into(), json!(1));
+    m.insert("severity".into(), json!("Informational"));
+    m.insert(
+        "api".into(),
+        json!({"operation": "tools/list", "service": {"name": "auditgate"},
+               "request": {"uid": event::plain(e.get("request_id"))}}),
+    );
+    m.insert(
+        "unmapped".into(),
+        json!({"shown": e.get("shown"), "approval_required": e.get("approval_required"),
+               "hidden": e.get("hidden")}),
+    );
+    m
+}

@@ -1,0 +1,544 @@
+//! The gateway invariants G1–G4 of `docs/audit-events.md` §4, checked in one pass over a
+//! verified ledger (or, where both ends of a rule are present, over a bundle's subset), plus
+//! the counts the human summary shows.
+//!
+//! G1 every `call.result` answers an earlier forwarded `call.request` of the same session and
+//! request id, once; G2 every forwarded request gets a result (a missing one before a restart
+//! or the ledger's end is a *dangling request*: a warning); G3 session-scoped entries name an
+//! open session; G4 requests and listings name the policy and catalog loaded last.
+
+use std::collections::{BTreeMap, HashMap};
+
+use thiserror::Error;
+
+use crate::event::{self, Facts};
+
+/// Whether the entries are a whole ledger or a bundle's subset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every entry of the ledger, in order.
+    Ledger,
+    /// Some entries: rules are checked only where both ends are present; G2 is not checked.
+    Subset,
+}
+
+/// A broken gateway invariant: the first one makes the ledger invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Violation {
+    /// G1: the result names no earlier `call.request`.
+    #[error("call.result names request_seq {request_seq}, which is not an earlier call.request")]
+    ResultWithoutRequest {
+        /// The result.
+        seq: u64,
+        /// What it names.
+        request_seq: u64,
+    },
+    /// G1: the result has no `request_seq` (or another member it must have).
+    #[error("{kind} has no valid `{member}`")]
+    MissingMember {
+        /// The entry.
+        seq: u64,
+        /// Its kind.
+        kind: String,
+        /// The member.
+        member: &'static str,
+    },
+    /// G1: the result's session or request id differs from its request's.
+    #[error("call.result for request seq {request_seq} names another {member} than the request")]
+    ResultMismatch {
+        /// The result.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// `session` or `request_id`.
+        member: &'static str,
+    },
+    /// G1: a result for a request that was not forwarded.
+    #[error(
+        "call.result for request seq {request_seq}, whose disposition is `{disposition}`: \
+         nothing may reach Convex without an allow or a granted approval"
+    )]
+    ResultNotForwarded {
+        /// The result.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// The request's disposition.
+        disposition: String,
+    },
+    /// G1: a second result for one request.
+    #[error("second call.result for request seq {request_seq} (the first is seq {first})")]
+    DuplicateResult {
+        /// The second result.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// The first result.
+        first: u64,
+    },
+    /// G2: the gateway stopped cleanly with a forwarded request unanswered.
+    #[error(
+        "forwarded call.request seq {request_seq} has no call.result, yet the gateway stopped \
+         cleanly at seq {seq} (it stops only after in-flight calls finished)"
+    )]
+    UnansweredAtStop {
+        /// The `gateway.stop`.
+        seq: u64,
+        /// The unanswered request.
+        request_seq: u64,
+    },
+    /// G3: an entry names a session that is not open.
+    #[error("{kind} names session {session}, which is not open{why}")]
+    SessionNotOpen {
+        /// The entry.
+        seq: u64,
+        /// Its kind.
+        kind: String,
+        /// The session.
+        session: String,
+        /// Why: never opened, closed at seq N, or opened before a restart.
+        why: String,
+    },
+    /// G3: a session id opened twice.
+    #[error("session {session} is opened again (first opened at seq {first})")]
+    SessionReopened {
+        /// The second `session.open`.
+        seq: u64,
+        /// The session.
+        session: String,
+        /// The first.
+        first: u64,
+    },
+    /// G4: a request or listing under another policy or catalog than the one loaded last.
+    #[error("{kind} names {member} {named}, but {loaded}")]
+    StaleHash {
+        /// The entry.
+        seq: u64,
+        /// Its kind.
+        kind: String,
+        /// `policy_hash` or `catalog_hash`.
+        member: &'static str,
+        /// What it names.
+        named: String,
+        /// What was loaded (a phrase).
+        loaded: String,
+    },
+}
+
+impl Violation {
+    /// The entry the violation is found at.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Violation::ResultWithoutRequest { seq, .. }
+            | Violation::MissingMember { seq, .. }
+            | Violation::ResultMismatch { seq, .. }
+            | Violation::ResultNotForwarded { seq, .. }
+            | Violation::DuplicateResult { seq, .. }
+            | Violation::UnansweredAtStop { seq, .. }
+            | Violation::SessionNotOpen { seq, .. }
+            | Violation::SessionReopened { seq, .. }
+            | Violation::StaleHash { seq, .. } => *seq,
+        }
+    }
+
+    /// The rule: `G1` … `G4`.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Violation::ResultWithoutRequest { .. }
+            | Violation::MissingMember { .. }
+            | Violation::ResultMismatch { .. }
+            | Violation::ResultNotForwarded { .. }
+            | Violation::DuplicateResult { .. } => "G1",
+            Violation::UnansweredAtStop { .. } => "G2",
+            Violation::SessionNotOpen { .. } | Violation::SessionReopened { .. } => "G3",
+            Violation::StaleHash { .. } => "G4",
+        }
+    }
+
+    /// A short stable name (the variant's), for `--json`.
+    pub fn code(&self) -> String {
+        let name = format!("{self:?}");
+        let end = name.find([' ', '{', '(']).unwrap_or(name.len());
+        name[..end].to_owned()
+    }
+}
+
+/// G2's warning: a forwarded request whose result was never written (a crash between the two).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dangling {
+    /// The request.
+    pub seq: u64,
+    /// Its session.
+    pub session: String,
+    /// Its tool.
+    pub tool: String,
+    /// What ended its run: a `gateway.start` at this seq, or `None` for the ledger's end.
+    pub restart_seq: Option<u64>,
+}
+
+/// What the pass found.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    /// The first violation, if any.
+    pub violation: Option<Violation>,
+    /// Every dangling request.
+    pub dangling: Vec<Dangling>,
+    /// Gateway runs (`gateway.start` entries).
+    pub runs: u64,
+    /// Sessions opened.
+    pub sessions: u64,
+    /// `tools.listed` entries.
+    pub listings: u64,
+    /// `call.request` entries by disposition.
+    pub dispositions: BTreeMap<String, u64>,
+    /// `call.result` entries by outcome.
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+impl Findings {
+    /// Whether the ledger holds any gateway entry at all.
+    pub fn has_gateway_entries(&self) -> bool {
+        self.runs + self.sessions + self.listings > 0 || !self.dispositions.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct SessionState {
+    opened: u64,
+    closed: Option<u64>,
+    run: u64,
+}
+
+#[derive(Debug)]
+struct RequestState {
+    session: u32,
+    request_id: Box<[u8]>,
+    forward: bool,
+    disposition: Box<str>,
+    tool: Box<str>,
+    result: Option<u64>,
+}
+
+/// The streaming checker: feed entries in seq order, then [`Checker::finish`].
+#[derive(Debug)]
+pub struct Checker {
+    scope: Scope,
+    findings: Findings,
+    /// Run number: incremented at each `gateway.start`.
+    run: u64,
+    session_ids: HashMap<String, u32>,
+    session_names: Vec<String>,
+    sessions: HashMap<u32, SessionState>,
+    requests: HashMap<u64, RequestState>,
+    /// Forwarded requests of the current run still waiting for their result.
+    pending: BTreeMap<u64, ()>,
+    policy_hash: Option<String>,
+    catalog_hash: Option<String>,
+}
+
+impl Checker {
+    /// A checker for a whole ledger or a subset.
+    pub fn new(scope: Scope) -> Self {
+        Checker {
+            scope,
+            findings: Findings::default(),
+            run: 0,
+            session_ids: HashMap::new(),
+            session_names: Vec::new(),
+            sessions: HashMap::new(),
+            requests: HashMap::new(),
+            pending: BTreeMap::new(),
+            policy_hash: None,
+            catalog_hash: None,
+        }
+    }
+
+    fn session_index(&mut self, id: &str) -> u32 {
+        if let Some(i) = self.session_ids.get(id) {
+            return *i;
+        }
+        let i = self.session_names.len() as u32;
+        self.session_names.push(id.to_owned());
+        self.session_ids.insert(id.to_owned(), i);
+        i
+    }
+
+    fn fail(&mut self, v: Violation) {
+        if self.findings.violation.is_none() {
+            self.findings.violation = Some(v);
+        }
+    }
+
+    /// Feeds the next entry (seqs increasing).
+    pub fn feed(&mut self, f: &Facts<'_>) {
+        let kind = f.kind.as_ref();
+        match kind {
+            event::GATEWAY_START => self.start(f.seq),
+            event::GATEWAY_STOP => self.stop(f.seq),
+            event::POLICY_LOADED => self.policy_hash = f.policy_hash.as_deref().map(Into::into),
+            event::CATALOG_LOADED => {
+                self.catalog_hash = f.catalog_hash.as_deref().map(Into::into);
+            }
+            event::SESSION_OPEN => self.open(f),
+            _ => {}
+        }
+        if kind != event::SESSION_OPEN
+            && kind != event::REQUEST_REFUSED
+            && let Some(session) = &f.session
+        {
+            self.check_open(f.seq, kind, session);
+        }
+        match kind {
+            event::SESSION_CLOSE => {
+                if let Some(s) = &f.session {
+                    let i = self.session_index(s);
+                    if let Some(st) = self.sessions.get_mut(&i) {
+                        st.closed.get_or_insert(f.seq);
+                    }
+                }
+            }
+            event::TOOLS_LISTED => {
+                self.findings.listings += 1;
+                self.check_hashes(f);
+            }
+            event::CALL_REQUEST => {
+                self.check_hashes(f);
+                self.request(f);
+            }
+            event::CALL_RESULT => self.result(f),
+            _ => {}
+        }
+    }
+
+    fn start(&mut self, seq: u64) {
+        self.findings.runs += 1;
+        self.run += 1;
+        // The previous run ended without answering these: dangling requests.
+        for (req, ()) in std::mem::take(&mut self.pending) {
+            self.dangle(req, Some(seq));
+        }
+    }
+
+    fn stop(&mut self, seq: u64) {
+        if self.scope == Scope::Ledger
+            && let Some((&req, ())) = self.pending.iter().next()
+        {
+            self.fail(Violation::UnansweredAtStop {
+                seq,
+                request_seq: req,
+            });
+        }
+        self.pending.clear();
+    }
+
+    fn dangle(&mut self, req: u64, restart_seq: Option<u64>) {
+        if self.scope == Scope::Subset {
+            return;
+        }
+        if let Some(r) = self.requests.get(&req) {
+            self.findings.dangling.push(Dangling {
+                seq: req,
+                session: self.session_names[r.session as usize].clone(),
+                tool: r.tool.to_string(),
+                restart_seq,
+            });
+        }
+    }
+
+    fn open(&mut self, f: &Facts<'_>) {
+        self.findings.sessions += 1;
+        let Some(session) = &f.session else {
+            self.fail(Violation::MissingMember {
+                seq: f.seq,
+                kind: f.kind.to_string(),
+                member: "session",
+            });
+            return;
+        };
+        let i = self.session_index(session);
+        if let Some(st) = self.sessions.get(&i) {
+            let first = st.opened;
+            self.fail(Violation::SessionReopened {
+                seq: f.seq,
+                session: session.to_string(),
+                first,
+            });
+            return;
+        }
+        self.sessions.insert(
+            i,
+            SessionState {
+                opened: f.seq,
+                closed: None,
+                run: self.run,
+            },
+        );
+    }
+
+    fn check_open(&mut self, seq: u64, kind: &str, session: &str) {
+        let i = self.session_index(session);
+        let why = match self.sessions.get(&i) {
+            None if self.scope == Scope::Subset => return,
+            None => " (it was never opened)".to_owned(),
+            Some(st) => match st.closed {
+                Some(c) => format!(" (it was closed at seq {c})"),
+                _ if st.run != self.run => format!(
+                    " (it was opened at seq {} before the gateway restarted)",
+                    st.opened
+                ),
+                _ => return,
+            },
+        };
+        self.fail(Violation::SessionNotOpen {
+            seq,
+            kind: kind.to_owned(),
+            session: session.to_owned(),
+            why,
+        });
+    }
+
+    fn check_hashes(&mut self, f: &Facts<'_>) {
+        let checks = [
+            (
+                "policy_hash",
+                f.policy_hash.as_deref(),
+                self.policy_hash.clone(),
+                "policy.loaded",
+            ),
+            (
+                "catalog_hash",
+                f.catalog_hash.as_deref(),
+                self.catalog_hash.clone(),
+                "catalog.loaded",
+            ),
+        ];
+        for (member, named, loaded, loaded_kind) in checks {
+            let Some(named) = named else {
+                self.fail(Violation::MissingMember {
+                    seq: f.seq,
+                    kind: f.kind.to_string(),
+                    member,
+                });
+                continue;
+            };
+            let loaded = match loaded {
+                Some(l) if l == named => continue,
+                Some(l) => format!("the latest {loaded_kind} before it loaded {l}"),
+                None if self.scope == Scope::Subset => continue,
+                None => format!("no {loaded_kind} precedes it"),
+            };
+            self.fail(Violation::StaleHash {
+                seq: f.seq,
+                kind: f.kind.to_string(),
+                member,
+                named: named.to_owned(),
+                loaded,
+            });
+        }
+    }
+
+    fn request(&mut self, f: &Facts<'_>) {
+        let disposition = f.disposition.as_deref().unwrap_or("");
+        *self
+            .findings
+            .dispositions
+            .entry(disposition.to_owned())
+            .or_default() += 1;
+        let (Some(session), Some(request_id)) = (&f.session, f.request_id) else {
+            let member = if f.session.is_none() {
+                "session"
+            } else {
+                "request_id"
+            };
+            self.fail(Violation::MissingMember {
+                seq: f.seq,
+                kind: f.kind.to_string(),
+                member,
+            });
+            return;
+        };
+        let forward = disposition == "forward";
+        let session = self.session_index(session);
+        self.requests.insert(
+            f.seq,
+            RequestState {
+                session,
+                request_id: request_id.into(),
+                forward,
+                disposition: disposition.into(),
+                tool: f.tool.as_deref().unwrap_or("").into(),
+                result: None,
+            },
+        );
+        if forward {
+            self.pending.insert(f.seq, ());
+        }
+    }
+
+    fn result(&mut self, f: &Facts<'_>) {
+        let outcome = f.outcome.as_deref().unwrap_or("");
+        *self
+            .findings
+            .outcomes
+            .entry(outcome.to_owned())
+            .or_default() += 1;
+        let Some(req_seq) = f.request_seq else {
+            self.fail(Violation::MissingMember {
+                seq: f.seq,
+                kind: f.kind.to_string(),
+                member: "request_seq",
+            });
+            return;
+        };
+        let session = f.session.as_deref().map(|s| self.session_index(s));
+        let Some(req) = self.requests.get_mut(&req_seq).filter(|_| req_seq < f.seq) else {
+            if self.scope == Scope::Ledger || req_seq >= f.seq {
+                self.fail(Violation::ResultWithoutRequest {
+                    seq: f.seq,
+                    request_seq: req_seq,
+                });
+            }
+            return;
+        };
+        let v = if session != Some(req.session) {
+            Some(Violation::ResultMismatch {
+                seq: f.seq,
+                request_seq: req_seq,
+                member: "session",
+            })
+        } else if f.request_id != Some(&*req.request_id) {
+            Some(Violation::ResultMismatch {
+                seq: f.seq,
+                request_seq: req_seq,
+                member: "request_id",
+            })
+        } else if let Some(first) = req.result {
+            Some(Violation::DuplicateResult {
+                seq: f.seq,
+                request_seq: req_seq,
+                first,
+            })
+        } else if !req.forward {
+            Some(Violation::ResultNotForwarded {
+                seq: f.seq,
+                request_seq: req_seq,
+                disposition: req.disposition.to_string(),
+            })
+        } else {
+            None
+        };
+        req.result.get_or_insert(f.seq);
+        self.pending.remove(&req_seq);
+        if let Some(v) = v {
+            self.fail(v);
+        }
+    }
+
+    /// Ends the pass: requests still waiting at the ledger's end are dangling.
+    pub fn finish(mut self) -> Findings {
+        for (req, ()) in std::mem::take(&mut self.pending) {
+            self.dangle(req, None);
+        }
+        self.findings
+    }
+}

@@ -1,0 +1,248 @@
+//! The verdicts `verify` prints: the human summary and the `--json` object, for a valid
+//! ledger, a ledger failing a ledger rule (V1–V14) or a gateway rule (G1–G4), and the gateway
+//! findings shared with bundle verification.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use auditgate_ledger::verify::{self, VerifyErrorKind};
+use auditgate_ledger::{Report, VerifyError};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::invariants::{Findings, Violation};
+use crate::rfc3339;
+
+/// The human summary of a ledger whose every rule holds.
+pub fn ledger_text(path: &Path, r: &Report, g: &Findings) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "VALID: {}", path.display());
+    let _ = writeln!(
+        o,
+        "  entries      {} in {} segment{}",
+        r.entries,
+        r.segments,
+        plural(r.segments)
+    );
+    let _ = writeln!(
+        o,
+        "  checkpoints  {} (every one signed and matching its recomputed root)",
+        r.checkpoints
+    );
+    if let (Some(a), Some(b)) = (r.first_ts, r.last_ts) {
+        let span = rfc3339::ledger_nanos(b.as_str()) - rfc3339::ledger_nanos(a.as_str());
+        let _ = writeln!(
+            o,
+            "  time span    {a} .. {b} ({})",
+            rfc3339::human_duration(span)
+        );
+    }
+    gateway_text(&mut o, g);
+    let _ = writeln!(o, "  ledger id    {}", r.ledger_id);
+    let _ = writeln!(o, "  origin       {}", r.origin);
+    keys_text(
+        &mut o,
+        &r.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    );
+    let _ = writeln!(o, "  root         {}", b64(&r.root));
+    match r.pinned_size {
+        Some(size) => {
+            let _ = writeln!(
+                o,
+                "  pinned       checkpoint of size {size}: the ledger extends it"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  pinned       none (truncation after the last checkpoint you hold cannot be detected; use --pin)"
+            );
+        }
+    }
+    let _ = writeln!(o, "  kinds:");
+    for (kind, n) in &r.kinds {
+        let _ = writeln!(o, "    {n:>8}  {kind}");
+    }
+    o
+}
+
+/// The signing keys, in the order they were active.
+pub fn keys_text(o: &mut String, keys: &[String]) {
+    for (i, k) in keys.iter().enumerate() {
+        let role = if i + 1 == keys.len() {
+            "active"
+        } else {
+            "retired"
+        };
+        let label = if i == 0 { "keys" } else { "" };
+        let _ = writeln!(o, "  {label:<12} {k} ({role})");
+    }
+}
+
+/// The gateway lines of a summary: sessions, calls by disposition and outcome, G1–G4, warnings.
+pub fn gateway_text(o: &mut String, g: &Findings) {
+    if !g.has_gateway_entries() {
+        let _ = writeln!(
+            o,
+            "  gateway      no gateway entries (G1–G4 hold trivially)"
+        );
+        return;
+    }
+    let calls: u64 = g.dispositions.values().sum();
+    let _ = writeln!(
+        o,
+        "  sessions     {} in {} gateway run{}; {} listing{}, {} call{}",
+        g.sessions,
+        g.runs,
+        plural(g.runs),
+        g.listings,
+        plural(g.listings),
+        calls,
+        plural(calls)
+    );
+    if !g.dispositions.is_empty() {
+        let _ = writeln!(o, "  calls        {}", counts(&g.dispositions));
+    }
+    if !g.outcomes.is_empty() {
+        let _ = writeln!(o, "  results      {}", counts(&g.outcomes));
+    }
+    let _ = writeln!(
+        o,
+        "  gateway      G1–G4 hold (results answer forwarded requests once; sessions open; policy and catalog as loaded)"
+    );
+    for d in &g.dangling {
+        let why = match d.restart_seq {
+            Some(s) => format!("the gateway restarted at seq {s}"),
+            None => "the ledger ends".to_owned(),
+        };
+        let _ = writeln!(
+            o,
+            "  WARNING      dangling request seq {} ({} in session {}): forwarded, but no result before {why} (a crash between request and result?)",
+            d.seq, d.tool, d.session
+        );
+    }
+}
+
+fn counts(m: &std::collections::BTreeMap<String, u64>) -> String {
+    m.iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The `gateway` member of `--json` output.
+pub fn gateway_json(g: &Findings) -> Value {
+    json!({
+        "runs": g.runs,
+        "sessions": g.sessions,
+        "listings": g.listings,
+        "calls": g.dispositions,
+        "results": g.outcomes,
+        "invariants": if g.violation.is_some() { "broken" } else { "hold" },
+        "warnings": g.dangling.iter().map(|d| json!({
+            "rule": "G2",
+            "warning": "DanglingRequest",
+            "seq": d.seq,
+            "session": d.session,
+            "tool": d.tool,
+            "restart_seq": d.restart_seq,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `--json` for a valid ledger.
+pub fn ledger_json(r: &Report, g: &Findings) -> Value {
+    json!({
+        "valid": true,
+        "type": "ledger",
+        "entries": r.entries,
+        "segments": r.segments,
+        "checkpoints": r.checkpoints,
+        "first_ts": r.first_ts.map(|t| t.to_string()),
+        "last_ts": r.last_ts.map(|t| t.to_string()),
+        "ledger_id": r.ledger_id,
+        "origin": r.origin,
+        "keys": r.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "root": b64(&r.root),
+        "head_hash": hex::encode(r.head_hash),
+        "pinned_size": r.pinned_size,
+        "kinds": r.kinds,
+        "gateway": gateway_json(g),
+    })
+}
+
+/// Human text for a broken gateway invariant.
+pub fn violation_text(path: &Path, v: &Violation, what: &str) -> String {
+    format!(
+        "INVALID: {}\n  seq {}: {v}\n  rule: {} ({})\n  {what}\n",
+        path.display(),
+        v.seq(),
+        v.rule(),
+        v.code()
+    )
+}
+
+/// `--json` for a broken gateway invariant.
+pub fn violation_json(v: &Violation, g: &Findings) -> Value {
+    json!({
+        "valid": false,
+        "error": v.code(),
+        "rule": v.rule(),
+        "message": v.to_string(),
+        "seq": v.seq(),
+        "gateway": gateway_json(g),
+    })
+}
+
+/// Human text for a ledger failing a ledger rule.
+pub fn failure_text(path: &Path, err: &VerifyError) -> String {
+    let seq = seq_of(&err.kind).map_or(String::new(), |s| format!("  first failing seq: {s}\n"));
+    format!(
+        "INVALID: {}\n  {err}\n{seq}  rule: {}\n",
+        path.display(),
+        verify::error_code(&err.kind)
+    )
+}
+
+/// `--json` for a ledger failing a ledger rule.
+pub fn failure_json(err: &VerifyError) -> Value {
+    json!({
+        "valid": false,
+        "error": verify::error_code(&err.kind),
+        "message": err.kind.to_string(),
+        "segment": err.location.segment,
+        "offset": err.location.offset,
+        "seq": seq_of(&err.kind),
+    })
+}
+
+/// The entry seq a failure names, where it names one.
+pub fn seq_of(kind: &VerifyErrorKind) -> Option<u64> {
+    match kind {
+        VerifyErrorKind::NonCanonicalEntry { seq, .. }
+        | VerifyErrorKind::BadEntryField { seq, .. }
+        | VerifyErrorKind::ChainBroken { seq }
+        | VerifyErrorKind::TimeWentBackwards { seq, .. }
+        | VerifyErrorKind::BadGenesis { seq, .. }
+        | VerifyErrorKind::BadRotation { seq, .. } => Some(*seq),
+        VerifyErrorKind::SeqGap { expected, .. } => Some(*expected),
+        VerifyErrorKind::UnsignedTail { first_seq } => Some(*first_seq),
+        _ => None,
+    }
+}
+
+/// Standard base64.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+pub fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
