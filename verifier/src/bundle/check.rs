@@ -347,72 +347,12 @@ fn check_evidence(
 ) -> Verdict {
     let c = cp.checkpoint().clone();
     let lines = split_lines(entries_text);
+    // The key chain first, so that a forged checkpoint is reported as such rather than as
+    // entries that do not fit it.
+    let parsed: Vec<Option<Entry>> = lines.iter().map(|l| Entry::parse(l)).collect();
+    let chain = check_keys(keys, cp, &c, &lines, &parsed, rotations_text)?;
     let entries = check_entries(&c, &lines, proofs_text)?;
-
-    // The key chain: genesis key trusted, each rotation proven, the checkpoint signed.
-    let genesis = entries
-        .iter()
-        .find(|e| e.seq == 0)
-        .ok_or(BundleError::MissingGenesis)?;
-    if genesis.kind != KIND_GENESIS {
-        return Err(BundleError::BadGenesis(format!(
-            "kind is {}, not {KIND_GENESIS}",
-            genesis.kind
-        )));
-    }
-    let origin = genesis.str("origin").unwrap_or_default().to_owned();
-    if origin != c.origin {
-        return Err(BundleError::BadGenesis(format!(
-            "origin {origin:?} is not the checkpoint's {:?}",
-            c.origin
-        )));
-    }
-    let genesis_key = parse_key(genesis.str("key"))
-        .ok_or_else(|| BundleError::BadGenesis("`key` is not a verifier key".into()))?;
-    if !keys.contains(&genesis_key) {
-        return Err(BundleError::UntrustedGenesisKey {
-            key: genesis_key.to_string(),
-        });
-    }
-    let mut chain = vec![genesis_key];
-    let rotations: Vec<Value> = rotations_text
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap_or(Value::Null))
-        .collect();
-    let rotation_entries: Vec<(&Entry, &[u8])> = entries
-        .iter()
-        .zip(&lines)
-        .filter(|(e, _)| e.kind == KIND_KEY_ROTATED)
-        .map(|(e, l)| (e, *l))
-        .collect();
-    if rotations.len() != rotation_entries.len() {
-        return Err(BundleError::BadManifest(format!(
-            "rotations.jsonl has {} lines for {} ledger.key_rotated entries",
-            rotations.len(),
-            rotation_entries.len()
-        )));
-    }
-    for ((r, bytes), proof) in rotation_entries.iter().zip(&rotations) {
-        let next = check_rotation(r, bytes, proof, &chain, &c)?;
-        chain.push(next);
-    }
-    let active = chain.last().cloned().unwrap_or_else(|| chain[0].clone());
-    match cp.verify(std::slice::from_ref(&active)) {
-        Ok(v) if !v.is_empty() => {}
-        Ok(_) => {
-            return Err(BundleError::BadSignature {
-                key: active.to_string(),
-                why: "no signature by it".into(),
-            });
-        }
-        Err(e) => {
-            return Err(BundleError::BadSignature {
-                key: active.to_string(),
-                why: e.to_string(),
-            });
-        }
-    }
+    let genesis = &entries[0];
 
     let policies = check_policies(path, &entries)?;
     check_manifest(path, manifest, &c, entries.len())?;
@@ -443,6 +383,76 @@ fn check_evidence(
 
 fn parse_key(text: Option<&str>) -> Option<VerifierKey> {
     text?.parse().ok()
+}
+
+/// The key chain (§4): genesis key trusted, each rotation proven, the checkpoint signed by the
+/// active key. Returns the keys, genesis first.
+fn check_keys(
+    keys: &[VerifierKey],
+    cp: &SignedCheckpoint,
+    c: &auditgate_ledger::checkpoint::Checkpoint,
+    lines: &[&[u8]],
+    parsed: &[Option<Entry>],
+    rotations_text: &[u8],
+) -> std::result::Result<Vec<VerifierKey>, BundleError> {
+    let genesis = match parsed.first() {
+        Some(Some(g)) if g.seq == 0 => g,
+        _ => return Err(BundleError::MissingGenesis),
+    };
+    if genesis.kind != KIND_GENESIS {
+        return Err(BundleError::BadGenesis(format!(
+            "kind is {}, not {KIND_GENESIS}",
+            genesis.kind
+        )));
+    }
+    let origin = genesis.str("origin").unwrap_or_default().to_owned();
+    if origin != c.origin {
+        return Err(BundleError::BadGenesis(format!(
+            "origin {origin:?} is not the checkpoint's {:?}",
+            c.origin
+        )));
+    }
+    let genesis_key = parse_key(genesis.str("key"))
+        .ok_or_else(|| BundleError::BadGenesis("`key` is not a verifier key".into()))?;
+    if !keys.contains(&genesis_key) {
+        return Err(BundleError::UntrustedGenesisKey {
+            key: genesis_key.to_string(),
+        });
+    }
+    let mut chain = vec![genesis_key];
+    let rotations: Vec<Value> = split_lines(rotations_text)
+        .into_iter()
+        .map(|l| serde_json::from_slice(l).unwrap_or(Value::Null))
+        .collect();
+    let rotation_entries: Vec<(&Entry, &[u8])> = parsed
+        .iter()
+        .zip(lines)
+        .filter_map(|(e, l)| Some((e.as_ref()?, *l)))
+        .filter(|(e, _)| e.kind == KIND_KEY_ROTATED)
+        .collect();
+    if rotations.len() != rotation_entries.len() {
+        return Err(BundleError::BadManifest(format!(
+            "rotations.jsonl has {} lines for {} ledger.key_rotated entries",
+            rotations.len(),
+            rotation_entries.len()
+        )));
+    }
+    for ((r, bytes), proof) in rotation_entries.iter().zip(&rotations) {
+        let next = check_rotation(r, bytes, proof, &chain, c)?;
+        chain.push(next);
+    }
+    let active = chain.last().cloned().unwrap_or_else(|| chain[0].clone());
+    match cp.verify(std::slice::from_ref(&active)) {
+        Ok(v) if !v.is_empty() => Ok(chain),
+        Ok(_) => Err(BundleError::BadSignature {
+            key: active.to_string(),
+            why: "no signature by it".into(),
+        }),
+        Err(e) => Err(BundleError::BadSignature {
+            key: active.to_string(),
+            why: e.to_string(),
+        }),
+    }
 }
 
 /// Every line of `entries.jsonl` with its proof (§3).

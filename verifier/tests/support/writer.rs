@@ -173,7 +173,16 @@ pub fn write(dir: &Path, events: &[Event], layout: &Layout) -> Written {
             st.batch(&[(e.at_us, draft(KIND_KEY_ROTATED, &body))], &[&k0, &k1]);
             active = &k1;
         }
-        pending.push((e.at_us, draft(&e.kind, &e.body)));
+        let mut body = e.body.clone();
+        // The rotation entry takes a seq the script did not plan for: later results must
+        // still name their requests.
+        if let Some(r) = layout.rotate_before
+            && let Some(req) = body.get("request_seq").and_then(Value::as_u64)
+            && req > r as u64
+        {
+            body["request_seq"] = json!(req + 1);
+        }
+        pending.push((e.at_us, draft(&e.kind, &body)));
         if pending.len() >= layout.batch.max(1) {
             st.batch(&std::mem::take(&mut pending), &[active]);
         }
