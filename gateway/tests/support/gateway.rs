@@ -30,6 +30,17 @@ impl GatewayDir {
         Self::with_extra(upstream_url, "")
     }
 
+    /// A gateway whose catalog comes from the committed function spec and whose upstream is
+    /// unreachable: for tests where nothing may reach Convex.
+    pub fn offline(extra: &str) -> Self {
+        let spec =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/function-spec.json");
+        Self::with_extra(
+            "http://127.0.0.1:9",
+            &format!("\n[catalog]\nspec_file = \"{}\"\n{extra}", spec.display()),
+        )
+    }
+
     /// `extra` is appended to the config (e.g. a `[server]` table).
     pub fn with_extra(upstream_url: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
