@@ -162,8 +162,8 @@ async fn http_refusals_answer_precisely_and_are_recorded() {
         "session_principal_mismatch",
     );
 
-    // 400: an unsupported or mismatched MCP-Protocol-Version.
-    for version in ["1999-01-01", "2025-03-26"] {
+    // 400: an unsupported MCP-Protocol-Version (another supported one is accepted).
+    for version in ["1999-01-01", "latest"] {
         let r = post(Some(&alice))
             .header("mcp-session-id", a.session.as_ref().unwrap())
             .header("mcp-protocol-version", version)
@@ -178,7 +178,7 @@ async fn http_refusals_answer_precisely_and_are_recorded() {
     // JSON-RPC errors inside a session (HTTP 200): unknown method, server/discover (clients in
     // auto mode fall back to initialize on it), bad cursor, bad tools/call params, initialize again.
     for (method, params, code) in [
-        ("resources/list", json!({}), -32601),
+        ("logging/setLevel", json!({"level": "info"}), -32601),
         ("server/discover", json!({}), -32601),
         ("tools/list", json!({"cursor": "bogus"}), -32602),
         ("tools/call", json!({"arguments": {}}), -32602),
@@ -190,6 +190,16 @@ async fn http_refusals_answer_precisely_and_are_recorded() {
         assert_eq!(e["code"], code, "{method}");
         assert_eq!(e["session"], a.session.clone().unwrap().as_str());
     }
+    let r = a
+        .post()
+        .header("mcp-protocol-version", "2025-03-26")
+        .json(&json!({"jsonrpc": "2.0", "id": 99, "method": "resources/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["result"], json!({"resources": []}));
     // ping answers; a notification answers 202.
     let v = a.request("ping", json!({})).await;
     assert_eq!(v["result"], json!({}));

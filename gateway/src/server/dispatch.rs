@@ -1,5 +1,7 @@
 //! Routes one parsed message of one session: lifecycle first, then the enforcement point;
 //! records `session.open` and every JSON-RPC error the gateway answers with.
+use serde_json::json;
+
 use super::Gateway;
 use super::session::Session;
 use crate::audit::events;
@@ -65,6 +67,11 @@ impl Gateway {
                             .call_tool(caller, id.to_value(), params.as_ref(), raw)
                             .await
                     }
+                    // No resources or prompts are declared; clients (and the conformance suite)
+                    // that list them anyway get empty lists rather than an error.
+                    "resources/list" => Ok(json!({"resources": []})),
+                    "resources/templates/list" => Ok(json!({"resourceTemplates": []})),
+                    "prompts/list" => Ok(json!({"prompts": []})),
                     other => Err(Refusal::Protocol(ErrorObject::method_not_found(other))),
                 };
                 Some(match outcome {

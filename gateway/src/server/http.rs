@@ -345,24 +345,16 @@ fn bound_session(
     Ok(session)
 }
 
-/// `MCP-Protocol-Version`, when sent, must be a version we speak and the session's own.
-fn check_version(headers: &HeaderMap, session: &Session) -> Result<(), Refused> {
+/// `MCP-Protocol-Version`, when sent, must name a version we speak. It is not required to equal
+/// the negotiated one: the official conformance suite sends 2025-03-26 on sessions negotiated at
+/// 2025-11-25, and the spec asks only that unsupported or invalid values be refused.
+fn check_version(headers: &HeaderMap) -> Result<(), Refused> {
     let Some(value) = headers.get(VERSION_HEADER) else {
         return Ok(());
     };
     let text = value.to_str().unwrap_or_default();
-    let negotiated = session.lifecycle().version();
     match ProtocolVersion::parse(text) {
-        Some(v) if negotiated.is_none_or(|n| n == v) => Ok(()),
-        Some(v) => Err(Refused::new(
-            StatusCode::BAD_REQUEST,
-            "bad_protocol_version",
-            format!(
-                "Bad Request: MCP-Protocol-Version {} differs from the session's {}",
-                v.as_str(),
-                negotiated.map_or("", |n| n.as_str())
-            ),
-        )),
+        Some(_) => Ok(()),
         None => Err(Refused::new(
             StatusCode::BAD_REQUEST,
             "bad_protocol_version",
@@ -458,7 +450,7 @@ async fn post(
         return initialize(state, headers, principal, remote, &raw, message).await;
     }
     let session = bound_session(state, headers, &principal)?;
-    check_version(headers, &session)?;
+    check_version(headers)?;
     let wants_stream = matches!(&message, Message::Request { params: Some(p), .. }
         if p.as_object()
             .and_then(|o| o.get("_meta"))
@@ -584,7 +576,7 @@ async fn open_stream(
         ));
     }
     let session = bound_session(state, headers, &principal)?;
-    check_version(headers, &session)?;
+    check_version(headers)?;
     let mut shutdown = state.shutdown.clone();
     let weak = Arc::downgrade(&session);
     drop(session);
