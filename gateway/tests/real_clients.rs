@@ -234,7 +234,10 @@ fn spawn_http(dir: &GatewayDir) -> (Child, String) {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "gateway exited");
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            let status = child.wait();
+            panic!("the gateway exited before listening: {status:?}");
+        }
         if let Some(url) = line.trim().strip_prefix("auditgate: listening on ") {
             let url = url.to_string();
             // Keep draining stderr so the gateway never blocks on a full pipe.
