@@ -11,11 +11,19 @@ mod invariants;
 mod progress;
 mod proof_cmd;
 mod proof_tree;
+mod reader;
+mod redacted_path;
+mod replay_cmd;
+mod replay_html;
+mod replay_text;
 mod rfc3339;
+mod sessions_cmd;
 mod source;
 mod summary;
+mod timeline;
 mod trust;
 mod verify_cmd;
+mod whatif_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +87,48 @@ enum Command {
         /// Extra formats besides canonical JSONL: ocsf (OCSF API Activity), csv.
         #[arg(long, value_name = "jsonl|ocsf|csv", default_value = "jsonl")]
         format: Vec<String>,
+    },
+    /// List sessions: principal, client, transport, start and end, calls by outcome.
+    Sessions {
+        /// A ledger directory or an evidence bundle.
+        path: PathBuf,
+        /// Trusted key or keys file: verify in full first (without it, nothing is verified).
+        #[arg(long, value_name = "KEY|FILE")]
+        pubkey: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay one session: what the agent was shown, each call with its decision, approval,
+    /// outcome and latency, and what was redacted.
+    Replay {
+        /// A ledger directory or an evidence bundle.
+        path: PathBuf,
+        /// The session id (see `sessions`).
+        #[arg(long, value_name = "ID")]
+        session: String,
+        /// Trusted key or keys file: verify in full first (without it, nothing is verified).
+        #[arg(long, value_name = "KEY|FILE")]
+        pubkey: Option<String>,
+        /// Write a self-contained HTML page instead of printing.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+    /// Re-decide every recorded listing and call under another policy; report what would
+    /// change, and what cannot be known because the ledger holds the arguments redacted.
+    #[command(name = "what-if")]
+    WhatIf {
+        /// A ledger directory or an evidence bundle.
+        path: PathBuf,
+        /// The policy file to try.
+        #[arg(long, value_name = "NEW.toml")]
+        policy: PathBuf,
+        /// Trusted key or keys file: verify in full first (without it, nothing is verified).
+        #[arg(long, value_name = "KEY|FILE")]
+        pubkey: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Produce or check inclusion and consistency proofs for a third party.
     #[command(subcommand)]
@@ -160,6 +210,21 @@ fn main() -> ExitCode {
             until.as_deref(),
             &format,
         ),
+        Command::Sessions { path, pubkey, json } => {
+            sessions_cmd::run(&path, pubkey.as_deref(), json)
+        }
+        Command::Replay {
+            path,
+            session,
+            pubkey,
+            html,
+        } => replay_cmd::run(&path, pubkey.as_deref(), &session, html.as_deref()),
+        Command::WhatIf {
+            path,
+            policy,
+            pubkey,
+            json,
+        } => whatif_cmd::run(&path, pubkey.as_deref(), &policy, json),
         Command::Proof(ProofCommand::Inclusion { path, seq, pubkey }) => {
             proof_cmd::inclusion(&path, &pubkey, seq)
         }

@@ -81,10 +81,10 @@ pub fn keys_text(o: &mut String, keys: &[String]) {
 
 /// The gateway lines of a summary: sessions, calls by disposition and outcome, G1–G4, warnings.
 pub fn gateway_text(o: &mut String, g: &Findings) {
-    if !g.has_gateway_entries() {
+    if !g.checked() {
         let _ = writeln!(
             o,
-            "  gateway      no gateway entries (G1–G4 hold trivially)"
+            "  gateway      no gateway.start entry: not written by the gateway, G1–G4 not applied"
         );
         return;
     }
@@ -142,7 +142,11 @@ pub fn gateway_json(g: &Findings) -> Value {
         "listings": g.listings,
         "calls": g.dispositions,
         "results": g.outcomes,
-        "invariants": if g.violation.is_some() { "broken" } else { "hold" },
+        "invariants": match (g.checked(), g.violation.is_some()) {
+            (false, _) => "not_applied",
+            (true, true) => "broken",
+            (true, false) => "hold",
+        },
         "warnings": g.dangling.iter().map(|d| json!({
             "rule": "G2",
             "warning": "DanglingRequest",

@@ -209,6 +209,9 @@ fn write_bundle(
 ) -> Result<String> {
     let leaves = report.leaves.clone().unwrap_or_default();
     let tree = ProofTree::new(leaves.clone());
+    if tree.root() != report.root {
+        bail!("internal: the proof tree's root differs from the verified root");
+    }
     let checkpoint = report
         .last_checkpoint
         .as_ref()

@@ -1,0 +1,202 @@
+//! `auditgate-verify sessions`: one line per session — principal, client, transport, start and
+//! end, calls counted by outcome.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::event::{self, Entry};
+use crate::reader;
+use crate::summary::emit;
+
+/// One session's row.
+#[derive(Debug, Clone)]
+struct Row {
+    session: String,
+    principal: String,
+    client: String,
+    transport: String,
+    opened: String,
+    /// Close time and reason, or `None` (open at the end, or cut by a restart).
+    closed: Option<(String, String)>,
+    ended_by_restart: Option<u64>,
+    listings: u64,
+    calls: u64,
+    outcomes: BTreeMap<String, u64>,
+}
+
+/// The order outcomes are listed in.
+const ORDER: [&str; 8] = [
+    "ok",
+    "tool_error",
+    "upstream_error",
+    "no_result",
+    "blocked",
+    "approval_pending",
+    "invalid_args",
+    "unknown_tool",
+];
+
+/// Runs the command.
+pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut forwarded: HashMap<u64, usize> = HashMap::new();
+    let provenance = match reader::for_each(path, pubkey, &mut |e: Entry| {
+        if e.kind == event::GATEWAY_START {
+            for r in rows
+                .iter_mut()
+                .filter(|r| r.closed.is_none() && r.ended_by_restart.is_none())
+            {
+                r.ended_by_restart = Some(e.seq);
+            }
+            return;
+        }
+        let Some(sid) = e.session().map(str::to_owned) else {
+            return;
+        };
+        if e.kind == event::SESSION_OPEN {
+            let client = match e.get("client") {
+                Value::Object(c) => format!(
+                    "{} {}",
+                    c.get("name").map(event::plain).unwrap_or_default(),
+                    c.get("version").map(event::plain).unwrap_or_default()
+                )
+                .trim()
+                .to_owned(),
+                _ => "-".into(),
+            };
+            index.insert(sid.clone(), rows.len());
+            rows.push(Row {
+                session: sid,
+                principal: e.str("principal").unwrap_or("-").to_owned(),
+                client,
+                transport: e.str("transport").unwrap_or("-").to_owned(),
+                opened: e.ts.clone(),
+                closed: None,
+                ended_by_restart: None,
+                listings: 0,
+                calls: 0,
+                outcomes: BTreeMap::new(),
+            });
+            return;
+        }
+        let Some(&i) = index.get(&sid) else {
+            return;
+        };
+        let row = &mut rows[i];
+        match e.kind.as_str() {
+            event::SESSION_CLOSE => {
+                row.closed = Some((e.ts.clone(), e.str("reason").unwrap_or("-").to_owned()));
+            }
+            event::TOOLS_LISTED => row.listings += 1,
+            event::CALL_REQUEST => {
+                row.calls += 1;
+                let d = e.str("disposition").unwrap_or("-");
+                if d == "forward" {
+                    forwarded.insert(e.seq, i);
+                    *row.outcomes.entry("no_result".into()).or_default() += 1;
+                } else {
+                    *row.outcomes.entry(d.to_owned()).or_default() += 1;
+                }
+            }
+            event::CALL_RESULT => {
+                if let Some(req) = e.get("request_seq").as_u64()
+                    && forwarded.remove(&req).is_some()
+                {
+                    if let Some(n) = row.outcomes.get_mut("no_result") {
+                        *n -= 1;
+                        if *n == 0 {
+                            row.outcomes.remove("no_result");
+                        }
+                    }
+                    let o = e.str("outcome").unwrap_or("-");
+                    *row.outcomes.entry(o.to_owned()).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    })? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    if as_json {
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "session": r.session, "principal": r.principal, "client": r.client,
+                    "transport": r.transport, "opened": r.opened,
+                    "closed": r.closed.as_ref().map(|c| &c.0),
+                    "close_reason": r.closed.as_ref().map(|c| &c.1),
+                    "ended_by_restart_at": r.ended_by_restart,
+                    "listings": r.listings, "calls": r.calls, "outcomes": r.outcomes,
+                })
+            })
+            .collect();
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({
+                "verified": provenance == reader::Provenance::Verified,
+                "sessions": list,
+            }))?
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", provenance.note(path));
+    let _ = writeln!(
+        o,
+        "{:<32}  {:<16}  {:<18}  {:<9}  {:<23}  {:<30}  {:>5}  {:>5}  outcomes",
+        "SESSION", "PRINCIPAL", "CLIENT", "TRANSPORT", "START (UTC)", "END", "LISTS", "CALLS"
+    );
+    for r in &rows {
+        let end = match (&r.closed, r.ended_by_restart) {
+            (Some((t, why)), _) => format!("{} ({why})", short(t)),
+            (None, Some(seq)) => format!("- (gateway restart, #{seq})"),
+            (None, None) => "- (open at the end)".into(),
+        };
+        let outcomes: Vec<String> = ORDER
+            .iter()
+            .filter_map(|k| r.outcomes.get(*k).map(|n| format!("{k} {n}")))
+            .chain(
+                r.outcomes
+                    .iter()
+                    .filter(|(k, _)| !ORDER.contains(&k.as_str()))
+                    .map(|(k, n)| format!("{k} {n}")),
+            )
+            .collect();
+        let _ = writeln!(
+            o,
+            "{:<32}  {:<16}  {:<18}  {:<9}  {:<23}  {:<30}  {:>5}  {:>5}  {}",
+            r.session,
+            r.principal,
+            r.client,
+            r.transport,
+            short(&r.opened),
+            end,
+            r.listings,
+            r.calls,
+            if outcomes.is_empty() {
+                "-".into()
+            } else {
+                outcomes.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(o, "{} session(s)", rows.len());
+    emit(&o);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-21T09:00:00.250095000Z` → `2026-11-21 09:00:00.250`.
+fn short(ts: &str) -> String {
+    match ts.get(..23) {
+        Some(s) => s.replacen('T', " ", 1),
+        None => ts.to_owned(),
+    }
+}
