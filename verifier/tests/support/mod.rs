@@ -25,6 +25,18 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run auditgate-verify")
 }
 
+/// Runs the built `auditgate-verify` with `args` in the directory `cwd`.
+pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
+    let Some(bin) = option_env!("CARGO_BIN_EXE_auditgate-verify") else {
+        panic!("support::run_in works in the crate's tests only");
+    };
+    Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run auditgate-verify")
+}
+
 /// stdout and stderr of a run, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(
