@@ -258,3 +258,24 @@ async fn http_refusals_answer_precisely_and_are_recorded() {
     }
     assert!(!ledger_text.contains("not-a-key"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_discover_without_a_session_is_a_recorded_method_not_found() {
+    let dir = GatewayDir::offline("");
+    let gw = RunningGateway::start(&dir).await;
+    let probe = Mcp::new(&gw.url, Some(dir.token("alice")));
+    let r = probe
+        .post()
+        .header("mcp-protocol-version", "2026-07-28")
+        .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32601, "{v}");
+    gw.stop().await;
+    let e = last(&dir.entries(), "protocol.error").clone();
+    assert_eq!(e["method"], "server/discover");
+    assert!(e.get("session").is_none());
+}

@@ -221,7 +221,10 @@ fn check_ledger(name: &str, dir: &GatewayDir, transport: &str) {
 }
 
 /// `auditgate serve --http 127.0.0.1:0`; returns the child and its MCP URL.
-#[allow(clippy::zombie_processes, reason = "the caller terminates and waits for the child")]
+#[allow(
+    clippy::zombie_processes,
+    reason = "the caller terminates and waits for the child"
+)]
 fn spawn_http(dir: &GatewayDir) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_auditgate"))
         .args(["serve", "--http", "127.0.0.1:0", "--config"])

@@ -30,7 +30,7 @@ use super::session::{Session, Transport, new_session_id};
 use crate::apikeys::{self, Refusal as KeyRefusal};
 use crate::audit::events;
 use crate::mcp::jsonrpc::{Frame, Message};
-use crate::mcp::lifecycle::ProtocolVersion;
+use crate::mcp::lifecycle::{LifecycleError, ProtocolVersion};
 use crate::principal::{AuthMethod, Principal};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -448,6 +448,18 @@ async fn post(
     let (raw, message) = frame.into_parts();
     if message.method() == Some("initialize") {
         return initialize(state, headers, principal, remote, &raw, message).await;
+    }
+    // A 2026-07-28 client probes with `server/discover` before any session: answer it as a
+    // JSON-RPC error (recorded) so it falls back to `initialize`, not with a session error.
+    if let Message::Request { id, method, .. } = &message
+        && method == "server/discover"
+        && !headers.contains_key(SESSION_HEADER)
+    {
+        let error = LifecycleError::DiscoverUnsupported.to_jsonrpc_error();
+        let reply = gateway
+            .refuse(None, &raw, Some(method), Some(id.clone()), error)
+            .await;
+        return Ok(json_response(StatusCode::OK, &reply, None));
     }
     let session = bound_session(state, headers, &principal)?;
     check_version(headers)?;
