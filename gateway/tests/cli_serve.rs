@@ -337,3 +337,74 @@ fn init_check_config_keys_status_and_client_config() {
         "{codex}"
     );
 }
+
+#[test]
+fn stdio_protocol_errors_are_answered_and_recorded() {
+    let dir = GatewayDir::offline("");
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), // before initialize
+        init_line(),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "no/such/method"}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}}),
+    ];
+    let mut cmd = bin();
+    cmd.args(["serve", "--stdio", "--config"])
+        .arg(dir.config_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", lines[0]).unwrap();
+    writeln!(stdin, "{{not json").unwrap();
+    writeln!(stdin, "[1, 2]").unwrap();
+    writeln!(
+        stdin,
+        "{{\"jsonrpc\": \"1.0\", \"id\": 9, \"method\": \"ping\"}}"
+    )
+    .unwrap();
+    for l in &lines[1..] {
+        writeln!(stdin, "{l}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let replies = responses(&out);
+    // Requests run concurrently, so replies may come in any order: compare them by id.
+    let mut by_id: Vec<(String, i64)> = replies
+        .iter()
+        .map(|r| {
+            (
+                r["id"].to_string(),
+                r["error"]["code"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    by_id.sort();
+    // not initialized (1), initialize ok (1), unknown method (3), initialize again (4), wrong
+    // jsonrpc version with its id echoed (9), parse error and batch (no id: null).
+    let mut want: Vec<(String, i64)> = vec![
+        ("1".into(), -32600),
+        ("1".into(), 0),
+        ("3".into(), -32601),
+        ("4".into(), -32600),
+        ("9".into(), -32600),
+        ("null".into(), -32700),
+        ("null".into(), -32600),
+    ];
+    want.sort();
+    assert_eq!(by_id, want, "{replies:?}");
+    let entries = dir.entries();
+    let recorded: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "protocol.error")
+        .collect();
+    assert_eq!(recorded.len(), 6);
+    assert!(
+        recorded
+            .iter()
+            .any(|e| e["bytes"] == 9 && e["code"] == -32700),
+        "{recorded:?}"
+    );
+    dir.verify();
+}

@@ -279,3 +279,36 @@ async fn server_discover_without_a_session_is_a_recorded_method_not_found() {
     assert_eq!(e["method"], "server/discover");
     assert!(e.get("session").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_asking_for_progress_is_answered_as_an_sse_stream() {
+    let dir = GatewayDir::offline("");
+    let gw = RunningGateway::start(&dir).await;
+    let mut c = Mcp::new(&gw.url, Some(dir.token("alice")));
+    c.initialize().await;
+    let r = c
+        .post()
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+            "name": "convex_delete_document", "arguments": {}, "_meta": {"progressToken": "p1"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = r.text().await.unwrap();
+    let data = body
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no data line in {body:?}"));
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(v["id"], 5);
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    gw.stop().await;
+}
