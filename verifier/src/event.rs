@@ -112,6 +112,37 @@ impl Entry {
     }
 }
 
+/// A `call.result`'s `error` as one line: the upstream error's `message` (or its other members)
+/// after its `class`, or the text itself where a writer recorded a string.
+pub fn error_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Object(m) => {
+            let class = m.get("class").map(plain);
+            let rest: Vec<String> = match m.get("message") {
+                Some(msg) => {
+                    let mut r = vec![plain(msg)];
+                    if let Some(d) = m.get("data").filter(|d| !d.is_null()) {
+                        r.push(format!("data {d}"));
+                    }
+                    r
+                }
+                None => m
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "class")
+                    .map(|(k, v)| format!("{k} {}", plain(v)))
+                    .collect(),
+            };
+            Some(match class {
+                Some(c) => format!("{c}: {}", rest.join(", ")),
+                None => rest.join(", "),
+            })
+        }
+        other => Some(other.to_string()),
+    }
+}
+
 /// A JSON value as one short line of text: strings without quotes, others as JSON.
 pub fn plain(v: &Value) -> String {
     match v {

@@ -75,7 +75,7 @@ pub fn for_each(
         None => Trust::Unverified,
     };
     let scanned = source::scan(path, trust, false, &mut |bytes, entries| {
-        for e in entries {
+        for e in &entries {
             if let Some(parsed) = Entry::parse(&bytes[e.range.clone()]) {
                 f(parsed);
             }

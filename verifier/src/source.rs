@@ -50,13 +50,13 @@ pub fn segments_dir(path: &Path) -> PathBuf {
 }
 
 /// Reads and verifies the ledger at `path`; after each segment, `on_segment` gets the segment's
-/// bytes and its entries (all verified, in seq order). `keep_leaves` keeps every leaf hash in
-/// the report (for proofs).
+/// bytes and its entries (all verified, in seq order), to keep or hand to another thread.
+/// `keep_leaves` keeps every leaf hash in the report (for proofs).
 pub fn scan(
     path: &Path,
     trust: Trust,
     keep_leaves: bool,
-    on_segment: &mut dyn FnMut(&[u8], &[EntryRef]),
+    on_segment: &mut dyn FnMut(Vec<u8>, Vec<EntryRef>),
 ) -> Result<Report, VerifyError> {
     let dir = segments_dir(path);
     let io = |e: std::io::Error| VerifyError {
@@ -81,10 +81,9 @@ pub fn scan(
     };
     let mut verifier = Verifier::new(keys, pin, opts);
     let bar = progress::bytes(total, "verifying");
-    let mut entries = Vec::new();
     for n in numbers {
         let bytes = store.read(n).map_err(io)?;
-        entries.clear();
+        let mut entries = Vec::new();
         verifier.feed_segment(n, &bytes, &mut |e| {
             let start = e.offset as usize + FRAME_OVERHEAD;
             entries.push(EntryRef {
@@ -93,8 +92,8 @@ pub fn scan(
                 range: start..start + e.bytes.len(),
             });
         })?;
-        on_segment(&bytes, &entries);
         bar.inc(bytes.len() as u64);
+        on_segment(bytes, entries);
     }
     bar.finish_and_clear();
     verifier.finish()

@@ -350,7 +350,7 @@ fn call_step(step: &mut Step, req: &Entry, result: Option<&Entry>) {
         }
         step.redactions
             .extend(redactions("result", r.get("redactions")));
-        if let Some(err) = r.str("error") {
+        if let Some(err) = event::error_text(r.get("error")) {
             step.details.push(format!("error: {err}"));
         }
     } else if step.status == Status::NoResult {

@@ -12,7 +12,7 @@ use auditgate_ledger::verify::VerifyErrorKind;
 use crate::bundle;
 use crate::gateway_pass;
 use crate::invariants::{Checker, Scope};
-use crate::source::{self, Trust};
+use crate::source::{self, EntryRef, Trust};
 use crate::summary::{self, emit};
 use crate::trust;
 
@@ -29,16 +29,29 @@ pub fn run(path: &Path, pubkey: &str, pin: Option<&Path>, as_json: bool) -> Resu
         return bundle::check::run(path, &keys, as_json);
     }
     let pin = pin.map(trust::pinned_checkpoint).transpose()?;
-    let mut checker = Checker::new(Scope::Ledger);
+    // The gateway invariants run on their own thread, a segment behind the ledger checks, so
+    // that they use the time the ledger verifier's in-order pass leaves a core idle.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, Vec<EntryRef>)>(1);
+    let worker = std::thread::spawn(move || {
+        let mut checker = Checker::new(Scope::Ledger);
+        for (bytes, entries) in rx {
+            gateway_pass::feed(&mut checker, &bytes, &entries);
+        }
+        checker.finish()
+    });
     let scanned = source::scan(
         path,
         Trust::Keys { keys, pin },
         false,
         &mut |bytes, entries| {
-            gateway_pass::feed(&mut checker, bytes, entries);
+            // The worker stops early only by panicking; the join below reports that.
+            let _ = tx.send((bytes, entries));
         },
     );
-    let findings = checker.finish();
+    drop(tx);
+    let findings = worker
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
     let report = match scanned {
         Ok(r) => r,
         Err(VerifyError {

@@ -87,8 +87,8 @@ pub fn run(
         Trust::Keys { keys, pin: None },
         true,
         &mut |bytes, entries| {
-            gateway_pass::feed(&mut checker, bytes, entries);
-            for e in entries {
+            gateway_pass::feed(&mut checker, &bytes, &entries);
+            for e in &entries {
                 selector.feed(e.seq, &e.ts, &bytes[e.range.clone()]);
             }
         },

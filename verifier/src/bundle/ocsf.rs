@@ -113,7 +113,7 @@ fn call(req: &Entry, result: Option<&Entry>, open: Option<&Entry>) -> Map<String
     m.insert("severity".into(), json!(severity.1));
     let decision = req.get("decision");
     let mut response = Map::new();
-    if let Some(err) = result.and_then(|r| r.str("error")) {
+    if let Some(err) = result.and_then(|r| event::error_text(r.get("error"))) {
         response.insert("error".into(), json!(outcome.unwrap_or("error")));
         response.insert("message".into(), json!(err));
     } else if status_id == 2 {

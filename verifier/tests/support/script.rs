@@ -106,6 +106,8 @@ pub struct Script {
     pub policy_hash: String,
     pub catalog_hash: String,
     clock_us: u64,
+    /// Entries already handed out by [`Script::drain`].
+    drained: u64,
     instance: String,
     calls: u64,
     sessions_closed: u64,
@@ -120,6 +122,7 @@ impl Script {
             catalog_hash: catalog_hash(),
             events: Vec::new(),
             clock_us: 0,
+            drained: 0,
             instance: "0f3c9a2b7d1e4c58".into(),
             calls: 0,
             sessions_closed: 0,
@@ -128,7 +131,13 @@ impl Script {
 
     /// The seq the next entry gets (genesis is seq 0; the writer adds no other entry).
     pub fn next_seq(&self) -> u64 {
-        self.events.len() as u64 + 1
+        self.drained + self.events.len() as u64 + 1
+    }
+
+    /// Hands out the entries so far (for runs too large to hold in memory); seqs go on.
+    pub fn drain(&mut self) -> Vec<Event> {
+        self.drained += self.events.len() as u64;
+        std::mem::take(&mut self.events)
     }
 
     /// Appends an entry `after_us` microseconds after the previous one; returns its seq.
@@ -168,7 +177,11 @@ impl Script {
 
     /// `session.open` for `principal`; `n` makes the session id.
     pub fn open(&mut self, n: u8, principal: Principal) -> Session {
-        let id = format!("{:02x}", n).repeat(16);
+        self.open_id(format!("{:02x}", n).repeat(16), principal)
+    }
+
+    /// `session.open` with the session id `id` (32 hex digits).
+    pub fn open_id(&mut self, id: String, principal: Principal) -> Session {
         let body = json!({
             "session": id, "principal": principal.id, "roles": principal.roles,
             "auth": "api_key", "key_id": principal.id, "transport": "stdio",
@@ -326,8 +339,9 @@ impl Script {
         self.push(latency_us + 150, "call.result", body)
     }
 
-    /// `call.result` with outcome `tool_error` or `upstream_error`.
-    pub fn result_error(&mut self, r: &Req, outcome: &str, latency_us: u64, error: &str) -> u64 {
+    /// `call.result` with outcome `tool_error` or `upstream_error`; `error` is the upstream
+    /// error's ledger detail (an object with `class`, as `UpstreamError::ledger_detail` makes).
+    pub fn result_error(&mut self, r: &Req, outcome: &str, latency_us: u64, error: Value) -> u64 {
         let body = json!({
             "session": r.session, "request_id": r.request_id, "request_seq": r.seq,
             "tool": r.tool, "outcome": outcome, "latency_us": latency_us, "error": error,
@@ -421,17 +435,89 @@ pub fn standard() -> Script {
         &r,
         "tool_error",
         23_400,
-        "Uncaught ConvexError: customer cus_404 not found (request 8f2c1d0e4b7a6953)",
+        json!({"class": "function_error_with_data",
+               "message": "Uncaught ConvexError: customer cus_404 not found",
+               "data": {"code": "NOT_FOUND", "id": "cus_404"},
+               "logLines": ["[ERROR] customers:get cus_404 not found"]}),
     );
     let r = s.call(&mut fin, "invoices_list", json!({"status": "paid"}), None);
     s.result_error(
         &r,
         "upstream_error",
         30_000_000,
-        "timeout: no response from https://happy-otter-123.convex.cloud/api/query within 30s",
+        json!({"class": "timeout", "afterMs": 30000}),
     );
     s.close(&ana, "eof");
     s.close(&fin, "eof");
     s.stop();
     s
+}
+
+/// A long run for benchmarks: gateway start, then sessions of a listing and `calls_per_session`
+/// calls (mostly forwarded with results, a few refused), each closed, handed to `sink` in
+/// chunks until at least `entries` entries were made.
+pub fn bulk(entries: u64, calls_per_session: u64, sink: &mut dyn FnMut(Vec<Event>)) {
+    let mut s = Script::new();
+    s.start();
+    let mut n = 0u64;
+    while s.next_seq() <= entries {
+        let mut sess = s.open_id(format!("{n:032x}"), Principal::finance_bot());
+        s.list(&mut sess);
+        for c in 0..calls_per_session {
+            match c % 10 {
+                9 => {
+                    s.call(
+                        &mut sess,
+                        "admin_purge_customer",
+                        json!({"id": format!("cus_{c}")}),
+                        None,
+                    );
+                }
+                8 => {
+                    s.call(
+                        &mut sess,
+                        "invoices_refund",
+                        json!({"invoiceId": format!("inv_{n}_{c}"), "amountCents": 150000 + c,
+                               "reason": "customer requested a refund of the annual plan"}),
+                        None,
+                    );
+                }
+                k if k % 2 == 0 => {
+                    let r = s.call(
+                        &mut sess,
+                        "invoices_refund",
+                        json!({"invoiceId": format!("inv_{n}_{c}"), "amountCents": 1250 + c,
+                               "reason": "duplicate charge reported by customer via support ticket",
+                               "card": {"last4": "4242", "token": "tok_visa_8842"}}),
+                        None,
+                    );
+                    s.result_ok(
+                        &r,
+                        80_000 + c,
+                        json!({"refundId": format!("re_{n}_{c}"),
+                                                       "status": "succeeded"}),
+                    );
+                }
+                _ => {
+                    let r = s.call(
+                        &mut sess,
+                        "invoices_list",
+                        json!({"status": "open", "limit": 20}),
+                        None,
+                    );
+                    s.result_ok(&r, 40_000 + c, json!({"page": [
+                        {"_id": format!("inv_{n}_a"), "customer": "cus_91", "amountCents": 120000, "status": "open"},
+                        {"_id": format!("inv_{n}_b"), "customer": "cus_17", "amountCents": 2500, "status": "open"}],
+                        "isDone": false, "continueCursor": "g2dtZWQAAAABAAAAAAAAAA"}));
+                }
+            }
+        }
+        s.close(&sess, "eof");
+        n += 1;
+        if s.events.len() >= 4096 {
+            sink(s.drain());
+        }
+    }
+    s.stop();
+    sink(s.drain());
 }

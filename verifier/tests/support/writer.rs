@@ -145,52 +145,87 @@ fn draft(kind: &str, body: &Value) -> Draft {
 
 /// Writes `events` as a ledger under `dir/segments/`.
 pub fn write(dir: &Path, events: &[Event], layout: &Layout) -> Written {
-    std::fs::create_dir_all(dir.join("segments")).expect("create segments/");
-    let mut st = State {
-        dir: dir.to_path_buf(),
-        segment: 0,
-        buf: segment::encode_header(0).to_vec(),
-        seq: 0,
-        prev: [0; 32],
-        frontier: Frontier::new(),
-        written: Written::default(),
-        layout: layout.clone(),
-    };
-    let genesis = json!({"format": FORMAT, "key": key(0).verifier_key().to_string(),
-                         "ledger_id": LEDGER_ID, "origin": ORIGIN});
-    let k0 = key(0);
-    let k1 = key(1);
-    st.batch(&[(0, draft(KIND_GENESIS, &genesis))], &[&k0]);
-    let mut active = &k0;
-    let mut pending: Vec<(u64, Draft)> = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        if layout.rotate_before == Some(i) {
-            if !pending.is_empty() {
-                st.batch(&std::mem::take(&mut pending), &[active]);
+    let mut w = Writer::new(dir, layout);
+    w.extend(events.iter().cloned());
+    w.finish()
+}
+
+/// A ledger being written: [`Writer::extend`] as often as needed, then [`Writer::finish`].
+pub struct Writer {
+    st: State,
+    active: SigningKey,
+    pending: Vec<(u64, Draft)>,
+    index: usize,
+}
+
+impl Writer {
+    /// Starts a ledger under `dir/segments/` (writes genesis).
+    pub fn new(dir: &Path, layout: &Layout) -> Writer {
+        std::fs::create_dir_all(dir.join("segments")).expect("create segments/");
+        let mut st = State {
+            dir: dir.to_path_buf(),
+            segment: 0,
+            buf: segment::encode_header(0).to_vec(),
+            seq: 0,
+            prev: [0; 32],
+            frontier: Frontier::new(),
+            written: Written::default(),
+            layout: layout.clone(),
+        };
+        let genesis = json!({"format": FORMAT, "key": key(0).verifier_key().to_string(),
+                             "ledger_id": LEDGER_ID, "origin": ORIGIN});
+        st.batch(&[(0, draft(KIND_GENESIS, &genesis))], &[&key(0)]);
+        Writer {
+            st,
+            active: key(0),
+            pending: Vec::new(),
+            index: 0,
+        }
+    }
+
+    /// Appends `events` (batched as the layout says).
+    pub fn extend(&mut self, events: impl IntoIterator<Item = Event>) {
+        let layout = self.st.layout.clone();
+        for e in events {
+            let i = self.index;
+            self.index += 1;
+            if layout.rotate_before == Some(i) {
+                if !self.pending.is_empty() {
+                    let batch = std::mem::take(&mut self.pending);
+                    self.st.batch(&batch, &[&self.active]);
+                }
+                let (k0, k1) = (key(0), key(1));
+                let body = json!({"old_key": k0.verifier_key().to_string(),
+                                  "new_key": k1.verifier_key().to_string(), "reason": "scheduled"});
+                self.st
+                    .batch(&[(e.at_us, draft(KIND_KEY_ROTATED, &body))], &[&k0, &k1]);
+                self.active = k1;
             }
-            let body = json!({"old_key": k0.verifier_key().to_string(),
-                              "new_key": k1.verifier_key().to_string(), "reason": "scheduled"});
-            st.batch(&[(e.at_us, draft(KIND_KEY_ROTATED, &body))], &[&k0, &k1]);
-            active = &k1;
-        }
-        let mut body = e.body.clone();
-        // The rotation entry takes a seq the script did not plan for: later results must
-        // still name their requests.
-        if let Some(r) = layout.rotate_before
-            && let Some(req) = body.get("request_seq").and_then(Value::as_u64)
-            && req > r as u64
-        {
-            body["request_seq"] = json!(req + 1);
-        }
-        pending.push((e.at_us, draft(&e.kind, &body)));
-        if pending.len() >= layout.batch.max(1) {
-            st.batch(&std::mem::take(&mut pending), &[active]);
+            let mut body = e.body;
+            // The rotation entry takes a seq the script did not plan for: later results must
+            // still name their requests.
+            if let Some(r) = layout.rotate_before
+                && let Some(req) = body.get("request_seq").and_then(Value::as_u64)
+                && req > r as u64
+            {
+                body["request_seq"] = json!(req + 1);
+            }
+            self.pending.push((e.at_us, draft(&e.kind, &body)));
+            if self.pending.len() >= layout.batch.max(1) {
+                let batch = std::mem::take(&mut self.pending);
+                self.st.batch(&batch, &[&self.active]);
+            }
         }
     }
-    if !pending.is_empty() {
-        st.batch(&pending, &[active]);
+
+    /// Closes the last batch and writes the last segment.
+    pub fn finish(mut self) -> Written {
+        if !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            self.st.batch(&batch, &[&self.active]);
+        }
+        self.st.flush_segment(false);
+        self.st.written.entries = self.st.seq;
+        self.st.written.clone()
     }
-    st.flush_segment(false);
-    st.written.entries = st.seq;
-    st.written.clone()
 }
