@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 
-use auditgate_ledger::canonical;
 use serde_json::Value;
 
 /// `gateway.start`.
@@ -53,22 +52,139 @@ pub struct Facts<'a> {
     pub catalog_hash: Option<Cow<'a, str>>,
 }
 
-/// Reads the facts of an entry's stored bytes; `None` if they are not a canonical object with
-/// a string `kind` (the ledger's own verification rejects such an entry before this runs).
+/// Reads the facts of an entry's stored bytes; `None` if they are not an object with a string
+/// `kind`. The bytes must already have passed the ledger's checks (canonical JSON, V6): this
+/// only walks the top-level members, skipping values without validating them again.
 pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
-    let obj = canonical::check(bytes).ok()?;
-    Some(Facts {
+    let mut f = Facts {
         seq,
-        kind: obj.get_str("kind")?,
-        session: obj.get_str("session"),
-        request_id: obj.get("request_id"),
-        tool: obj.get_str("tool"),
-        request_seq: obj.get_u64("request_seq"),
-        disposition: obj.get_str("disposition"),
-        outcome: obj.get_str("outcome"),
-        policy_hash: obj.get_str("policy_hash"),
-        catalog_hash: obj.get_str("catalog_hash"),
-    })
+        kind: Cow::Borrowed(""),
+        session: None,
+        request_id: None,
+        tool: None,
+        request_seq: None,
+        disposition: None,
+        outcome: None,
+        policy_hash: None,
+        catalog_hash: None,
+    };
+    let mut kind = None;
+    for (key, value) in Members::new(bytes) {
+        match key {
+            b"kind" => kind = string(value),
+            b"session" => f.session = string(value),
+            b"request_id" => f.request_id = Some(value),
+            b"tool" => f.tool = string(value),
+            b"request_seq" => f.request_seq = integer(value),
+            b"disposition" => f.disposition = string(value),
+            b"outcome" => f.outcome = string(value),
+            b"policy_hash" => f.policy_hash = string(value),
+            b"catalog_hash" => f.catalog_hash = string(value),
+            _ => {}
+        }
+    }
+    f.kind = kind?;
+    Some(f)
+}
+
+/// A JSON string value's text (unescaped only if it has escapes).
+fn string(raw: &[u8]) -> Option<Cow<'_, str>> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if inner.contains(&b'\\') {
+        return serde_json::from_slice::<String>(raw).ok().map(Cow::Owned);
+    }
+    std::str::from_utf8(inner).ok().map(Cow::Borrowed)
+}
+
+/// A JSON integer value in `0 ..= 2^53 − 1`.
+fn integer(raw: &[u8]) -> Option<u64> {
+    if raw.is_empty() || raw.len() > 16 || !raw.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = raw.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    (n < 1 << 53).then_some(n)
+}
+
+/// The top-level members of a JSON object as (key bytes, value bytes), in order. Stops at the
+/// first byte that does not fit (never panics); meant for bytes already checked canonical.
+struct Members<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Members<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        let pos = if b.first() == Some(&b'{') { 1 } else { b.len() };
+        Members { b, pos }
+    }
+
+    /// The index after the string starting at `i` (a `"`).
+    fn skip_string(&self, mut i: usize) -> Option<usize> {
+        i += 1;
+        loop {
+            match self.b.get(i)? {
+                b'"' => return Some(i + 1),
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// The index after the value starting at `i`.
+    fn skip_value(&self, mut i: usize) -> Option<usize> {
+        match self.b.get(i)? {
+            b'"' => self.skip_string(i),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.b.get(i)? {
+                        b'"' => i = self.skip_string(i)?,
+                        b'{' | b'[' => {
+                            depth += 1;
+                            i += 1;
+                        }
+                        b'}' | b']' => {
+                            depth -= 1;
+                            i += 1;
+                            if depth == 0 {
+                                return Some(i);
+                            }
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            _ => {
+                while !matches!(self.b.get(i)?, b',' | b'}' | b']') {
+                    i += 1;
+                }
+                Some(i)
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.b;
+        if b.get(self.pos)? != &b'"' {
+            return None;
+        }
+        let key_end = self.skip_string(self.pos)?;
+        let key = b.get(self.pos + 1..key_end - 1)?;
+        if b.get(key_end)? != &b':' {
+            return None;
+        }
+        let start = key_end + 1;
+        let end = self.skip_value(start)?;
+        self.pos = match b.get(end)? {
+            b',' => end + 1,
+            _ => b.len(),
+        };
+        Some((key, b.get(start..end)?))
+    }
 }
 
 /// One entry with all its members, for the forensic commands.
@@ -149,5 +265,41 @@ pub fn plain(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_are_read_past_nested_values_and_escapes() {
+        let v = serde_json::json!({
+            "args": {"a": [1, {"b": "x}\\\"]"}], "kind": "not me"},
+            "kind": "call.request", "request_id": {"n": [1, 2]}, "request_seq": 12,
+            "session": "s\"1", "tool": "t", "v": 1
+        });
+        let bytes = auditgate_ledger::canonical::encode(&v);
+        let f = facts(3, &bytes).unwrap();
+        assert_eq!(f.kind, "call.request");
+        assert_eq!(f.request_seq, Some(12));
+        assert_eq!(f.request_id, Some(&b"{\"n\":[1,2]}"[..]));
+        assert_eq!(f.session.as_deref(), Some("s\"1"));
+        assert_eq!(f.tool.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn malformed_bytes_end_the_walk_without_panicking() {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{\"kind\"",
+            b"{\"kind\":\"x",
+            b"[1]",
+            b"{\"a\":[1,{]",
+        ] {
+            let _ = facts(0, bad);
+        }
+        assert!(facts(0, b"{\"kind\":\"x\"}").is_some());
     }
 }

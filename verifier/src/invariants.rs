@@ -465,8 +465,14 @@ impl Checker {
                 session,
                 request_id: request_id.into(),
                 forward,
-                disposition: disposition.into(),
-                tool: f.tool.as_deref().unwrap_or("").into(),
+                // Kept only where a message may need them (`""` does not allocate).
+                disposition: if forward { "" } else { disposition }.into(),
+                tool: if forward {
+                    f.tool.as_deref().unwrap_or("")
+                } else {
+                    ""
+                }
+                .into(),
                 result: None,
             },
         );
