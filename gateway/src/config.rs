@@ -80,9 +80,22 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub stdio: StdioConfig,
+    /// People who may sign approvals (`docs/approvals.md` §1).
+    #[serde(default)]
+    pub approvers: Vec<ApproverConfig>,
     /// `blake3:<hex>` of the config file's bytes (recorded in `gateway.start`).
     #[serde(skip)]
     pub source_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverConfig {
+    pub name: String,
+    /// The approver's verifier key (signed-note form, from `auditgate approver keygen`).
+    pub key: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +147,13 @@ pub struct ServerConfig {
     /// Open HTTP sessions at most; `initialize` beyond it is refused.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// The API key role that may use the operator API (`/admin/...`).
+    #[serde(default = "default_admin_role")]
+    pub admin_role: String,
+}
+
+fn default_admin_role() -> String {
+    "admin".into()
 }
 
 impl Default for ServerConfig {
@@ -144,6 +164,7 @@ impl Default for ServerConfig {
             session_idle_secs: default_session_idle_secs(),
             page_size: default_page_size(),
             max_sessions: default_max_sessions(),
+            admin_role: default_admin_role(),
         }
     }
 }
@@ -353,6 +374,28 @@ impl Config {
                 return Err(invalid(&format!(
                     "server.allowed_origins: {origin:?} is not an origin (scheme://host[:port])"
                 )));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for a in &config.approvers {
+            let key: auditgate_ledger::VerifierKey =
+                a.key
+                    .parse()
+                    .map_err(|e: auditgate_ledger::keys::KeyError| {
+                        invalid(&format!(
+                            "approvers: {:?}: key is not a verifier key: {e}",
+                            a.name
+                        ))
+                    })?;
+            if key.name() != a.name {
+                return Err(invalid(&format!(
+                    "approvers: {:?}: the key is named {:?}; they must match",
+                    a.name,
+                    key.name()
+                )));
+            }
+            if !names.insert(a.name.as_str()) {
+                return Err(invalid(&format!("approvers: {:?} appears twice", a.name)));
             }
         }
         if let Some(name) = &config.stdio.principal

@@ -15,6 +15,7 @@ use auditgate_ledger::timestamp::Timestamp;
 use auditgate_policy::{CommitKey, Decision, Policy, Request, Tier};
 use serde_json::{Map, Value, json};
 
+use crate::approvals::{Approvals, Outcome, PendingInfo};
 use crate::audit::{AuditError, AuditLog, blake3_ref, events};
 use crate::catalog::{Catalog, Tool, ToolTarget};
 use crate::mcp::jsonrpc::{ErrorObject, Params, code};
@@ -59,6 +60,29 @@ impl From<AuditError> for Refusal {
 pub struct Caller<'a> {
     pub session: &'a str,
     pub principal: &'a Principal,
+    /// Where progress notifications for this request go, if the client asked for them.
+    pub progress: Option<&'a Progress>,
+}
+
+/// A request's `_meta.progressToken` and the channel that carries its notifications.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub token: Value,
+    pub sink: tokio::sync::mpsc::UnboundedSender<crate::mcp::jsonrpc::Message>,
+}
+
+impl Progress {
+    fn notify(&self, progress: u64, message: String) {
+        let params = json!({"progressToken": self.token, "progress": progress, "message": message});
+        let note = crate::mcp::jsonrpc::Message::Notification {
+            method: "notifications/progress".into(),
+            params: params
+                .as_object()
+                .cloned()
+                .map(crate::mcp::jsonrpc::Params::Object),
+        };
+        let _ = self.sink.send(note);
+    }
 }
 
 /// Everything the enforcement point needs, shared by every session.
@@ -73,6 +97,7 @@ pub struct Enforcer {
     pub identity_mode: IdentityMode,
     pub commit_key: CommitKey,
     pub page_size: NonZeroUsize,
+    pub approvals: Arc<Approvals>,
     calls: AtomicU64,
 }
 
@@ -92,9 +117,11 @@ impl Enforcer {
         identity_mode: IdentityMode,
         commit_key: CommitKey,
         page_size: NonZeroUsize,
+        approvals: Arc<Approvals>,
     ) -> Self {
         let policy_ref = format!("blake3:{}", policy.hash_hex());
         Self {
+            approvals,
             audit,
             catalog,
             policy,
@@ -121,6 +148,34 @@ impl Enforcer {
             kind: tool.kind(),
             args,
         }
+    }
+
+    /// Whether a `tools/call` message names a tool this principal may only run with an approval
+    /// (so the transport answers it as a stream that can wait).
+    pub fn may_wait(&self, principal: &Principal, message: &crate::mcp::jsonrpc::Message) -> bool {
+        let crate::mcp::jsonrpc::Message::Request {
+            method,
+            params: Some(params),
+            ..
+        } = message
+        else {
+            return false;
+        };
+        let Some(tool) = (method == "tools/call")
+            .then(|| params.as_object()?.get("name")?.as_str())
+            .flatten()
+            .and_then(|name| self.catalog.get(name))
+        else {
+            return false;
+        };
+        let caller = Caller {
+            session: "",
+            principal,
+            progress: None,
+        };
+        self.policy
+            .listing_tier(&self.request(&caller, tool, &Value::Null))
+            == Tier::ApprovalRequired
     }
 
     /// `tools/list`: this principal's view, one page, recorded before it is returned.
@@ -284,6 +339,8 @@ impl Enforcer {
         } else {
             ("forward", None)
         };
+        let logged_args = redacted.value.clone();
+        let args_digest_ref = args_digest.clone();
         let entry = events::call_request(events::CallRequest {
             session: caller.session,
             request_id: request_id.clone(),
@@ -327,15 +384,58 @@ impl Enforcer {
                 )));
             }
             "approval_pending" => {
-                let id = approval
-                    .as_ref()
-                    .and_then(|a| a["id"].as_str())
-                    .unwrap_or_default();
-                return Ok(error_result(format!(
-                    "This call needs a human approval before it runs ({}). Approval {id} is \
-                     pending; it was not executed (audit ref: ledger seq {request_seq}).",
-                    decision.reason
-                )));
+                let info = PendingInfo {
+                    id: approval
+                        .as_ref()
+                        .and_then(|a| a["id"].as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    session: caller.session.to_string(),
+                    request_seq,
+                    caller: caller.principal.name.clone(),
+                    tool: tool.name.clone(),
+                    args: logged_args,
+                    args_digest: args_digest_ref,
+                    policy_hash: self.policy_ref.clone(),
+                    rule: decision.rule_id.as_deref().map(str::to_string),
+                    reason: decision.reason.to_string(),
+                    expires_at: approval
+                        .as_ref()
+                        .and_then(|a| a["expires_at"].as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    approver_roles: settings_list(&approval, "approver_roles"),
+                    approver_keys: settings_list(&approval, "approver_keys"),
+                    four_eyes: approval.as_ref().is_some_and(|a| a["four_eyes"] == true),
+                    required: approval
+                        .as_ref()
+                        .and_then(|a| a["required"].as_u64())
+                        .unwrap_or(1) as usize,
+                    granted: Vec::new(),
+                };
+                let timeout = Duration::from_secs(
+                    decision
+                        .approval
+                        .as_deref()
+                        .map_or(auditgate_policy::DEFAULT_TIMEOUT_SECS, |a| a.timeout_secs),
+                );
+                let approval_id = info.id.clone();
+                match self.await_approval(caller, info, timeout).await? {
+                    Outcome::Approved => {}
+                    Outcome::Denied { approver, reason } => {
+                        return Ok(error_result(format!(
+                            "Approval {approval_id} was denied by {approver}: {reason} (audit ref: \
+                             ledger seq {request_seq})."
+                        )));
+                    }
+                    Outcome::Expired { reason } => {
+                        return Ok(error_result(format!(
+                            "Approval {approval_id} lapsed ({}) and the call was not executed \
+                             (audit ref: ledger seq {request_seq}).",
+                            reason.replace('_', " ")
+                        )));
+                    }
+                }
             }
             _ => {}
         }
@@ -392,6 +492,41 @@ impl Enforcer {
         };
         self.audit.record(result_entry).await?;
         Ok(answer)
+    }
+
+    /// Waits for a pending approval's outcome, sending progress notifications while it waits;
+    /// at `expires_at` it expires (recorded) and the call is refused.
+    async fn await_approval(
+        &self,
+        caller: Caller<'_>,
+        info: PendingInfo,
+        timeout: Duration,
+    ) -> Result<Outcome, Refusal> {
+        let id = info.id.clone();
+        let required = info.required;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut outcome = self.approvals.open(info).await;
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut sent = 0u64;
+        loop {
+            tokio::select! {
+                result = &mut outcome => {
+                    return Ok(result.unwrap_or(Outcome::Expired { reason: "gateway_shutdown" }));
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    self.approvals.expire(&id, "timeout").await?;
+                }
+                _ = tick.tick() => {
+                    if let Some(p) = caller.progress {
+                        let granted = self.approvals.get(&id).await.map_or(0, |i| i.granted.len());
+                        sent += 1;
+                        p.notify(sent, format!(
+                            "waiting for human approval {id} ({granted} of {required} given)"
+                        ));
+                    }
+                }
+            }
+        }
     }
 
     /// Calls Convex for an allowed, validated call.
@@ -470,14 +605,28 @@ fn approval_request(d: &Decision) -> Value {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
+    let four_eyes = settings.is_some_and(|s| s.four_eyes);
     json!({
         "id": id,
         "expires_at": Timestamp::from_unix_nanos(nanos).as_str(),
         "approver_roles": settings.map(|s| s.approver_roles.clone()).unwrap_or_default(),
-        "four_eyes": settings.is_some_and(|s| s.four_eyes),
+        "approver_keys": settings.map(|s| s.approver_keys.clone()).unwrap_or_default(),
+        "four_eyes": four_eyes,
+        "required": if four_eyes { 2 } else { 1 },
     })
 }
 
+fn settings_list(approval: &Option<Value>, key: &str) -> Vec<String> {
+    approval
+        .as_ref()
+        .and_then(|a| a[key].as_array())
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 /// A `CallToolResult` with `isError: true` and one text block.
 pub fn error_result(text: String) -> Value {
     json!({"content": [{"type": "text", "text": text}], "isError": true})

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apikeys;
+pub mod approvals;
 pub mod audit;
 pub mod catalog;
 pub mod config;

@@ -26,6 +26,12 @@ enum Command {
     Status(cmd::status::Args),
     /// Print the MCP client configuration for Claude Code, Codex or Claude Desktop.
     ClientConfig(cmd::client_config::Args),
+    /// Approver keys for signed approvals.
+    #[command(subcommand)]
+    Approver(cmd::approvals::ApproverCommand),
+    /// Pending approvals on a running gateway: list, approve, deny (signed receipts).
+    #[command(subcommand)]
+    Approvals(cmd::approvals::ApprovalsCommand),
     /// Issue, list and revoke bearer API keys (stored hashed).
     #[command(subcommand)]
     Keys(cmd::keys::Command),
@@ -47,6 +53,8 @@ fn main() -> std::process::ExitCode {
         Command::Status(a) => cmd::status::run(a),
         Command::ClientConfig(a) => cmd::client_config::run(a),
         Command::Keys(c) => cmd::keys::run(c),
+        Command::Approver(c) => cmd::approvals::run_approver(c),
+        Command::Approvals(c) => cmd::approvals::run(c),
         Command::Tools(a) => cmd::tools::run(a),
     };
     match result {

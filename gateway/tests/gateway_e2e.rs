@@ -63,7 +63,7 @@ async fn every_tier_is_decided_recorded_and_only_allowed_calls_reach_convex() {
     assert_eq!(small["isError"], false, "{small}");
     assert_eq!(small["structuredContent"]["refundedCents"], 500);
 
-    // approval_required: refused for now, naming the pending approval.
+    // approval_required: waits for a human; nobody approves within the test policy's 2 s.
     let large = alice
         .call(
             "invoices_refund",
@@ -72,6 +72,7 @@ async fn every_tier_is_decided_recorded_and_only_allowed_calls_reach_convex() {
         .await;
     assert_eq!(large["isError"], true);
     assert!(text(&large).contains("apr_"), "{large}");
+    assert!(text(&large).contains("lapsed (timeout)"), "{large}");
 
     // blocked: the analyst may not refund at all.
     let blocked = carol
@@ -146,6 +147,7 @@ async fn every_tier_is_decided_recorded_and_only_allowed_calls_reach_convex() {
         "call.request", // small refund
         "call.result",
         "call.request", // large refund: approval_pending
+        "approval.expired",
         "call.request", // carol: blocked
         "call.request", // invalid_args
         "call.request", // crash

@@ -151,7 +151,7 @@ fn check_transcript(name: &str, out: &Value) {
         !text(1).contains("DE123456789"),
         "{name}: tax id shown to the agent"
     );
-    assert!(text(3).contains("apr_"), "{name}: {}", text(3));
+    assert!(text(3).contains("lapsed (timeout)"), "{name}: {}", text(3));
     assert!(
         text(4).starts_with("Blocked by policy"),
         "{name}: {}",

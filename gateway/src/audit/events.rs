@@ -263,3 +263,53 @@ pub fn call_result(c: CallResult<'_>) -> Draft {
     put(&mut body, "error", c.error);
     draft("call.result", body)
 }
+
+/// A receipt the gateway accepted (`approval.granted` / `approval.denied`).
+#[derive(Debug, Clone)]
+pub struct Receipt<'a> {
+    pub session: &'a str,
+    pub approval_id: &'a str,
+    pub request_seq: u64,
+    pub approver: &'a str,
+    pub key: &'a str,
+    pub statement: &'a str,
+    pub signature: &'a str,
+    pub count: usize,
+    pub reason: Option<&'a str>,
+}
+
+pub fn approval_receipt(granted: bool, r: &Receipt<'_>) -> Draft {
+    let mut body = json!({
+        "session": r.session,
+        "approval_id": r.approval_id,
+        "request_seq": r.request_seq,
+        "approver": r.approver,
+        "key": r.key,
+        "statement": r.statement,
+        "signature": r.signature,
+        "count": r.count,
+    });
+    put(&mut body, "reason", r.reason.map(Value::from));
+    let kind = if granted {
+        "approval.granted"
+    } else {
+        "approval.denied"
+    };
+    draft(kind, body)
+}
+
+pub fn approval_expired(session: &str, approval_id: &str, request_seq: u64, reason: &str) -> Draft {
+    draft(
+        "approval.expired",
+        json!({"session": session, "approval_id": approval_id, "request_seq": request_seq,
+               "reason": reason}),
+    )
+}
+
+pub fn approval_refused(approval_id: &str, approver: &str, reason: &str, remote: &str) -> Draft {
+    draft(
+        "approval.refused",
+        json!({"approval_id": approval_id, "approver": approver, "reason": reason,
+               "remote": remote}),
+    )
+}

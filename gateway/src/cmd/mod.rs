@@ -1,4 +1,5 @@
 //! One module per `auditgate` subcommand.
+pub mod approvals;
 pub mod check_config;
 pub mod client_config;
 pub mod init;

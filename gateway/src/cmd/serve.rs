@@ -21,9 +21,13 @@ pub struct Args {
     /// Speak MCP on stdin/stdout (one session).
     #[arg(long)]
     stdio: bool,
-    /// Serve MCP Streamable HTTP at http://ADDR/mcp (e.g. 127.0.0.1:8080).
+    /// Serve MCP Streamable HTTP at http://ADDR/mcp (e.g. 127.0.0.1:8080); the operator API
+    /// (`/admin/approvals`) is on the same listener.
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
+    /// With --stdio: also serve the operator API (approvals) and /healthz on ADDR.
+    #[arg(long, value_name = "ADDR", requires = "stdio")]
+    admin: Option<String>,
 }
 
 /// Why argv must not be used, if a secret appears in it.
@@ -135,6 +139,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if args.stdio {
             let principal = stdio_principal(&gateway).await?;
             tracing::info!(principal = %principal.name, "serving MCP over stdio");
+            let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+            let admin = match &args.admin {
+                Some(addr) => {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("binding {addr}"))?;
+                    eprintln!(
+                        "auditgate: operator API on http://{}/admin/approvals",
+                        listener.local_addr()?
+                    );
+                    Some(tokio::spawn(http::serve_admin(
+                        gateway.clone(),
+                        listener,
+                        async {
+                            let _ = admin_stopped.await;
+                        },
+                    )))
+                }
+                None => None,
+            };
             let reason = stdio::serve(
                 gateway.clone(),
                 principal,
@@ -144,6 +168,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
             .await?;
             tracing::info!(?reason, "stdio session ended");
+            let _ = admin_stop.send(());
+            if let Some(admin) = admin {
+                let _ = admin.await;
+            }
         } else if let Some(addr) = &args.http {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await

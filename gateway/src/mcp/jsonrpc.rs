@@ -180,6 +180,17 @@ impl Message {
         }
     }
 
+    /// `params._meta.progressToken` of a request: the client asked for progress notifications.
+    pub fn progress_token(&self) -> Option<&Value> {
+        match self {
+            Message::Request {
+                params: Some(Params::Object(p)),
+                ..
+            } => p.get("_meta")?.get("progressToken"),
+            _ => None,
+        }
+    }
+
     /// The message as a JSON value (members in the order `jsonrpc`, `id`, `method`, `params` /
     /// `result` / `error`).
     pub fn to_value(&self) -> Value {

@@ -5,13 +5,19 @@ use serde_json::json;
 use super::Gateway;
 use super::session::Session;
 use crate::audit::events;
-use crate::enforcement::{Caller, Refusal};
+use crate::enforcement::{Caller, Progress, Refusal};
 use crate::mcp::jsonrpc::{ErrorObject, FrameError, Message};
 use crate::mcp::lifecycle::{Lifecycle, SessionState, Step};
 
 impl Gateway {
     /// Handles one message; `Some(response)` for requests.
-    pub async fn handle(&self, session: &Session, raw: &[u8], message: Message) -> Option<Message> {
+    pub async fn handle(
+        &self,
+        session: &Session,
+        raw: &[u8],
+        message: Message,
+        progress: Option<Progress>,
+    ) -> Option<Message> {
         session.touch();
         let is_initialize = message.method() == Some("initialize");
         let (step, before) = {
@@ -51,9 +57,21 @@ impl Gateway {
                     // Notifications (cancelled, progress) and responses: nothing to do yet.
                     return None;
                 };
+                let _inflight = session.inflight.read().await;
+                if session.is_closed() {
+                    let error = ErrorObject::new(
+                        crate::mcp::jsonrpc::code::INVALID_REQUEST,
+                        "Invalid Request: the session is closed",
+                    );
+                    return Some(
+                        self.refuse(Some(session), raw, Some(&method), Some(id), error)
+                            .await,
+                    );
+                }
                 let caller = Caller {
                     session: &session.id,
                     principal: &session.principal,
+                    progress: progress.as_ref(),
                 };
                 let outcome = match method.as_str() {
                     "tools/list" => {
@@ -144,11 +162,22 @@ impl Gateway {
         self.audit.record(entry).await.map(|_| ())
     }
 
-    /// Records `session.close` once per session.
+    /// Records `session.close` once per session, after its pending approvals expired and its
+    /// requests in flight finished.
     pub async fn close_session(&self, session: &Session, reason: &str) {
         if !session.mark_closed() || !session.is_open() {
             return;
         }
+        let expiry = if reason == "shutdown" {
+            "gateway_shutdown"
+        } else {
+            "session_closed"
+        };
+        self.enforcer
+            .approvals
+            .expire_where(Some(&session.id), expiry)
+            .await;
+        let _drained = session.inflight.write().await;
         let entry = events::session_close(&session.id, reason, session.calls());
         if let Err(e) = self.audit.record(entry).await {
             tracing::error!(session = %session.id, error = %e, "could not record session close");

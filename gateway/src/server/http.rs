@@ -23,12 +23,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream::{self, StreamExt as _};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::Gateway;
 use super::session::{Session, Transport, new_session_id};
 use crate::apikeys::{self, Refusal as KeyRefusal};
 use crate::audit::events;
+use crate::enforcement::Progress;
 use crate::mcp::jsonrpc::{Frame, Message};
 use crate::mcp::lifecycle::{LifecycleError, ProtocolVersion};
 use crate::principal::{AuthMethod, Principal};
@@ -40,7 +41,7 @@ pub const VERSION_HEADER: &str = "mcp-protocol-version";
 #[derive(Debug)]
 pub struct HttpState {
     pub gateway: Arc<Gateway>,
-    sessions: RwLock<HashMap<String, Arc<Session>>>,
+    pub(super) sessions: RwLock<HashMap<String, Arc<Session>>>,
     /// Flips to `true` when shutdown begins: open GET streams end, new sessions are refused.
     shutdown: watch::Receiver<bool>,
 }
@@ -110,11 +111,42 @@ impl HttpState {
     }
 }
 
+/// Only the operator API and `/healthz` (for `serve --stdio --admin ADDR`).
+pub fn admin_router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/admin/approvals", get(super::admin::list))
+        .route(
+            "/admin/approvals/{id}",
+            get(super::admin::show).post(super::admin::decide),
+        )
+        .with_state(state)
+}
+
+/// Serves [`admin_router`] until `stop` resolves.
+pub async fn serve_admin(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (_tx, rx) = watch::channel(false);
+    let app = admin_router(HttpState::new(gateway, rx))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+}
+
 /// The router: `/mcp` and `/healthz`.
 pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/mcp", get(mcp).post(mcp).delete(mcp).fallback(mcp))
         .route("/healthz", get(healthz))
+        .route("/admin/approvals", get(super::admin::list))
+        .route(
+            "/admin/approvals/{id}",
+            get(super::admin::show).post(super::admin::decide),
+        )
         .with_state(state)
 }
 
@@ -137,16 +169,16 @@ async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
 }
 
 /// A refusal before the dispatcher: status, `request.refused` reason, a sentence.
-struct Refused {
+pub(super) struct Refused {
     status: StatusCode,
     reason: &'static str,
     detail: String,
     session: Option<String>,
-    principal: Option<String>,
+    pub(super) principal: Option<String>,
 }
 
 impl Refused {
-    fn new(status: StatusCode, reason: &'static str, detail: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, reason: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status,
             reason,
@@ -162,7 +194,7 @@ fn jsonrpc_error_body(code: i64, message: &str) -> String {
 }
 
 /// Records a refusal and renders it (a JSON-RPC error body, as the TypeScript SDK's server does).
-async fn refuse(state: &HttpState, remote: &str, r: Refused) -> Response {
+pub(super) async fn refuse(state: &HttpState, remote: &str, r: Refused) -> Response {
     let entry = events::request_refused(&events::Refused {
         status: r.status.as_u16(),
         reason: r.reason,
@@ -207,7 +239,7 @@ fn audit_unavailable() -> Response {
 }
 
 /// Whether an `Origin` may talk to us: loopback hosts on any port, or a configured origin.
-fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+pub(super) fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
     let origin = origin.trim_end_matches('/');
     if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
         return true;
@@ -226,7 +258,7 @@ fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
     matches!(host.as_deref(), Some("localhost" | "127.0.0.1" | "[::1]"))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -242,7 +274,7 @@ fn accepts(headers: &HeaderMap, wanted: &str) -> bool {
 }
 
 /// Authenticates the bearer token; `Err` is the recorded 401.
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &HttpState,
     headers: &HeaderMap,
     remote: &str,
@@ -463,30 +495,42 @@ async fn post(
     }
     let session = bound_session(state, headers, &principal)?;
     check_version(headers)?;
-    let wants_stream = matches!(&message, Message::Request { params: Some(p), .. }
-        if p.as_object()
-            .and_then(|o| o.get("_meta"))
-            .and_then(|m| m.get("progressToken"))
-            .is_some());
     if !matches!(message, Message::Request { .. }) {
-        gateway.handle(&session, &raw, message).await;
+        gateway.handle(&session, &raw, message, None).await;
         return Ok(StatusCode::ACCEPTED.into_response());
     }
-    if wants_stream {
-        let (state, session) = (state.clone(), session.clone());
-        let reply = async move { state.gateway.handle(&session, &raw, message).await };
-        let events = stream::once(reply).filter_map(|reply| async move {
-            reply.map(|m| {
-                Ok::<_, Infallible>(
-                    Event::default()
-                        .event("message")
-                        .data(String::from_utf8_lossy(&m.to_bytes())),
-                )
-            })
+    // SSE when the client asked for progress, or when the call may wait for a human approval
+    // (the stream then carries progress until the decision); plain JSON otherwise.
+    let token = message.progress_token().cloned();
+    if token.is_some() || gateway.enforcer.may_wait(&session.principal, &message) {
+        let (tx, rx) = mpsc::unbounded_channel::<Message>();
+        let progress = token.map(|token| Progress {
+            token,
+            sink: tx.clone(),
         });
-        return Ok(Sse::new(events).into_response());
+        let (state, session) = (state.clone(), session.clone());
+        // The call runs to its end even if the client goes away: its outcome is recorded.
+        tokio::spawn(async move {
+            if let Some(reply) = state
+                .gateway
+                .handle(&session, &raw, message, progress)
+                .await
+            {
+                let _ = tx.send(reply);
+            }
+        });
+        let events = stream::unfold(rx, |mut rx| async move {
+            let message = rx.recv().await?;
+            let event = Event::default()
+                .event("message")
+                .data(String::from_utf8_lossy(&message.to_bytes()));
+            Some((Ok::<_, Infallible>(event), rx))
+        });
+        return Ok(Sse::new(events)
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response());
     }
-    let reply = gateway.handle(&session, &raw, message).await;
+    let reply = gateway.handle(&session, &raw, message, None).await;
     Ok(match reply {
         Some(reply) => json_response(StatusCode::OK, &reply, None),
         None => StatusCode::ACCEPTED.into_response(),
@@ -536,7 +580,7 @@ async fn initialize(
         Some(remote.to_string()),
         state.gateway.server_info.clone(),
     ));
-    let reply = state.gateway.handle(&session, raw, message).await;
+    let reply = state.gateway.handle(&session, raw, message, None).await;
     let Some(reply) = reply else {
         return Ok(StatusCode::ACCEPTED.into_response());
     };
@@ -643,6 +687,7 @@ pub async fn serve(
             }
         })
     };
+    let approvals = gateway.enforcer.approvals.clone();
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!(%addr, "serving MCP over HTTP at /mcp");
     axum::serve(listener, app)
@@ -650,6 +695,8 @@ pub async fn serve(
             stop.await;
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = tx.send(true);
+            // Nothing waits for a human past shutdown: pending approvals expire (recorded).
+            approvals.expire_where(None, "gateway_shutdown").await;
         })
         .await?;
     reaper.abort();

@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** `gateway.start`, `policy.loaded` and `catalog.loaded` are durable
 //! before a transport accepts its first byte ([`Gateway::record_start`]); a gateway that cannot
 //! write them does not start.
+pub mod admin;
 pub mod dispatch;
 pub mod http;
 pub mod session;
@@ -18,6 +19,7 @@ use auditgate_policy::{CommitKey, Policy};
 use serde_json::json;
 
 use crate::apikeys::KeyStore;
+use crate::approvals::Approvals;
 use crate::audit::{AuditError, AuditLog, events};
 use crate::catalog::spec::FunctionSpecFile;
 use crate::catalog::{Catalog, CatalogOptions};
@@ -151,6 +153,7 @@ impl Gateway {
         let audit = Arc::new(AuditLog::new(Arc::new(ledger)));
         let page_size = NonZeroUsize::new(config.server.page_size)
             .unwrap_or(crate::mcp::pagination::DEFAULT_PAGE_SIZE);
+        let approvals = Arc::new(Approvals::new(audit.clone(), &config.approvers));
         let enforcer = Enforcer::new(
             audit.clone(),
             Arc::new(catalog),
@@ -159,6 +162,7 @@ impl Gateway {
             identity_mode,
             commit_key,
             page_size,
+            approvals,
         );
         let keys = KeyStore::new(config.auth.api_keys_file.clone());
         let instance = session::new_session_id()
@@ -226,6 +230,22 @@ impl Gateway {
         self.audit
             .record(events::catalog_loaded(e.catalog.hash(), tools))
             .await?;
+        // Nothing pending survives a restart: approvals left open by an earlier run expire.
+        let dir = self.config.ledger.dir.clone();
+        let left = tokio::task::spawn_blocking(move || pending_approvals_in(&dir))
+            .await
+            .map_err(|e| AuditError(format!("scanning the ledger for pending approvals: {e}")))??;
+        for (session, id, seq) in left {
+            tracing::warn!(approval = %id, "expiring an approval left pending by an earlier run");
+            self.audit
+                .record(events::approval_expired(
+                    &session,
+                    &id,
+                    seq,
+                    "gateway_restart",
+                ))
+                .await?;
+        }
         Ok(())
     }
 
@@ -240,6 +260,32 @@ impl Gateway {
         if let Err(e) = self.audit.record(entry).await {
             tracing::error!(error = %e, "could not record gateway.stop");
         }
+    }
+}
+
+/// Approvals left pending in the ledger files (a scan of every entry; approvals are rare, so
+/// entries without an approval member are skipped before parsing).
+fn pending_approvals_in(dir: &Path) -> Result<Vec<(String, String, u64)>, AuditError> {
+    let mut entries = Vec::new();
+    let options = auditgate_ledger::VerifyOptions {
+        check_signatures: false,
+        ..auditgate_ledger::VerifyOptions::default()
+    };
+    let needle: &[u8] = b"approval";
+    let result =
+        auditgate_ledger::verify::verify_dir_visiting(dir, Vec::new(), None, options, &mut |v| {
+            let mentions = v.bytes.windows(needle.len()).any(|w| w == needle)
+                || v.bytes.windows(11).any(|w| w == b"call.result");
+            if mentions && let Ok(value) = serde_json::from_slice(v.bytes) {
+                entries.push(value);
+            }
+        });
+    match result {
+        Ok(_) => Ok(crate::approvals::left_pending(entries.into_iter())),
+        // A ledger the writer opened is consistent; a torn tail was already cut and recorded.
+        Err(e) => Err(AuditError(format!(
+            "scanning the ledger for pending approvals: {e}"
+        ))),
     }
 }
 

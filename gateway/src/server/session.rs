@@ -34,6 +34,9 @@ pub struct Session {
     calls: AtomicU64,
     last_active: Mutex<Instant>,
     closed: AtomicBool,
+    /// Requests in flight hold it shared; closing takes it exclusively, so `session.close` is
+    /// recorded after the session's last entry.
+    pub(crate) inflight: tokio::sync::RwLock<()>,
 }
 
 /// A fresh session id from the OS's CSPRNG.
@@ -60,6 +63,7 @@ impl Session {
             calls: AtomicU64::new(0),
             last_active: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
+            inflight: tokio::sync::RwLock::new(()),
         }
     }
 

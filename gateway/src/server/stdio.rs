@@ -11,7 +11,8 @@ use tokio::task::JoinSet;
 
 use super::Gateway;
 use super::session::{Session, Transport, new_session_id};
-use crate::mcp::jsonrpc::{ErrorObject, Frame, code};
+use crate::enforcement::Progress;
+use crate::mcp::jsonrpc::{ErrorObject, Frame, Message, code};
 use crate::principal::Principal;
 
 /// Why the stdio loop ended abnormally.
@@ -52,10 +53,11 @@ where
         None,
         gateway.server_info.clone(),
     ));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let writer = tokio::spawn(async move {
         let mut output = output;
-        while let Some(mut line) = rx.recv().await {
+        while let Some(message) = rx.recv().await {
+            let mut line = message.to_bytes();
             line.push(b'\n');
             if output.write_all(&line).await.is_err() || output.flush().await.is_err() {
                 // The client went away; keep draining so senders never block.
@@ -98,7 +100,7 @@ where
                 format!("Invalid Request: message longer than {limit} bytes"),
             );
             let reply = gateway.refuse(Some(&session), &[], None, None, error).await;
-            let _ = tx.send(reply.to_bytes());
+            let _ = tx.send(reply);
             continue;
         }
         let raw = trim_line(raw);
@@ -110,26 +112,40 @@ where
             Err(e) => {
                 tracing::debug!(error = %e, "stdio: not a JSON-RPC message");
                 let reply = gateway.refuse_frame(Some(&session), &raw, &e).await;
-                let _ = tx.send(reply.to_bytes());
+                let _ = tx.send(reply);
                 continue;
             }
         };
         let (raw, message) = frame.into_parts();
         if message.method() == Some("initialize") {
-            if let Some(reply) = gateway.handle(&session, &raw, message).await {
-                let _ = tx.send(reply.to_bytes());
+            if let Some(reply) = gateway.handle(&session, &raw, message, None).await {
+                let _ = tx.send(reply);
             }
             continue;
         }
+        let progress = message.progress_token().cloned().map(|token| Progress {
+            token,
+            sink: tx.clone(),
+        });
         let (gateway, session, tx) = (gateway.clone(), session.clone(), tx.clone());
         tasks.spawn(async move {
-            if let Some(reply) = gateway.handle(&session, &raw, message).await {
-                let _ = tx.send(reply.to_bytes());
+            if let Some(reply) = gateway.handle(&session, &raw, message, progress).await {
+                let _ = tx.send(reply);
             }
         });
         // Reap finished tasks so the set stays small on long sessions.
         while tasks.try_join_next().is_some() {}
     };
+    // The client is gone (EOF) or the gateway stops: nothing may wait for a human any longer.
+    let expiry = match reason {
+        StopReason::Eof => "session_closed",
+        StopReason::Signal => "gateway_shutdown",
+    };
+    gateway
+        .enforcer
+        .approvals
+        .expire_where(Some(&session.id), expiry)
+        .await;
     while tasks.join_next().await.is_some() {}
     let close = match reason {
         StopReason::Eof => "eof",

@@ -18,12 +18,17 @@ pub const POLICY: &str = "../examples/billing/policy.toml";
 pub const NOW: &str = "2026-01-01T00:00:00.000000000Z";
 
 /// A gateway's folder: `auditgate.toml`, keys, API keys for `alice` (finance), `carol`
-/// (analyst) and `mallory` (revoked).
+/// (analyst), `mallory` (revoked) and `ops` (admin); approver keys in `approvers/<name>.key` for
+/// `dana` and `erin` (finance leads), `alice` (a finance lead too, to test four eyes) and
+/// `frank` (registered, analyst only), and `mallory` (never registered). The billing policy's
+/// approval timeout is [`APPROVAL_TIMEOUT`] unless the folder is made with another.
 pub struct GatewayDir {
     pub dir: tempfile::TempDir,
     pub tokens: BTreeMap<&'static str, String>,
     pub verifier_key: VerifierKey,
 }
+
+pub const APPROVAL_TIMEOUT: &str = "2s";
 
 impl GatewayDir {
     pub fn new(upstream_url: &str) -> Self {
@@ -43,9 +48,38 @@ impl GatewayDir {
 
     /// `extra` is appended to the config (e.g. a `[server]` table).
     pub fn with_extra(upstream_url: &str, extra: &str) -> Self {
+        Self::with_timeout(upstream_url, extra, APPROVAL_TIMEOUT)
+    }
+
+    /// [`GatewayDir::with_extra`] with the policy's approval timeout set to `timeout`.
+    pub fn with_timeout(upstream_url: &str, extra: &str, timeout: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(POLICY);
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(POLICY);
+        let policy = root.join("policy.toml");
+        let text = std::fs::read_to_string(&source)
+            .unwrap()
+            .replace("timeout = \"30m\"", &format!("timeout = \"{timeout}\""));
+        std::fs::write(&policy, text).unwrap();
+        std::fs::create_dir_all(root.join("approvers")).unwrap();
+        let mut approvers = String::new();
+        for (name, roles, registered) in [
+            ("dana", "finance-lead", true),
+            ("erin", "finance-lead", true),
+            ("alice", "finance-lead", true),
+            ("frank", "analyst", true),
+            ("mallory", "finance-lead", false),
+        ] {
+            let key = SigningKey::generate(name).unwrap();
+            key.save_new(&root.join(format!("approvers/{name}.key")))
+                .unwrap();
+            if registered {
+                approvers.push_str(&format!(
+                    "\n[[approvers]]\nname = \"{name}\"\nkey = \"{}\"\nroles = [\"{roles}\"]\n",
+                    key.verifier_key()
+                ));
+            }
+        }
         write_secret(&root.join("deploy.key"), ADMIN_KEY);
         std::fs::create_dir_all(root.join("keys")).unwrap();
         let key = SigningKey::generate("test-gateway").unwrap();
@@ -57,7 +91,7 @@ impl GatewayDir {
                 "[convex]\nurl = \"{upstream_url}\"\ndeploy_key_file = \"deploy.key\"\n\
                  timeout_ms = 5000\n\n[policy]\nfile = \"{}\"\n\n\
                  [stdio]\nprincipal = \"local-analyst\"\nroles = [\"analyst\"]\n\
-                 token_env = \"AUDITGATE_TOKEN\"\n{extra}",
+                 token_env = \"AUDITGATE_TOKEN\"\n{extra}\n{approvers}",
                 policy.display()
             ),
         )
@@ -264,7 +298,7 @@ impl Mcp {
         let body = json!({"jsonrpc": "2.0", "id": self.next_id, "method": method,
                           "params": params});
         let r = self.post().json(&body).send().await.unwrap();
-        r.json().await.unwrap()
+        read_reply(r).await
     }
 
     /// `tools/call`; returns the result (panics on a JSON-RPC error).
@@ -306,6 +340,24 @@ impl Mcp {
         }
         r.send().await.unwrap().status()
     }
+}
+
+/// The JSON-RPC response in an answer: the body, or for an SSE answer the last `data:` event
+/// that is a response (progress notifications before it are skipped).
+pub async fn read_reply(r: reqwest::Response) -> Value {
+    let sse = r
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
+    let text = r.text().await.unwrap();
+    if !sse {
+        return serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .rfind(|v| v.get("id").is_some())
+        .unwrap_or_else(|| panic!("no response in the stream: {text}"))
 }
 
 /// The text of a `CallToolResult`'s first content block.

@@ -1,0 +1,129 @@
+//! The operator API on the HTTP listener: pending approvals (`GET /admin/approvals`, `GET
+//! /admin/approvals/{id}`) and signed receipts (`POST /admin/approvals/{id}`). The same Origin
+//! and bearer-key checks as `/mcp`, plus the admin role; every refusal is recorded.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::http::{HttpState, Refused, authenticate, header_str, origin_allowed, refuse};
+use crate::approvals::{Receipt, Refused as ReceiptRefused};
+use crate::principal::Principal;
+
+/// Origin, bearer key and admin role; `Err` is the recorded refusal.
+async fn operator(
+    state: &HttpState,
+    headers: &HeaderMap,
+    remote: &str,
+) -> Result<Principal, Response> {
+    if let Some(origin) = header_str(headers, header::ORIGIN.as_str())
+        && !origin_allowed(origin, &state.gateway.config.server.allowed_origins)
+    {
+        let r = Refused::new(
+            StatusCode::FORBIDDEN,
+            "bad_origin",
+            format!("Forbidden: Origin {origin:?} is not allowed"),
+        );
+        return Err(refuse(state, remote, r).await);
+    }
+    let principal = authenticate(state, headers, remote).await?;
+    let role = &state.gateway.config.server.admin_role;
+    if !principal.roles.contains(role) {
+        let mut r = Refused::new(
+            StatusCode::FORBIDDEN,
+            "not_admin",
+            format!("Forbidden: the operator API needs the {role:?} role"),
+        );
+        r.principal = Some(principal.name.clone());
+        return Err(refuse(state, remote, r).await);
+    }
+    Ok(principal)
+}
+
+pub async fn list(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = operator(&state, &headers, &peer.to_string()).await {
+        return r;
+    }
+    let pending = state.gateway.enforcer.approvals.list().await;
+    Json(json!({ "pending": pending })).into_response()
+}
+
+pub async fn show(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = operator(&state, &headers, &peer.to_string()).await {
+        return r;
+    }
+    match state.gateway.enforcer.approvals.get(&id).await {
+        Some(p) => Json(p).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not_pending", "message": "no pending approval with this id"})),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn decide(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let remote = peer.to_string();
+    if let Err(r) = operator(&state, &headers, &remote).await {
+        return r;
+    }
+    let receipt: Receipt = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let r = Refused::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_receipt",
+                format!(
+                    "Bad Request: a receipt is {{approver, decision, signature, reason?}}: {e}"
+                ),
+            );
+            return refuse(&state, &remote, r).await;
+        }
+    };
+    match state
+        .gateway
+        .enforcer
+        .approvals
+        .receipt(&id, &receipt, &remote)
+        .await
+    {
+        Ok(accepted) => Json(accepted).into_response(),
+        Err(ReceiptRefused::Receipt(e)) => {
+            let status = match e {
+                crate::approvals::ReceiptError::NotPending => StatusCode::NOT_FOUND,
+                crate::approvals::ReceiptError::Expired => StatusCode::GONE,
+                crate::approvals::ReceiptError::Malformed => StatusCode::BAD_REQUEST,
+                _ => StatusCode::FORBIDDEN,
+            };
+            (
+                status,
+                Json(json!({"error": e.code(), "message": e.to_string()})),
+            )
+                .into_response()
+        }
+        Err(ReceiptRefused::Audit(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "audit_unavailable", "message": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
