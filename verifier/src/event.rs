@@ -26,6 +26,12 @@ pub const CALL_REQUEST: &str = "call.request";
 pub const CALL_RESULT: &str = "call.result";
 /// `request.refused`: may name a session that does not exist (that is why it was refused).
 pub const REQUEST_REFUSED: &str = "request.refused";
+/// `approval.granted`.
+pub const APPROVAL_GRANTED: &str = "approval.granted";
+/// `approval.denied`.
+pub const APPROVAL_DENIED: &str = "approval.denied";
+/// `approval.expired`: may follow the session's close or a restart (that is why it expired).
+pub const APPROVAL_EXPIRED: &str = "approval.expired";
 
 /// The members of one entry the gateway invariants read.
 #[derive(Debug, Clone)]
@@ -50,6 +56,24 @@ pub struct Facts<'a> {
     pub policy_hash: Option<Cow<'a, str>>,
     /// `catalog_hash`.
     pub catalog_hash: Option<Cow<'a, str>>,
+    /// The ledger's `ts`.
+    pub ts: Option<Cow<'a, str>>,
+    /// `principal` (of a request).
+    pub principal: Option<Cow<'a, str>>,
+    /// `args_digest` (of a request).
+    pub args_digest: Option<Cow<'a, str>>,
+    /// `approval` of an `approval_pending` request, as its JSON bytes.
+    pub approval: Option<&'a [u8]>,
+    /// `approval_id` (approval entries).
+    pub approval_id: Option<Cow<'a, str>>,
+    /// `approver`.
+    pub approver: Option<Cow<'a, str>>,
+    /// `key` (the approver's verifier key).
+    pub key: Option<Cow<'a, str>>,
+    /// `statement` (the signed text).
+    pub statement: Option<Cow<'a, str>>,
+    /// `signature` (base64).
+    pub signature: Option<Cow<'a, str>>,
 }
 
 /// Reads the facts of an entry's stored bytes; `None` if they are not an object with a string
@@ -67,6 +91,15 @@ pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
         outcome: None,
         policy_hash: None,
         catalog_hash: None,
+        ts: None,
+        principal: None,
+        args_digest: None,
+        approval: None,
+        approval_id: None,
+        approver: None,
+        key: None,
+        statement: None,
+        signature: None,
     };
     let mut kind = None;
     for (key, value) in Members::new(bytes) {
@@ -80,6 +113,15 @@ pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
             b"outcome" => f.outcome = string(value),
             b"policy_hash" => f.policy_hash = string(value),
             b"catalog_hash" => f.catalog_hash = string(value),
+            b"ts" => f.ts = string(value),
+            b"principal" => f.principal = string(value),
+            b"args_digest" => f.args_digest = string(value),
+            b"approval" => f.approval = Some(value),
+            b"approval_id" => f.approval_id = string(value),
+            b"approver" => f.approver = string(value),
+            b"key" => f.key = string(value),
+            b"statement" => f.statement = string(value),
+            b"signature" => f.signature = string(value),
             _ => {}
         }
     }

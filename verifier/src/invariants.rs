@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use thiserror::Error;
 
+use crate::approvals::Approvals;
 use crate::event::{self, Facts};
 
 /// Whether the entries are a whole ledger or a bundle's subset.
@@ -109,6 +110,16 @@ pub enum Violation {
         /// The first.
         first: u64,
     },
+    /// A1–A5 (`docs/approvals.md` §5): an approval entry or a call that waited for approval.
+    #[error("{why}")]
+    Approval {
+        /// The entry.
+        seq: u64,
+        /// `A1` … `A5`.
+        rule: &'static str,
+        /// What is wrong.
+        why: String,
+    },
     /// G4: a request or listing under another policy or catalog than the one loaded last.
     #[error("{kind} names {member} {named}, but {loaded}")]
     StaleHash {
@@ -137,7 +148,8 @@ impl Violation {
             | Violation::UnansweredAtStop { seq, .. }
             | Violation::SessionNotOpen { seq, .. }
             | Violation::SessionReopened { seq, .. }
-            | Violation::StaleHash { seq, .. } => *seq,
+            | Violation::StaleHash { seq, .. }
+            | Violation::Approval { seq, .. } => *seq,
         }
     }
 
@@ -152,6 +164,7 @@ impl Violation {
             Violation::UnansweredAtStop { .. } => "G2",
             Violation::SessionNotOpen { .. } | Violation::SessionReopened { .. } => "G3",
             Violation::StaleHash { .. } => "G4",
+            Violation::Approval { rule, .. } => rule,
         }
     }
 
@@ -193,6 +206,8 @@ pub struct Findings {
     pub dispositions: BTreeMap<String, u64>,
     /// `call.result` entries by outcome.
     pub outcomes: BTreeMap<String, u64>,
+    /// Approver keys of valid approval receipts, with how many receipts each.
+    pub approver_keys: BTreeMap<String, u64>,
 }
 
 impl Findings {
@@ -234,6 +249,7 @@ pub struct Checker {
     pending: BTreeMap<u64, ()>,
     policy_hash: Option<String>,
     catalog_hash: Option<String>,
+    approvals: Approvals,
 }
 
 impl Checker {
@@ -250,6 +266,7 @@ impl Checker {
             pending: BTreeMap::new(),
             policy_hash: None,
             catalog_hash: None,
+            approvals: Approvals::default(),
         }
     }
 
@@ -284,6 +301,7 @@ impl Checker {
         }
         if kind != event::SESSION_OPEN
             && kind != event::REQUEST_REFUSED
+            && kind != event::APPROVAL_EXPIRED
             && let Some(session) = &f.session
         {
             self.check_open(f.seq, kind, session);
@@ -306,7 +324,34 @@ impl Checker {
                 self.request(f);
             }
             event::CALL_RESULT => self.result(f),
+            event::APPROVAL_GRANTED | event::APPROVAL_DENIED => self.receipt(f),
+            event::APPROVAL_EXPIRED => {
+                if let Err(v) = self.approvals.expired(f) {
+                    self.fail(v);
+                }
+            }
             _ => {}
+        }
+    }
+
+    fn receipt(&mut self, f: &Facts<'_>) {
+        let known = f
+            .request_seq
+            .is_some_and(|r| self.requests.contains_key(&r));
+        match self.approvals.receipt(f, known) {
+            Ok(true) => {
+                // Approved: the gateway forwards the call now; its result is due (G2).
+                if let Some(r) = f.request_seq
+                    && let Some(req) = self.requests.get_mut(&r)
+                {
+                    req.forward = true;
+                    if req.result.is_none() {
+                        self.pending.insert(r, ());
+                    }
+                }
+            }
+            Ok(false) => {}
+            Err(v) => self.fail(v),
         }
     }
 
@@ -479,6 +524,9 @@ impl Checker {
         if forward {
             self.pending.insert(f.seq, ());
         }
+        if disposition == "approval_pending" {
+            self.approvals.request(f);
+        }
     }
 
     fn result(&mut self, f: &Facts<'_>) {
@@ -524,6 +572,8 @@ impl Checker {
                 request_seq: req_seq,
                 first,
             })
+        } else if self.approvals.is_pending_request(req_seq) {
+            self.approvals.result(f.seq, req_seq).err()
         } else if !req.forward {
             Some(Violation::ResultNotForwarded {
                 seq: f.seq,
@@ -551,6 +601,7 @@ impl Checker {
             self.findings.violation = None;
             self.findings.dangling.clear();
         }
+        self.findings.approver_keys = std::mem::take(&mut self.approvals.keys);
         self.findings
     }
 }

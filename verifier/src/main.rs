@@ -4,6 +4,7 @@
 //! This binary depends on `auditgate-ledger` and `auditgate-policy`, never on the gateway.
 #![forbid(unsafe_code)]
 
+mod approvals;
 mod bundle;
 mod event;
 mod gateway_pass;

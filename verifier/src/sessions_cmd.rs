@@ -45,7 +45,8 @@ const ORDER: [&str; 8] = [
 pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode> {
     let mut rows: Vec<Row> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut forwarded: HashMap<u64, usize> = HashMap::new();
+    // Requests whose result may still come: seq → (row, the count it sits in until then).
+    let mut awaiting: HashMap<u64, (usize, &'static str)> = HashMap::new();
     let provenance = match reader::for_each(path, pubkey, &mut |e: Entry| {
         if e.kind == event::GATEWAY_START {
             for r in rows
@@ -97,21 +98,26 @@ pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode>
             event::CALL_REQUEST => {
                 row.calls += 1;
                 let d = e.str("disposition").unwrap_or("-");
-                if d == "forward" {
-                    forwarded.insert(e.seq, i);
-                    *row.outcomes.entry("no_result".into()).or_default() += 1;
-                } else {
-                    *row.outcomes.entry(d.to_owned()).or_default() += 1;
+                let sits = match d {
+                    "forward" => Some("no_result"),
+                    "approval_pending" => Some("approval_pending"),
+                    _ => None,
+                };
+                if let Some(k) = sits {
+                    awaiting.insert(e.seq, (i, k));
                 }
+                *row.outcomes
+                    .entry(sits.unwrap_or(d).to_owned())
+                    .or_default() += 1;
             }
             event::CALL_RESULT => {
                 if let Some(req) = e.get("request_seq").as_u64()
-                    && forwarded.remove(&req).is_some()
+                    && let Some((_, sat)) = awaiting.remove(&req)
                 {
-                    if let Some(n) = row.outcomes.get_mut("no_result") {
+                    if let Some(n) = row.outcomes.get_mut(sat) {
                         *n -= 1;
                         if *n == 0 {
-                            row.outcomes.remove("no_result");
+                            row.outcomes.remove(sat);
                         }
                     }
                     let o = e.str("outcome").unwrap_or("-");

@@ -108,8 +108,16 @@ pub fn gateway_text(o: &mut String, g: &Findings) {
     }
     let _ = writeln!(
         o,
-        "  gateway      G1–G4 hold (results answer forwarded requests once; sessions open; policy and catalog as loaded)"
+        "  gateway      G1–G4 and A1–A5 hold (results answer forwarded or approved requests once; sessions open; policy and catalog as loaded; approvals signed)"
     );
+    for (i, (key, n)) in g.approver_keys.iter().enumerate() {
+        let label = if i == 0 { "approvers" } else { "" };
+        let _ = writeln!(
+            o,
+            "  {label:<12} {key} ({n} signed receipt{}; check it against your approvers)",
+            plural(*n)
+        );
+    }
     for d in &g.dangling {
         let why = match d.restart_seq {
             Some(s) => format!("the gateway restarted at seq {s}"),
@@ -147,6 +155,7 @@ pub fn gateway_json(g: &Findings) -> Value {
             (true, true) => "broken",
             (true, false) => "hold",
         },
+        "approver_keys": g.approver_keys,
         "warnings": g.dangling.iter().map(|d| json!({
             "rule": "G2",
             "warning": "DanglingRequest",

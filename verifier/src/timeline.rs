@@ -279,6 +279,37 @@ pub fn build(session: &str, entries: &[Entry]) -> Option<Timeline> {
                 }
             }
             event::CALL_REQUEST => call_step(&mut step, e, results.get(&e.seq).copied()),
+            event::APPROVAL_GRANTED | event::APPROVAL_DENIED | event::APPROVAL_EXPIRED => {
+                step.kind = "approval".into();
+                let id = e.str("approval_id").unwrap_or("?");
+                let req = event::plain(e.get("request_seq"));
+                step.title = match e.kind.as_str() {
+                    event::APPROVAL_GRANTED => format!(
+                        "approval {id} granted by {} (grant {}) for #{req}",
+                        e.str("approver").unwrap_or("?"),
+                        event::plain(e.get("count"))
+                    ),
+                    event::APPROVAL_DENIED => {
+                        format!(
+                            "approval {id} denied by {} for #{req}",
+                            e.str("approver").unwrap_or("?")
+                        )
+                    }
+                    _ => format!(
+                        "approval {id} expired ({}) for #{req}",
+                        e.str("reason").unwrap_or("?")
+                    ),
+                };
+                if let Some(k) = e.str("key") {
+                    step.details.push(format!("signed by {k}"));
+                }
+                if let Some(r) = e
+                    .str("reason")
+                    .filter(|_| e.kind != event::APPROVAL_EXPIRED)
+                {
+                    step.details.push(format!("reason: {r}"));
+                }
+            }
             event::CALL_RESULT => continue,
             _ => {}
         }
@@ -307,7 +338,7 @@ fn call_step(step: &mut Step, req: &Entry, result: Option<&Entry>) {
     step.redactions = redactions("args", req.get("redactions"));
     step.status = match req.str("disposition") {
         Some("blocked") => Status::Blocked,
-        Some("approval_pending") => Status::ApprovalPending,
+        Some("approval_pending") if result.is_none() => Status::ApprovalPending,
         Some("invalid_args") => Status::InvalidArgs,
         Some("unknown_tool") => Status::UnknownTool,
         _ => match result.and_then(|r| r.str("outcome")) {

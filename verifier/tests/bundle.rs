@@ -63,8 +63,8 @@ fn whole_ledger_bundle_verifies_with_golden_summary() {
     let (dir, out) = export(&["--format", "ocsf,csv"], &Layout::default());
     let (code, v) = verify_json(&out);
     assert_eq!(code, Some(0), "{v}");
-    assert_eq!(v["entries"], 24);
-    assert_eq!(v["selected"], 24);
+    assert_eq!(v["entries"], 25);
+    assert_eq!(v["selected"], 25);
     let o = run(&["verify", out.to_str().unwrap(), "--pubkey", &pubkey()]);
     assert_eq!(o.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&o.stdout).replace(dir.path().to_str().unwrap(), "TMP");
@@ -102,7 +102,7 @@ fn session_subset_holds_its_context_and_verifies() {
     assert_eq!(&s[..4], &[0, 1, 2, 3]);
     // The analyst's session (opened at seq 8, listed at 9) is not in it.
     assert!(!s.contains(&8) && !s.contains(&9), "{s:?}");
-    assert_eq!(v["selected"], 15, "{v}");
+    assert_eq!(v["selected"], 16, "{v}");
     assert_eq!(v["gateway"]["sessions"], 1);
 }
 
@@ -223,7 +223,7 @@ fn other_tamperings_are_caught() {
             "\"proof\":[\"0",
             "BadProof",
         ),
-        ("checkpoint.txt", "\n24\n", "\n23\n", "BadSignature"),
+        ("checkpoint.txt", "\n25\n", "\n24\n", "BadSignature"),
         (
             "summary.csv",
             "invoices_list",

@@ -121,7 +121,7 @@ fn result_of_a_blocked_request_is_g1() {
 }
 
 #[test]
-fn approval_pending_request_with_a_result_is_g1() {
+fn approval_pending_request_with_a_result_and_no_grant_is_a4() {
     let (mut s, mut fin) = started();
     let r = s.call(
         &mut fin,
@@ -132,7 +132,7 @@ fn approval_pending_request_with_a_result_is_g1() {
     assert_eq!(r.disposition, "approval_pending");
     let seq = s.result_ok(&r, 10, json!({"refundId": "re_1"}));
     let v = verdict(&s);
-    assert_eq!(v["error"], "ResultNotForwarded", "{v}");
+    assert_eq!(v["rule"], "A4", "no grant was recorded: {v}");
     assert_eq!(v["seq"], seq);
 }
 
@@ -268,4 +268,121 @@ fn gateway_violation_text_names_seq_rule_and_reason() {
     let o = verify(dir.path(), false);
     assert_eq!(o.status.code(), Some(1));
     golden("verify_g1_blocked.txt", &normalized(&o, dir.path()));
+}
+
+/// A started gateway, a finance session, and a large refund waiting for two approvers.
+fn awaiting_approval() -> (Script, support::script::Session, support::script::Req) {
+    let (mut s, mut fin) = started();
+    let r = s.call(
+        &mut fin,
+        "invoices_refund",
+        json!({"invoiceId": "inv_9", "amountCents": 250000, "reason": "churn"}),
+        None,
+    );
+    assert_eq!(r.disposition, "approval_pending");
+    assert_eq!(r.approval.as_ref().unwrap()["required"], 2);
+    (s, fin, r)
+}
+
+#[test]
+fn approved_call_with_two_signed_grants_is_valid() {
+    let (mut s, fin, r) = awaiting_approval();
+    let (dana, erin) = (script::approver("dana", 1), script::approver("erin", 2));
+    s.receipt(&r, &dana, true, 1, 60_000_000);
+    s.receipt(&r, &erin, true, 2, 30_000_000);
+    s.result_ok(&r, 80_000, json!({"refundId": "re_9"}));
+    s.close(&fin, "eof");
+    s.stop();
+    let v = verdict(&s);
+    assert_eq!(v["valid"], true, "{v}");
+    let keys = v["gateway"]["approver_keys"].as_object().unwrap();
+    assert_eq!(keys.len(), 2, "{v}");
+    assert!(keys.contains_key(&dana.verifier_key().to_string()));
+}
+
+#[test]
+fn result_before_all_required_grants_is_a4() {
+    let (mut s, _fin, r) = awaiting_approval();
+    s.receipt(&r, &script::approver("dana", 1), true, 1, 1_000);
+    let seq = s.result_ok(&r, 80_000, json!({"refundId": "re_9"}));
+    let v = verdict(&s);
+    assert_eq!(v["rule"], "A4", "{v}");
+    assert_eq!(v["seq"], seq);
+    assert!(v["message"].as_str().unwrap().contains("1 of 2"), "{v}");
+}
+
+#[test]
+fn result_after_a_denial_is_a4() {
+    let (mut s, _fin, r) = awaiting_approval();
+    s.receipt(&r, &script::approver("dana", 1), false, 0, 1_000);
+    s.result_ok(&r, 80_000, json!({"refundId": "re_9"}));
+    let v = verdict(&s);
+    assert_eq!(v["rule"], "A4", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("denied"), "{v}");
+}
+
+#[test]
+fn forged_receipt_signature_is_a1() {
+    let (mut s, _fin, r) = awaiting_approval();
+    let seq = s.receipt(&r, &script::approver("dana", 1), true, 1, 1_000);
+    // Someone else's key claims to be dana's.
+    let mallory = script::approver("dana", 9);
+    let ev = s.events.last_mut().unwrap();
+    ev.body["key"] = json!(mallory.verifier_key().to_string());
+    let v = verdict(&s);
+    assert_eq!(v["rule"], "A1", "{v}");
+    assert_eq!(v["seq"], seq);
+    assert!(
+        v["message"].as_str().unwrap().contains("does not verify"),
+        "{v}"
+    );
+}
+
+#[test]
+fn receipt_for_other_arguments_is_a1() {
+    let (mut s, _fin, mut r) = awaiting_approval();
+    // The approver signed a statement about other arguments.
+    r.args_digest = script::blake3_ref(b"{\"amountCents\":1}");
+    s.receipt(&r, &script::approver("dana", 1), true, 1, 1_000);
+    let v = verdict(&s);
+    assert_eq!(v["rule"], "A1", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("statement"), "{v}");
+}
+
+#[test]
+fn late_grant_is_a2_and_double_approver_is_a3() {
+    let (mut s, _fin, r) = awaiting_approval();
+    // Five hours later: past the 13:00 expiry.
+    s.receipt(
+        &r,
+        &script::approver("dana", 1),
+        true,
+        1,
+        5 * 3600 * 1_000_000,
+    );
+    assert_eq!(verdict(&s)["rule"], "A2");
+
+    let (mut s, _fin, r) = awaiting_approval();
+    let dana = script::approver("dana", 1);
+    s.receipt(&r, &dana, true, 1, 1_000);
+    s.receipt(&r, &dana, true, 2, 1_000);
+    let v = verdict(&s);
+    assert_eq!(v["rule"], "A3", "{v}");
+}
+
+#[test]
+fn grant_after_expiry_is_a5() {
+    let (mut s, _fin, r) = awaiting_approval();
+    s.expire(&r, "timeout");
+    s.receipt(&r, &script::approver("dana", 1), true, 1, 1_000);
+    let v = verdict(&s);
+    assert_eq!(v["rule"], "A5", "{v}");
+}
+
+#[test]
+fn expiry_recorded_after_a_restart_is_not_a_session_error() {
+    let (mut s, _fin, r) = awaiting_approval();
+    s.start();
+    s.expire(&r, "gateway_restart");
+    assert_eq!(verdict(&s)["valid"], true);
 }

@@ -95,7 +95,32 @@ pub struct Req {
     pub request_id: Value,
     pub tool: String,
     pub disposition: &'static str,
+    /// The `approval` member, for `approval_pending`.
+    pub approval: Option<Value>,
+    /// What an approver's statement names.
+    pub args_digest: String,
+    pub principal: String,
+    pub policy_hash: String,
     result_plan: Option<auditgate_policy::Decision>,
+}
+
+/// An approver: a name and an Ed25519 key (`docs/approvals.md` §1).
+pub fn approver(name: &str, seed: u8) -> auditgate_ledger::SigningKey {
+    auditgate_ledger::SigningKey::from_seed(name, &[seed; 32]).expect("approver key")
+}
+
+/// The statement an approver signs for `r` (`docs/approvals.md` §2).
+pub fn statement(r: &Req, decision: &str, approver: &str) -> String {
+    let a = r.approval.as_ref().expect("an approval_pending request");
+    format!(
+        "auditgate approval v1\napproval {}\nrequest {}\npolicy {}\ntool {}\ncaller {}\nexpires {}\ndecision {decision}\napprover {approver}\n",
+        a["id"].as_str().unwrap(),
+        r.args_digest,
+        r.policy_hash,
+        r.tool,
+        r.principal,
+        a["expires_at"].as_str().unwrap()
+    )
 }
 
 /// Builds a gateway run entry by entry.
@@ -293,8 +318,11 @@ impl Script {
                         let a = d.approval.as_deref().expect("approval settings");
                         body["approval"] = json!({
                             "id": format!("apr_{:04}", self.next_seq()),
-                            "expires_at": "2026-11-21T13:00:00Z",
-                            "approver_roles": a.approver_roles, "four_eyes": a.four_eyes});
+                            "expires_at": "2026-11-21T13:00:00.000000000Z",
+                            "approver_roles": a.approver_roles,
+                            "approver_keys": a.approver_keys,
+                            "four_eyes": a.four_eyes,
+                            "required": if a.four_eyes { 2 } else { 1 }});
                         "approval_pending"
                     }
                     (Tier::Allow, Some(errors)) => {
@@ -307,6 +335,7 @@ impl Script {
             }
         };
         body["disposition"] = json!(disposition);
+        let approval = body.get("approval").cloned();
         let seq = self.push(900, "call.request", body);
         Req {
             seq,
@@ -314,6 +343,10 @@ impl Script {
             request_id: request_id.clone(),
             tool: tool.into(),
             disposition,
+            approval,
+            args_digest,
+            principal: s.principal.id.into(),
+            policy_hash: self.policy_hash.clone(),
             result_plan: plan,
         }
     }
@@ -347,6 +380,44 @@ impl Script {
             "tool": r.tool, "outcome": outcome, "latency_us": latency_us, "error": error,
         });
         self.push(latency_us + 150, "call.result", body)
+    }
+
+    /// `approval.granted` (or `approval.denied`) signed by `key`, `count` grants so far,
+    /// `after_us` after the previous entry.
+    pub fn receipt(
+        &mut self,
+        r: &Req,
+        key: &auditgate_ledger::SigningKey,
+        granted: bool,
+        count: u64,
+        after_us: u64,
+    ) -> u64 {
+        let decision = if granted { "approve" } else { "deny" };
+        let text = statement(r, decision, key.name());
+        let sig = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            key.sign(text.as_bytes()),
+        );
+        let a = r.approval.as_ref().expect("an approval_pending request");
+        let body = json!({
+            "session": r.session, "approval_id": a["id"], "request_seq": r.seq,
+            "approver": key.name(), "key": key.verifier_key().to_string(),
+            "statement": text, "signature": sig, "count": count,
+        });
+        let kind = if granted {
+            "approval.granted"
+        } else {
+            "approval.denied"
+        };
+        self.push(after_us, kind, body)
+    }
+
+    /// `approval.expired`.
+    pub fn expire(&mut self, r: &Req, reason: &str) -> u64 {
+        let a = r.approval.as_ref().expect("an approval_pending request");
+        let body = json!({"session": r.session, "approval_id": a["id"], "request_seq": r.seq,
+                          "reason": reason});
+        self.push(1_000, "approval.expired", body)
     }
 
     /// `session.close`.
@@ -410,7 +481,7 @@ pub fn standard() -> Script {
     );
     let r = s.call(&mut ana, "customers_get", json!({"id": "cus_91"}), None);
     assert_eq!(r.disposition, "blocked");
-    s.call(
+    let waiting = s.call(
         &mut fin,
         "invoices_refund",
         json!({"invoiceId": "inv_7Hq2", "amountCents": 120000, "reason": "customer churned"}),
@@ -448,6 +519,7 @@ pub fn standard() -> Script {
         json!({"class": "timeout", "afterMs": 30000}),
     );
     s.close(&ana, "eof");
+    s.expire(&waiting, "session_closed");
     s.close(&fin, "eof");
     s.stop();
     s
