@@ -364,3 +364,211 @@ fn official_conformance_suite_against_serve_http() {
     terminate(child);
     dir.verify();
 }
+
+/// `auditgate approvals …` against `base` as the `ops` admin key.
+fn approvals_cli(dir: &GatewayDir, base: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_auditgate"))
+        .arg("approvals")
+        .args(args)
+        .args(["--url", base])
+        .env("AUDITGATE_ADMIN_TOKEN", dir.token("ops"))
+        .output()
+        .unwrap()
+}
+
+/// Polls `approvals list --json` until one approval is pending; returns its id.
+fn wait_pending(dir: &GatewayDir, base: &str) -> String {
+    for _ in 0..600 {
+        let out = approvals_cli(dir, base, &["list", "--json"]);
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if let Some(id) = v["pending"][0]["id"].as_str() {
+                return id.to_string();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no approval became pending");
+}
+
+/// A port that was free a moment ago (for `serve --stdio --admin`).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn human_approval_with_real_clients_over_http_and_stdio() {
+    let Some(env) = e2e_env() else { return };
+    let app = app_or_skip!();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seed = rt.block_on(app.seed());
+    let script_file = tempfile::NamedTempFile::new().unwrap();
+    let refund = |invoice: &Value| {
+        json!([{"op": "call", "name": "invoices_refund",
+                "arguments": {"invoiceId": invoice, "amountCents": 11000, "reason": "damaged"}}])
+    };
+
+    // HTTP, Python client: approved by dana through the CLI; the call proceeds.
+    std::fs::write(
+        script_file.path(),
+        refund(&seed["invoices"]["alice"]).to_string(),
+    )
+    .unwrap();
+    let dir = GatewayDir::with_timeout(&app.url, "", "60s");
+    let (gateway, url) = spawn_http(&dir);
+    let base = url.trim_end_matches("/mcp").to_string();
+    let mut cmd = driver(&env, VARIANTS[0]);
+    cmd.args([
+        "--transport",
+        "http",
+        "--url",
+        &url,
+        "--token-env",
+        "AG_E2E_TOKEN",
+        "--script",
+    ])
+    .arg(script_file.path())
+    .env("AG_E2E_TOKEN", dir.token("alice"))
+    .stdout(Stdio::piped());
+    let client = cmd.spawn().unwrap();
+    let id = wait_pending(&dir, &base);
+    let key = dir.path().join("approvers/dana.key");
+    let out = approvals_cli(
+        &dir,
+        &base,
+        &["approve", &id, "--key", key.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("state approved"));
+    let transcript: Value =
+        serde_json::from_slice(&client.wait_with_output().unwrap().stdout).unwrap();
+    let result = &transcript["steps"][0]["result"];
+    assert_eq!(result["isError"], false, "{transcript}");
+    terminate(gateway);
+    dir.verify();
+    let kinds_http = kinds(&dir.entries()).join(" ");
+    assert!(
+        kinds_http.contains("call.request approval.granted call.result"),
+        "{kinds_http}"
+    );
+
+    // HTTP, TypeScript client: denied; the agent sees the reason.
+    std::fs::write(
+        script_file.path(),
+        refund(&seed["invoices"]["bob"]).to_string(),
+    )
+    .unwrap();
+    let dir = GatewayDir::with_timeout(&app.url, "", "60s");
+    let (gateway, url) = spawn_http(&dir);
+    let base = url.trim_end_matches("/mcp").to_string();
+    let mut cmd = driver(&env, VARIANTS[2]);
+    cmd.args([
+        "--transport",
+        "http",
+        "--url",
+        &url,
+        "--token-env",
+        "AG_E2E_TOKEN",
+        "--script",
+    ])
+    .arg(script_file.path())
+    .env("AG_E2E_TOKEN", dir.token("alice"))
+    .stdout(Stdio::piped());
+    let client = cmd.spawn().unwrap();
+    let id = wait_pending(&dir, &base);
+    let key = dir.path().join("approvers/erin.key");
+    let out = approvals_cli(
+        &dir,
+        &base,
+        &[
+            "deny",
+            &id,
+            "--key",
+            key.to_str().unwrap(),
+            "--reason",
+            "duplicate refund",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let transcript: Value =
+        serde_json::from_slice(&client.wait_with_output().unwrap().stdout).unwrap();
+    let result = &transcript["steps"][0]["result"];
+    assert_eq!(result["isError"], true, "{transcript}");
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate refund")
+    );
+    terminate(gateway);
+    dir.verify();
+
+    // stdio, Python client: the operator API on --admin; approved; the call proceeds (on a
+    // freshly seeded app: the first refund used up alice's invoice).
+    let seed: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/_test/reset", app.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    std::fs::write(
+        script_file.path(),
+        refund(&seed["invoices"]["alice"]).to_string(),
+    )
+    .unwrap();
+    let dir = GatewayDir::with_timeout(&app.url, "", "60s");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut cmd = driver(&env, VARIANTS[1]);
+    cmd.args(["--transport", "stdio", "--script"])
+        .arg(script_file.path())
+        .env("AUDITGATE_TOKEN", dir.token("alice"))
+        .env("AUDITGATE_LOG", "warn")
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_auditgate"))
+        .args(["serve", "--stdio", "--admin", &admin, "--config"])
+        .arg(dir.config_path())
+        .stdout(Stdio::piped());
+    let client = cmd.spawn().unwrap();
+    let base = format!("http://{admin}");
+    let id = wait_pending(&dir, &base);
+    let key = dir.path().join("approvers/dana.key");
+    let out = approvals_cli(
+        &dir,
+        &base,
+        &["approve", &id, "--key", key.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let transcript: Value =
+        serde_json::from_slice(&client.wait_with_output().unwrap().stdout).unwrap();
+    assert_eq!(
+        transcript["steps"][0]["result"]["isError"], false,
+        "{transcript}"
+    );
+    dir.verify();
+    let entries = dir.entries();
+    let granted = entries
+        .iter()
+        .find(|e| e["kind"] == "approval.granted")
+        .unwrap();
+    assert_eq!(granted["approver"], "dana");
+}

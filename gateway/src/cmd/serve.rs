@@ -52,26 +52,26 @@ pub fn secret_in_argv(args: impl Iterator<Item = String>) -> Option<String> {
     None
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that resolves when SIGINT or SIGTERM arrives. The handlers are installed now, when
+/// this is called (not when the future is first polled), so a signal sent as soon as the gateway
+/// says it listens is never lost to the default action.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 pub fn init_logging() {
@@ -135,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        let stop = shutdown_signal()?;
         let gateway = Arc::new(Gateway::build(config).await?);
         if args.stdio {
             let principal = stdio_principal(&gateway).await?;
@@ -164,7 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 principal,
                 tokio::io::stdin(),
                 tokio::io::stdout(),
-                shutdown_signal(),
+                stop,
             )
             .await?;
             tracing::info!(?reason, "stdio session ended");
@@ -176,12 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding {addr}"))?;
-            // Tests and scripts read the bound port (ADDR may say port 0) from this line.
-            eprintln!(
-                "auditgate: listening on http://{}/mcp",
-                listener.local_addr()?
-            );
-            http::serve(gateway.clone(), listener, shutdown_signal()).await?;
+            http::serve(gateway.clone(), listener, stop).await?;
         }
         Ok::<_, anyhow::Error>(())
     })?;

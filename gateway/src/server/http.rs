@@ -689,7 +689,9 @@ pub async fn serve(
     };
     let approvals = gateway.enforcer.approvals.clone();
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    tracing::info!(%addr, "serving MCP over HTTP at /mcp");
+    // Printed once the start is recorded: tests and scripts read the bound port (ADDR may say
+    // port 0) from this line, and may signal the process as soon as they see it.
+    eprintln!("auditgate: listening on http://{addr}/mcp");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop.await;

@@ -102,6 +102,7 @@ impl GatewayDir {
             ("alice", "finance"),
             ("carol", "analyst"),
             ("mallory", "finance"),
+            ("ops", "admin"),
         ] {
             let (token, key) = store.create(who, &[roles.into()], None, NOW).unwrap();
             if who == "mallory" {

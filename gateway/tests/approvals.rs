@@ -1,0 +1,440 @@
+//! Human approvals end to end (docs/approvals.md): an approval-required call waits; signed
+//! receipts approve or deny it; forged, unlisted, rebound, self and replayed receipts are refused
+//! and recorded; four eyes needs two distinct approvers; a restart expires what was pending; and
+//! real MCP clients over HTTP and stdio see the approved call run.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod support;
+
+use std::time::Duration;
+
+use auditgate::approvals::{PendingInfo, Verdict};
+use auditgate_ledger::SigningKey;
+use base64::Engine as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::gateway::{GatewayDir, Mcp, RunningGateway, kinds, text};
+
+/// The operator API as `ops` (role admin).
+struct Ops {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Ops {
+    fn new(dir: &GatewayDir, base: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.into(),
+            token: dir.token("ops"),
+        }
+    }
+
+    /// Waits until `n` approvals are pending; returns them.
+    async fn pending(&self, n: usize) -> Vec<PendingInfo> {
+        for _ in 0..300 {
+            let r = self
+                .http
+                .get(format!("{}/admin/approvals", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let v: Value = r.json().await.unwrap();
+            let list: Vec<PendingInfo> = serde_json::from_value(v["pending"].clone()).unwrap();
+            if list.len() >= n {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no pending approval appeared");
+    }
+
+    /// Posts a receipt signed by `signer` over `statement`, claiming to be `approver`.
+    async fn post(
+        &self,
+        id: &str,
+        approver: &str,
+        decision: &str,
+        signature: &[u8],
+    ) -> (StatusCode, Value) {
+        let body = json!({
+            "approver": approver,
+            "decision": decision,
+            "signature": base64::engine::general_purpose::STANDARD.encode(signature),
+            "reason": "checked the invoice",
+        });
+        let r = self
+            .http
+            .post(format!("{}/admin/approvals/{id}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn key(dir: &GatewayDir, name: &str) -> SigningKey {
+    SigningKey::load(&dir.path().join(format!("approvers/{name}.key"))).unwrap()
+}
+
+/// `name`'s signature over the statement of `p`.
+fn sign(dir: &GatewayDir, name: &str, p: &PendingInfo, verdict: Verdict) -> Vec<u8> {
+    key(dir, name)
+        .sign(p.statement(verdict, name).as_bytes())
+        .to_vec()
+}
+
+fn of_kind<'a>(entries: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    entries.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_after_refusing_forged_unlisted_rebound_and_replayed_receipts() {
+    let app = app_or_skip!();
+    let seed = app.seed().await;
+    let dir = GatewayDir::with_timeout(&app.url, "", "60s");
+    let gw = RunningGateway::start(&dir).await;
+    let ops = Ops::new(&dir, &gw.base);
+    let mut alice = Mcp::new(&gw.url, Some(dir.token("alice")));
+    alice.initialize().await;
+    let calls_before = app.calls().await.len();
+    let invoice = seed["invoices"]["alice"].clone();
+    let call = tokio::spawn(async move {
+        alice
+            .call(
+                "invoices_refund",
+                json!({"invoiceId": invoice, "amountCents": 11000, "reason": "damaged"}),
+            )
+            .await
+    });
+    let p = ops.pending(1).await.remove(0);
+    assert_eq!(p.caller, "alice");
+    assert_eq!(p.tool, "invoices_refund");
+    assert_eq!(p.rule.as_deref(), Some("large-refund"));
+    assert!(
+        p.args["reason"]["$commit"].is_string(),
+        "operators see redacted args"
+    );
+    assert_eq!(
+        app.calls().await.len(),
+        calls_before,
+        "nothing ran while pending"
+    );
+
+    // A non-admin cannot use the operator API.
+    let r = ops
+        .http
+        .get(format!("{}/admin/approvals", gw.base))
+        .bearer_auth(dir.token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Unregistered key, registered but not admitted by the rule, a signature over other
+    // arguments, a garbage signature.
+    let (s, v) = ops
+        .post(
+            &p.id,
+            "mallory",
+            "approve",
+            &sign(&dir, "mallory", &p, Verdict::Approve),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("unknown_approver"))
+    );
+    let (s, v) = ops
+        .post(
+            &p.id,
+            "frank",
+            "approve",
+            &sign(&dir, "frank", &p, Verdict::Approve),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_allowed"))
+    );
+    let mut other = p.clone();
+    other.args_digest = "blake3:".to_string() + &"0".repeat(64);
+    let (s, v) = ops
+        .post(
+            &p.id,
+            "dana",
+            "approve",
+            &sign(&dir, "dana", &other, Verdict::Approve),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("bad_signature"))
+    );
+    // A denial's signature cannot be used as an approval.
+    let (s, v) = ops
+        .post(
+            &p.id,
+            "dana",
+            "approve",
+            &sign(&dir, "dana", &p, Verdict::Deny),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("bad_signature"))
+    );
+    let (s, v) = ops.post(&p.id, "dana", "approve", b"short").await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed"))
+    );
+    assert_eq!(app.calls().await.len(), calls_before);
+
+    // The real approval: the call proceeds.
+    let good = sign(&dir, "dana", &p, Verdict::Approve);
+    let (s, v) = ops.post(&p.id, "dana", "approve", &good).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "approved");
+    let result = call.await.unwrap();
+    assert_eq!(result["isError"], false, "{result}");
+    assert_eq!(result["structuredContent"]["refundedCents"], 11000);
+    // Replayed: the approval is used.
+    let (s, v) = ops.post(&p.id, "dana", "approve", &good).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_pending"))
+    );
+    assert_eq!(app.calls().await.len(), calls_before + 1);
+
+    gw.stop().await;
+    dir.verify();
+    let entries = dir.entries();
+    let refused: Vec<&str> = of_kind(&entries, "approval.refused")
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "unknown_approver",
+            "not_allowed",
+            "bad_signature",
+            "bad_signature",
+            "malformed",
+            "not_pending"
+        ]
+    );
+    let granted = of_kind(&entries, "approval.granted");
+    assert_eq!(granted.len(), 1);
+    assert_eq!(granted[0]["approver"], "dana");
+    assert_eq!(
+        granted[0]["statement"],
+        p.statement(Verdict::Approve, "dana")
+    );
+    let request = of_kind(&entries, "call.request")[0];
+    assert_eq!(granted[0]["request_seq"], request["seq"]);
+    let result = of_kind(&entries, "call.result")[0];
+    assert_eq!(result["request_seq"], request["seq"]);
+    assert!(
+        result["seq"].as_u64() > granted[0]["seq"].as_u64(),
+        "forwarded after the grant"
+    );
+    assert_eq!(
+        of_kind(&entries, "request.refused")[0]["reason"],
+        "not_admin"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_ends_the_call_with_its_reason() {
+    let app = app_or_skip!();
+    let seed = app.seed().await;
+    let dir = GatewayDir::with_timeout(&app.url, "", "60s");
+    let gw = RunningGateway::start(&dir).await;
+    let ops = Ops::new(&dir, &gw.base);
+    let mut alice = Mcp::new(&gw.url, Some(dir.token("alice")));
+    alice.initialize().await;
+    let invoice = seed["invoices"]["alice"].clone();
+    let call = tokio::spawn(async move {
+        alice
+            .call(
+                "invoices_refund",
+                json!({"invoiceId": invoice, "amountCents": 11000, "reason": "again"}),
+            )
+            .await
+    });
+    let p = ops.pending(1).await.remove(0);
+    let body = json!({"approver": "erin", "decision": "deny", "reason": "duplicate refund",
+        "signature": base64::engine::general_purpose::STANDARD.encode(sign(&dir, "erin", &p, Verdict::Deny))});
+    let r = ops
+        .http
+        .post(format!("{}/admin/approvals/{}", gw.base, p.id))
+        .bearer_auth(&ops.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let result = call.await.unwrap();
+    assert_eq!(result["isError"], true);
+    assert!(
+        text(&result).contains("denied by erin: duplicate refund"),
+        "{result}"
+    );
+    gw.stop().await;
+    let entries = dir.entries();
+    let denied = of_kind(&entries, "approval.denied");
+    assert_eq!(denied[0]["reason"], "duplicate refund");
+    assert!(of_kind(&entries, "call.result").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_eyes_needs_two_approvers_neither_the_caller() {
+    let app = app_or_skip!();
+    let seed = app.seed().await;
+    let dir = GatewayDir::with_timeout(&app.url, "", "60s");
+    let gw = RunningGateway::start(&dir).await;
+    let ops = Ops::new(&dir, &gw.base);
+    let mut alice = Mcp::new(&gw.url, Some(dir.token("alice")));
+    alice.initialize().await;
+    let invoice = seed["invoices"]["alice"].clone();
+    let call = tokio::spawn(async move {
+        alice
+            .call(
+                "billing_sendReminder",
+                json!({"invoiceId": invoice, "channel": "email"}),
+            )
+            .await
+    });
+    let p = ops.pending(1).await.remove(0);
+    assert!(p.four_eyes);
+    assert_eq!(p.required, 2);
+    let (s, v) = ops
+        .post(
+            &p.id,
+            "alice",
+            "approve",
+            &sign(&dir, "alice", &p, Verdict::Approve),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("self_approval"))
+    );
+    let (s, v) = ops
+        .post(
+            &p.id,
+            "dana",
+            "approve",
+            &sign(&dir, "dana", &p, Verdict::Approve),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (StatusCode::OK, Some("waiting")));
+    let (s, v) = ops
+        .post(
+            &p.id,
+            "dana",
+            "approve",
+            &sign(&dir, "dana", &p, Verdict::Approve),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("duplicate_approver"))
+    );
+    let (s, v) = ops
+        .post(
+            &p.id,
+            "erin",
+            "approve",
+            &sign(&dir, "erin", &p, Verdict::Approve),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (StatusCode::OK, Some("approved")));
+    let result = call.await.unwrap();
+    assert_eq!(result["isError"], false, "{result}");
+    gw.stop().await;
+    dir.verify();
+    let entries = dir.entries();
+    let counts: Vec<u64> = of_kind(&entries, "approval.granted")
+        .iter()
+        .map(|e| e["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2]);
+}
+
+#[test]
+fn a_restart_expires_what_was_pending() {
+    let app = app_or_skip!();
+    let dir = GatewayDir::with_timeout(&app.url, "", "10m");
+    let spawn = || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_auditgate"))
+            .args(["serve", "--http", "127.0.0.1:0", "--config"])
+            .arg(dir.config_path())
+            .env("AUDITGATE_LOG", "warn")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("listening on") {
+            line.clear();
+            if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+                let _ = child.wait();
+                panic!("gateway exited");
+            }
+        }
+        std::thread::spawn(move || for _ in std::io::BufRead::lines(stderr) {});
+        let url = line
+            .trim()
+            .trim_start_matches("auditgate: listening on ")
+            .to_string();
+        (child, url)
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seed = rt.block_on(app.seed());
+    let (mut child, url) = spawn();
+    let base = url.trim_end_matches("/mcp").to_string();
+    let ops = Ops::new(&dir, &base);
+    let token = dir.token("alice");
+    let invoice = seed["invoices"]["alice"].clone();
+    let u = url.clone();
+    rt.spawn(async move {
+        let mut alice = Mcp::new(&u, Some(token));
+        alice.initialize().await;
+        let _ = alice
+            .request(
+                "tools/call",
+                json!({"name": "invoices_refund", "arguments":
+                    {"invoiceId": invoice, "amountCents": 11000, "reason": "r"}}),
+            )
+            .await;
+    });
+    let p = rt.block_on(ops.pending(1)).remove(0);
+    // Crash: SIGKILL, no chance to expire anything.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut child, _url) = spawn();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+    dir.verify();
+    let entries = dir.entries();
+    let expired = of_kind(&entries, "approval.expired");
+    assert_eq!(expired.len(), 1, "{:?}", kinds(&entries));
+    assert_eq!(expired[0]["approval_id"], p.id.as_str());
+    assert_eq!(expired[0]["reason"], "gateway_restart");
+    // It was recorded before the restarted gateway served anything.
+    let starts: Vec<u64> = of_kind(&entries, "catalog.loaded")
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(expired[0]["seq"].as_u64().unwrap(), starts[1] + 1);
+}
