@@ -191,14 +191,15 @@ impl Approvals {
         Ok(())
     }
 
-    /// A `call.result` for a request that waited for approval (A4, A5).
-    pub fn result(&mut self, seq: u64, req_seq: u64) -> Result<(), Violation> {
+    /// A `call.result` for a request that waited for approval (A4, A5). `complete` says whether
+    /// every entry between request and result is present (a bundle may lack the grants).
+    pub fn result(&mut self, seq: u64, req_seq: u64, complete: bool) -> Result<(), Violation> {
         let Some(p) = self.pending.get_mut(&req_seq) else {
             return Ok(());
         };
         let why = match p.done {
             Some((how, at)) => Some(format!("approval {} ended ({how} at seq {at})", p.id)),
-            None if p.grants < p.required => Some(format!(
+            None if complete && p.grants < p.required => Some(format!(
                 "approval {} has {} of {} required grants",
                 p.id, p.grants, p.required
             )),

@@ -573,7 +573,8 @@ impl Checker {
                 first,
             })
         } else if self.approvals.is_pending_request(req_seq) {
-            self.approvals.result(f.seq, req_seq).err()
+            let complete = self.scope == Scope::Ledger;
+            self.approvals.result(f.seq, req_seq, complete).err()
         } else if !req.forward {
             Some(Violation::ResultNotForwarded {
                 seq: f.seq,

@@ -297,3 +297,58 @@ fn export_refuses_an_invalid_ledger_and_a_nonempty_out() {
         text(&o)
     );
 }
+
+#[test]
+fn bundle_of_an_approved_call_carries_its_grants_and_verifies() {
+    use serde_json::json;
+    use support::script::{Principal, Script, approver};
+    let mut s = Script::new();
+    s.start();
+    let mut fin = s.open(0xa1, Principal::finance_bot());
+    let r = s.call(
+        &mut fin,
+        "invoices_refund",
+        json!({"invoiceId": "inv_9", "amountCents": 250000, "reason": "churn"}),
+        None,
+    );
+    s.receipt(&r, &approver("dana", 1), true, 1, 60_000_000);
+    s.receipt(&r, &approver("erin", 2), true, 2, 60_000_000);
+    s.result_ok(&r, 80_000, json!({"refundId": "re_9"}));
+    s.close(&fin, "eof");
+    s.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    writer::write(&ledger, &s.events, &Layout::default());
+    let key = pubkey();
+    for (name, filter) in [
+        ("tool", &["--tool", "invoices_refund"][..]),
+        // Only the result is selected: its request comes along, its grants do not.
+        (
+            "late",
+            &[
+                "--tool",
+                "invoices_refund",
+                "--since",
+                "2026-11-21T09:01:30Z",
+            ][..],
+        ),
+    ] {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "export",
+            ledger.to_str().unwrap(),
+            "--pubkey",
+            &key,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(filter);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let (code, v) = verify_json(&out);
+        assert_eq!(code, Some(0), "{name}: {v}");
+        let entries = std::fs::read_to_string(out.join("entries.jsonl")).unwrap();
+        let grants = entries.matches("\"kind\":\"approval.granted\"").count();
+        assert_eq!(grants, if name == "tool" { 2 } else { 0 }, "{name}");
+    }
+}

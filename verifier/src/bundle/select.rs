@@ -143,7 +143,7 @@ impl Selector {
                 }
                 _ => {}
             }
-        } else if kind == event::CALL_RESULT
+        } else if (kind == event::CALL_RESULT || kind.starts_with("approval."))
             && request_seq.is_some_and(|r| self.selected_requests.contains(&r))
         {
             self.include.insert(seq);
