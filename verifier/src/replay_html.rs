@@ -90,7 +90,9 @@ fn json_html(v: &Value, indent: usize, out: &mut String) {
     }
 }
 
-fn io_box(label: &str, v: &Value, dropped: &[String], out: &mut String) {
+/// `removed`: (path, mode) of redactions that leave no marker in the value (`drop`, and modes
+/// the gateway adds such as `keys-only`), shown under it.
+fn io_box(label: &str, v: &Value, removed: &[(String, String)], out: &mut String) {
     let _ = write!(
         out,
         "<div class=\"box\"><div class=\"lbl\">{}</div><pre class=\"json\">",
@@ -98,11 +100,17 @@ fn io_box(label: &str, v: &Value, dropped: &[String], out: &mut String) {
     );
     json_html(v, 0, out);
     out.push_str("</pre>");
-    if !dropped.is_empty() {
+    for (path, mode) in removed {
+        let mode = if mode == "drop" {
+            "dropped"
+        } else {
+            mode.as_str()
+        };
         let _ = write!(
             out,
-            "<div class=\"dropped\"><span class=\"redacted\" title=\"dropped by the audit policy: not in the ledger at all\">dropped</span> {}</div>",
-            esc(&dropped.join(", "))
+            "<div class=\"dropped\"><span class=\"redacted\" title=\"redacted by the audit policy ({m}): the value is not in the ledger\">{m}</span> {}</div>",
+            esc(path),
+            m = esc(mode)
         );
     }
     out.push_str("</div>");
@@ -173,11 +181,11 @@ fn step_html(s: &Step, max_latency: u64, out: &mut String) {
         }
         out.push_str("</ul>");
     }
-    let dropped = |side: &str| -> Vec<String> {
+    let dropped = |side: &str| -> Vec<(String, String)> {
         s.redactions
             .iter()
-            .filter(|r| r.side == side && r.mode == "drop")
-            .map(|r| r.path.clone())
+            .filter(|r| r.side == side && r.mode != "mask" && r.mode != "commit")
+            .map(|r| (r.path.clone(), r.mode.clone()))
             .collect()
     };
     if s.args.is_some() || s.result.is_some() {

@@ -193,7 +193,8 @@ pub fn render(tl: &Timeline, source_note: &str, p: Paint) -> String {
             let _ = writeln!(o, "{pad}result    {}{seq}", compact(r, 110));
         }
         for d in &s.details {
-            let _ = writeln!(o, "{pad}{d}");
+            // Multi-line details (Convex error messages) stay inside the step's column.
+            let _ = writeln!(o, "{pad}{}", d.replace('\n', &format!("\n{pad}  ")));
         }
         for r in &s.redactions {
             let _ = writeln!(
