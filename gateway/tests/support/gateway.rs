@@ -163,6 +163,30 @@ impl GatewayDir {
     }
 }
 
+/// With `AUDITGATE_KEEP_LEDGERS=DIR`, every test ledger is copied to `DIR/<n>/` with its public
+/// key when the test ends, so `scripts/test` can check them with the `auditgate-verify` binary.
+impl Drop for GatewayDir {
+    fn drop(&mut self) {
+        let Some(keep) = std::env::var_os("AUDITGATE_KEEP_LEDGERS") else {
+            return;
+        };
+        let ledger = self.ledger_dir();
+        if !ledger.join("segments").is_dir() {
+            return;
+        }
+        let name = self.dir.path().file_name().unwrap().to_owned();
+        let out = PathBuf::from(keep).join(name);
+        let _ = std::fs::create_dir_all(out.join("segments"));
+        for f in std::fs::read_dir(ledger.join("segments"))
+            .unwrap()
+            .flatten()
+        {
+            let _ = std::fs::copy(f.path(), out.join("segments").join(f.file_name()));
+        }
+        let _ = std::fs::write(out.join("ledger.pub"), format!("{}\n", self.verifier_key));
+    }
+}
+
 fn write_secret(path: &Path, text: &str) {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
