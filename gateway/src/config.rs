@@ -83,9 +83,70 @@ pub struct Config {
     /// People who may sign approvals (`docs/approvals.md` §1).
     #[serde(default)]
     pub approvers: Vec<ApproverConfig>,
+    /// OAuth 2.1 resource server for HTTP (JWT bearer tokens), besides API keys.
+    pub oauth: Option<OAuthConfig>,
+    #[serde(default)]
+    pub rate_limits: RateLimitsConfig,
     /// `blake3:<hex>` of the config file's bytes (recorded in `gateway.start`).
     #[serde(skip)]
     pub source_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// This gateway's resource identifier (RFC 8707 / RFC 9728): tokens must name it in `aud`.
+    pub resource: String,
+    /// The accepted token issuer (`iss`).
+    pub issuer: String,
+    /// Authorization servers advertised in the protected resource metadata (default: issuer).
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+    /// The issuer's JWKS: a file (relative to the config) or an HTTPS URL.
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    /// The claim holding roles (array of strings, or one space-separated string).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// The claim naming the principal.
+    #[serde(default = "default_principal_claim")]
+    pub principal_claim: String,
+    /// A scope every token needs to use MCP at all (none by default).
+    pub required_scope: Option<String>,
+    /// Scopes particular tools need, by tool-name glob (e.g. `"invoices_*" = "billing:write"`).
+    #[serde(default)]
+    pub tool_scopes: BTreeMap<String, String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+}
+
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+fn default_principal_claim() -> String {
+    "sub".into()
+}
+fn default_leeway_secs() -> u64 {
+    30
+}
+
+/// Token buckets: `rate` calls per second refilled, up to `burst`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    pub rate: f64,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    /// `tools/call`s per principal, all tools together.
+    pub per_principal: Option<BucketConfig>,
+    /// `tools/call`s per principal and tool, by tool-name glob (first match).
+    #[serde(default)]
+    pub per_tool: BTreeMap<String, BucketConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -314,6 +375,11 @@ impl Config {
         let mut config = Self::parse(path, &text)?;
         config.source_hash = format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex());
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(oauth) = &mut config.oauth
+            && let Some(file) = &mut oauth.jwks_file
+        {
+            *file = base.join(&*file);
+        }
         for p in [
             &mut config.ledger.dir,
             &mut config.ledger.signing_key_file,
@@ -374,6 +440,22 @@ impl Config {
                 return Err(invalid(&format!(
                     "server.allowed_origins: {origin:?} is not an origin (scheme://host[:port])"
                 )));
+            }
+        }
+        if let Some(o) = &config.oauth {
+            if o.jwks_file.is_some() == o.jwks_url.is_some() {
+                return Err(invalid("oauth: set exactly one of jwks_file and jwks_url"));
+            }
+            if o.resource.is_empty() || o.issuer.is_empty() {
+                return Err(invalid("oauth: resource and issuer must not be empty"));
+            }
+        }
+        let limits = &config.rate_limits;
+        for b in limits.per_principal.iter().chain(limits.per_tool.values()) {
+            if !(b.rate.is_finite() && b.rate > 0.0) || b.burst == 0 {
+                return Err(invalid(
+                    "rate_limits: rate must be a positive number and burst at least 1",
+                ));
             }
         }
         let mut names = std::collections::BTreeSet::new();

@@ -98,6 +98,7 @@ pub struct Enforcer {
     pub commit_key: CommitKey,
     pub page_size: NonZeroUsize,
     pub approvals: Arc<Approvals>,
+    pub limiter: crate::ratelimit::RateLimiter,
     calls: AtomicU64,
 }
 
@@ -118,10 +119,12 @@ impl Enforcer {
         commit_key: CommitKey,
         page_size: NonZeroUsize,
         approvals: Arc<Approvals>,
+        limiter: crate::ratelimit::RateLimiter,
     ) -> Self {
         let policy_ref = format!("blake3:{}", policy.hash_hex());
         Self {
             approvals,
+            limiter,
             audit,
             catalog,
             policy,
@@ -277,6 +280,21 @@ impl Enforcer {
             Some(_) => return Err(invalid("tools/call: \"arguments\" must be an object")),
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Err(limited) = self.limiter.check(&caller.principal.name, name) {
+            let entry =
+                events::rate_limited(caller.session, &caller.principal.name, name, &limited);
+            let seq = self.audit.record(entry).await?.seq;
+            let per = if limited.scope == "tool" {
+                format!("calls to {name}")
+            } else {
+                "calls".to_string()
+            };
+            return Ok(error_result(format!(
+                "Rate limited: at most {} {per} per second (bursts of {}); retry in {} ms \
+                 (audit ref: ledger seq {seq}).",
+                limited.rate, limited.burst, limited.retry_after_ms
+            )));
+        }
         let request_digest = blake3_ref(raw);
         let args_digest = blake3_ref(&canonical::encode(&args));
 

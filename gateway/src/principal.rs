@@ -10,6 +10,14 @@ pub enum AuthMethod {
     ApiKey { key_id: String },
     /// The stdio principal named in the config (the operator who launched the process).
     Local,
+    /// An OAuth access token (JWT) from `issuer`; `token` is `jti:<id>` or a fingerprint, never
+    /// the token.
+    OAuth {
+        issuer: String,
+        token: String,
+        email: Option<String>,
+        display_name: Option<String>,
+    },
 }
 
 /// An authenticated caller.
@@ -25,19 +33,35 @@ impl Principal {
         match self.auth {
             AuthMethod::ApiKey { .. } => "api_key",
             AuthMethod::Local => "local",
+            AuthMethod::OAuth { .. } => "oauth",
         }
     }
 
     pub fn key_id(&self) -> Option<&str> {
         match &self.auth {
             AuthMethod::ApiKey { key_id } => Some(key_id),
-            AuthMethod::Local => None,
+            _ => None,
         }
     }
 
-    /// Whether two credentials name the same caller (an HTTP session is bound to this).
+    /// The OAuth token reference (`jti:…` or a fingerprint), for the ledger.
+    pub fn token_ref(&self) -> Option<&str> {
+        match &self.auth {
+            AuthMethod::OAuth { token, .. } => Some(token),
+            _ => None,
+        }
+    }
+
+    /// Whether two credentials name the same caller (an HTTP session is bound to this): the same
+    /// API key, or the same subject of the same issuer (tokens may be refreshed mid-session).
     pub fn same_caller(&self, other: &Principal) -> bool {
-        self.name == other.name && self.auth == other.auth
+        self.name == other.name
+            && match (&self.auth, &other.auth) {
+                (AuthMethod::OAuth { issuer: a, .. }, AuthMethod::OAuth { issuer: b, .. }) => {
+                    a == b
+                }
+                (a, b) => a == b,
+            }
     }
 
     /// The identity Convex sees when the gateway acts as this caller.
@@ -45,6 +69,17 @@ impl Principal {
         let mut identity = UserIdentity::new(self.name.clone());
         identity.issuer = Some("auditgate".into());
         identity.name = Some(self.name.clone());
+        if let AuthMethod::OAuth {
+            issuer,
+            email,
+            display_name,
+            ..
+        } = &self.auth
+        {
+            identity.issuer = Some(issuer.clone());
+            identity.email = email.clone();
+            identity.name = display_name.clone().or_else(|| Some(self.name.clone()));
+        }
         identity
             .extra
             .insert("roles".into(), Value::from(self.roles.clone()));

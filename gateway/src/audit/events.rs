@@ -97,6 +97,10 @@ pub fn session_open(s: &SessionOpen<'_>) -> Draft {
         "capabilities": caps,
     });
     put(&mut body, "key_id", s.principal.key_id().map(Value::from));
+    put(&mut body, "token", s.principal.token_ref().map(Value::from));
+    if let crate::principal::AuthMethod::OAuth { issuer, .. } = &s.principal.auth {
+        put(&mut body, "issuer", Some(Value::from(issuer.as_str())));
+    }
     put(&mut body, "remote", s.remote.map(Value::from));
     draft("session.open", body)
 }
@@ -311,5 +315,19 @@ pub fn approval_refused(approval_id: &str, approver: &str, reason: &str, remote:
         "approval.refused",
         json!({"approval_id": approval_id, "approver": approver, "reason": reason,
                "remote": remote}),
+    )
+}
+
+pub fn rate_limited(
+    session: &str,
+    principal: &str,
+    tool: &str,
+    limited: &crate::ratelimit::Limited,
+) -> Draft {
+    draft(
+        "rate.limited",
+        json!({"session": session, "principal": principal, "tool": tool,
+               "scope": limited.scope, "burst": limited.burst,
+               "retry_after_ms": limited.retry_after_ms}),
     )
 }

@@ -30,7 +30,7 @@ async fn operator(
         );
         return Err(refuse(state, remote, r).await);
     }
-    let principal = authenticate(state, headers, remote).await?;
+    let principal = authenticate(state, headers, remote).await?.principal;
     let role = &state.gateway.config.server.admin_role;
     if !principal.roles.contains(role) {
         let mut r = Refused::new(

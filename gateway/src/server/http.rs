@@ -141,6 +141,14 @@ pub async fn serve_admin(
 pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/mcp", get(mcp).post(mcp).delete(mcp).fallback(mcp))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource),
+        )
         .route("/healthz", get(healthz))
         .route("/admin/approvals", get(super::admin::list))
         .route(
@@ -175,6 +183,8 @@ pub(super) struct Refused {
     detail: String,
     session: Option<String>,
     pub(super) principal: Option<String>,
+    /// A `WWW-Authenticate` value to send (scope step-up).
+    challenge: Option<String>,
 }
 
 impl Refused {
@@ -185,6 +195,7 @@ impl Refused {
             detail: detail.into(),
             session: None,
             principal: None,
+            challenge: None,
         }
     }
 }
@@ -218,6 +229,13 @@ pub(super) async fn refuse(state: &HttpState, remote: &str, r: Refused) -> Respo
         jsonrpc_error_body(code, &r.detail),
     )
         .into_response();
+    if let Some(c) = r
+        .challenge
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+    }
     if r.status == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()
@@ -278,23 +296,41 @@ pub(super) async fn authenticate(
     state: &HttpState,
     headers: &HeaderMap,
     remote: &str,
-) -> Result<Principal, Response> {
+) -> Result<Authenticated, Response> {
     let presented = header_str(headers, header::AUTHORIZATION.as_str());
     let token = presented.and_then(|h| {
         h.strip_prefix("Bearer ")
             .or_else(|| h.strip_prefix("bearer "))
             .map(str::trim)
     });
+    let gateway = &state.gateway;
     let outcome = match token {
         None if presented.is_none() => Err(("missing", events::Presented::Nothing)),
         None => Err(("malformed", events::Presented::Nothing)),
+        // An API key (our prefix), or a JWT when an OAuth resource server is configured.
+        Some(token) if !token.starts_with(apikeys::TOKEN_PREFIX) && gateway.oauth.is_some() => {
+            let rs = gateway.oauth.as_ref().expect("checked above");
+            match rs.validate(token).await {
+                Ok(v) => Ok(Authenticated {
+                    principal: v.principal,
+                    scopes: Some(v.scopes),
+                }),
+                Err(e) => Err((
+                    e.code(),
+                    events::Presented::Fingerprint(apikeys::token_fingerprint(token)),
+                )),
+            }
+        }
         Some(token) => {
             let now = Timestamp::now();
-            match state.gateway.keys.authenticate(token, now.as_str()) {
-                Ok(Ok(key)) => Ok(Principal {
-                    name: key.principal,
-                    roles: key.roles,
-                    auth: AuthMethod::ApiKey { key_id: key.id },
+            match gateway.keys.authenticate(token, now.as_str()) {
+                Ok(Ok(key)) => Ok(Authenticated {
+                    principal: Principal {
+                        name: key.principal,
+                        roles: key.roles,
+                        auth: AuthMethod::ApiKey { key_id: key.id },
+                    },
+                    scopes: None,
                 }),
                 Ok(Err(refusal)) => {
                     let presented = match apikeys::token_id(token) {
@@ -311,28 +347,41 @@ pub(super) async fn authenticate(
         }
     };
     let (reason, presented) = match outcome {
-        Ok(p) => return Ok(p),
+        Ok(a) => return Ok(a),
         Err(e) => e,
     };
     let entry = events::auth_refused(reason, &presented, remote, "http");
-    if let Err(e) = state.gateway.audit.record(entry).await {
+    if let Err(e) = gateway.audit.record(entry).await {
         tracing::error!(error = %e, "could not record an auth refusal");
         return Err(audit_unavailable());
     }
     let message = match reason {
-        "missing" => "authentication required: send Authorization: Bearer <API key>",
-        "malformed" => "the Authorization header must be: Bearer <API key>",
+        "missing" => "authentication required: send Authorization: Bearer <token>",
+        "malformed" => "the Authorization header must be: Bearer <token>",
         "revoked" => "this API key was revoked",
-        "expired" => "this API key has expired",
-        _ => "invalid API key",
+        "expired" => "the token has expired",
+        "not_yet_valid" => "the token is not valid yet",
+        "wrong_audience" => "the token was issued for another resource",
+        "wrong_issuer" => "the token's issuer is not trusted here",
+        "unknown_kid" => "the token's signing key is unknown",
+        "bad_signature" => "the token's signature does not verify",
+        "alg_not_allowed" => "the token's algorithm is not accepted",
+        "insufficient_scope" => "the token lacks the required scope",
+        "keys_unavailable" => "the issuer's keys are unavailable; try again later",
+        _ => "invalid token",
     };
-    let challenge = if reason == "missing" {
-        "Bearer realm=\"auditgate\"".to_string()
-    } else {
-        format!(
-            "Bearer realm=\"auditgate\", error=\"invalid_token\", error_description=\"{message}\""
-        )
-    };
+    let mut challenge = String::from("Bearer realm=\"auditgate\"");
+    if let Some(rs) = &gateway.oauth {
+        challenge.push_str(&format!(", resource_metadata=\"{}\"", rs.metadata_url()));
+        if let Some(scope) = &rs.config.required_scope {
+            challenge.push_str(&format!(", scope=\"{scope}\""));
+        }
+    }
+    if reason != "missing" {
+        challenge.push_str(&format!(
+            ", error=\"invalid_token\", error_description=\"{message}\""
+        ));
+    }
     let mut response = (
         StatusCode::UNAUTHORIZED,
         [(header::CONTENT_TYPE, "application/json")],
@@ -343,6 +392,54 @@ pub(super) async fn authenticate(
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     Err(response)
+}
+
+/// An authenticated request: who, and the token's scopes (`None` for API keys: all scopes).
+#[derive(Debug, Clone)]
+pub(super) struct Authenticated {
+    pub(super) principal: Principal,
+    pub(super) scopes: Option<Vec<String>>,
+}
+
+/// 403 `insufficient_scope` when a `tools/call` needs a scope the token lacks (RFC 6750 §3.1).
+fn check_scope(state: &HttpState, who: &Authenticated, message: &Message) -> Result<(), Refused> {
+    let (Some(rs), Some(scopes)) = (&state.gateway.oauth, &who.scopes) else {
+        return Ok(());
+    };
+    let Message::Request { method, params, .. } = message else {
+        return Ok(());
+    };
+    let tool = (method == "tools/call")
+        .then(|| params.as_ref()?.as_object()?.get("name")?.as_str())
+        .flatten();
+    let Some(needed) = tool.and_then(|t| rs.tool_scope(t)) else {
+        return Ok(());
+    };
+    if scopes.iter().any(|s| s == needed) {
+        return Ok(());
+    }
+    let mut r = Refused::new(
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        format!("Forbidden: this tool needs the scope {needed:?}"),
+    );
+    r.principal = Some(who.principal.name.clone());
+    r.challenge = Some(format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{needed}\", resource_metadata=\"{}\"",
+        rs.metadata_url()
+    ));
+    Err(r)
+}
+
+async fn protected_resource(State(state): State<Arc<HttpState>>) -> Response {
+    match &state.gateway.oauth {
+        Some(rs) => axum::Json(rs.metadata()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "no OAuth resource server is configured (API keys only)",
+        )
+            .into_response(),
+    }
 }
 
 /// The session a request names, bound to the same principal.
@@ -413,14 +510,14 @@ async fn mcp(
         );
         return refuse(&state, &remote, r).await;
     }
-    let principal = match authenticate(&state, headers, &remote).await {
-        Ok(p) => p,
+    let who = match authenticate(&state, headers, &remote).await {
+        Ok(a) => a,
         Err(response) => return response,
     };
     let outcome = match parts.method {
-        Method::POST => post(&state, headers, body, principal, &remote).await,
-        Method::GET => open_stream(&state, headers, principal).await,
-        Method::DELETE => delete(&state, headers, principal).await,
+        Method::POST => post(&state, headers, body, who, &remote).await,
+        Method::GET => open_stream(&state, headers, who.principal).await,
+        Method::DELETE => delete(&state, headers, who.principal).await,
         _ => Err(Refused::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -437,7 +534,7 @@ async fn post(
     state: &Arc<HttpState>,
     headers: &HeaderMap,
     body: Body,
-    principal: Principal,
+    who: Authenticated,
     remote: &str,
 ) -> Result<Response, Refused> {
     if !(accepts(headers, "application/json") && accepts(headers, "text/event-stream")) {
@@ -478,6 +575,8 @@ async fn post(
         }
     };
     let (raw, message) = frame.into_parts();
+    check_scope(state, &who, &message)?;
+    let principal = who.principal;
     if message.method() == Some("initialize") {
         return initialize(state, headers, principal, remote, &raw, message).await;
     }

@@ -64,6 +64,8 @@ pub struct Gateway {
     pub enforcer: Enforcer,
     pub audit: Arc<AuditLog>,
     pub keys: KeyStore,
+    /// The OAuth resource server, when `[oauth]` is configured.
+    pub oauth: Option<crate::oauth::ResourceServer>,
     pub server_info: ServerInfo,
     /// Random id of this run (`gateway.start.instance`).
     pub instance: String,
@@ -163,16 +165,19 @@ impl Gateway {
             commit_key,
             page_size,
             approvals,
+            crate::ratelimit::RateLimiter::new(config.rate_limits.clone()),
         );
         let keys = KeyStore::new(config.auth.api_keys_file.clone());
         let instance = session::new_session_id()
             .map_err(|e| StartError::Upstream(e.to_string()))?[..16]
             .to_string();
+        let oauth = config.oauth.clone().map(crate::oauth::ResourceServer::new);
         Ok(Gateway {
             config,
             enforcer,
             audit,
             keys,
+            oauth,
             server_info: ServerInfo {
                 name: "auditgate".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
