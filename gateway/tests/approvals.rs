@@ -13,7 +13,7 @@ use auditgate_ledger::SigningKey;
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::gateway::{GatewayDir, Mcp, RunningGateway, kinds, text};
+use support::gateway::{GatewayDir, Mcp, RunningGateway, kinds, spawn_http, terminate, text};
 
 /// The operator API as `ops` (role admin).
 struct Ops {
@@ -373,33 +373,9 @@ async fn four_eyes_needs_two_approvers_neither_the_caller() {
 fn a_restart_expires_what_was_pending() {
     let app = app_or_skip!();
     let dir = GatewayDir::with_timeout(&app.url, "", "10m");
-    let spawn = || {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_auditgate"))
-            .args(["serve", "--http", "127.0.0.1:0", "--config"])
-            .arg(dir.config_path())
-            .env("AUDITGATE_LOG", "warn")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("listening on") {
-            line.clear();
-            if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
-                let _ = child.wait();
-                panic!("gateway exited");
-            }
-        }
-        std::thread::spawn(move || for _ in std::io::BufRead::lines(stderr) {});
-        let url = line
-            .trim()
-            .trim_start_matches("auditgate: listening on ")
-            .to_string();
-        (child, url)
-    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let seed = rt.block_on(app.seed());
-    let (mut child, url) = spawn();
+    let (mut child, url) = spawn_http(&dir);
     let base = url.trim_end_matches("/mcp").to_string();
     let ops = Ops::new(&dir, &base);
     let token = dir.token("alice");
@@ -420,11 +396,8 @@ fn a_restart_expires_what_was_pending() {
     // Crash: SIGKILL, no chance to expire anything.
     child.kill().unwrap();
     child.wait().unwrap();
-    let (mut child, _url) = spawn();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    child.wait().unwrap();
+    let (child, _url) = spawn_http(&dir);
+    terminate(child);
     dir.verify();
     let entries = dir.entries();
     let expired = of_kind(&entries, "approval.expired");

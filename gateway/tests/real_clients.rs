@@ -10,12 +10,11 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use support::gateway::{GatewayDir, kinds};
+use support::gateway::{GatewayDir, kinds, spawn_http, terminate};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -218,46 +217,6 @@ fn check_ledger(name: &str, dir: &GatewayDir, transport: &str) {
         .filter(|k| **k == "gateway.start")
         .count();
     assert_eq!(starts, stops, "{name}: every run ended cleanly");
-}
-
-/// `auditgate serve --http 127.0.0.1:0`; returns the child and its MCP URL.
-#[allow(
-    clippy::zombie_processes,
-    reason = "the caller terminates and waits for the child"
-)]
-fn spawn_http(dir: &GatewayDir) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auditgate"))
-        .args(["serve", "--http", "127.0.0.1:0", "--config"])
-        .arg(dir.config_path())
-        .env("AUDITGATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            let status = child.wait();
-            panic!("the gateway exited before listening: {status:?}");
-        }
-        if let Some(url) = line.trim().strip_prefix("auditgate: listening on ") {
-            let url = url.to_string();
-            // Keep draining stderr so the gateway never blocks on a full pipe.
-            std::thread::spawn(move || for _ in stderr.lines() {});
-            return (child, url);
-        }
-    }
-}
-
-fn terminate(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success(), "graceful shutdown exits 0");
 }
 
 fn run_driver(mut cmd: Command, name: &str) -> Value {

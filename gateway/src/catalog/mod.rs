@@ -42,6 +42,8 @@ pub enum CatalogError {
         path: String,
         source: std::io::Error,
     },
+    #[error("fetching the function spec from the deployment: {0}")]
+    Fetch(#[from] crate::upstream::convex::UpstreamError),
 }
 
 /// What a tool does, for the policy engine: the policy crate's own kinds (so the names in
@@ -151,6 +153,17 @@ pub struct CatalogOptions {
     pub overrides: BTreeMap<String, ToolOverride>,
 }
 
+impl CatalogOptions {
+    /// The options a gateway config sets (`[convex] include_internal`, `[catalog]`, `[tools]`).
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            include_internal: config.convex.include_internal,
+            data_tools: config.catalog.data_tools,
+            overrides: config.tools.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Catalog {
     tools: Vec<Tool>,
@@ -251,6 +264,22 @@ impl Catalog {
             by_name,
             hash,
         })
+    }
+
+    /// The catalog a config names: its `[catalog] spec_file`, or the deployment's function spec
+    /// fetched with the deploy key through `client`.
+    pub async fn load(
+        config: &crate::config::Config,
+        client: &crate::upstream::convex::ConvexClient,
+    ) -> Result<Self, CatalogError> {
+        let options = CatalogOptions::from_config(config);
+        match &config.catalog.spec_file {
+            Some(path) => Self::from_spec_file(path, &options),
+            None => {
+                let spec = FunctionSpecFile::from_value(client.function_spec().await?)?;
+                Self::build(&spec, &options)
+            }
+        }
     }
 
     /// Reads a `npx convex function-spec` file and builds the catalog.

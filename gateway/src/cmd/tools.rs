@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use auditgate::catalog::{Catalog, CatalogOptions, spec::FunctionSpecFile};
+use auditgate::catalog::{Catalog, CatalogOptions};
 use auditgate::config::Config;
 use auditgate::listing::{list_for, render_human};
 use auditgate::upstream::convex;
@@ -29,30 +29,18 @@ pub struct Args {
 
 /// Builds the catalog a config names (spec file, or fetched live with the deploy key).
 pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
-    let options = CatalogOptions {
-        include_internal: config.convex.include_internal,
-        data_tools: config.catalog.data_tools,
-        overrides: config.tools.clone(),
-    };
-    let spec = match &config.catalog.spec_file {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("reading function spec {}", path.display()))?;
-            FunctionSpecFile::parse(&bytes)
-                .with_context(|| format!("parsing function spec {}", path.display()))?
-        }
-        None => {
-            let (client, _) = convex::from_config(&config.convex)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let value = runtime
-                .block_on(client.function_spec())
-                .context("fetching the function spec from the deployment")?;
-            FunctionSpecFile::from_value(value)?
-        }
-    };
-    Ok(Catalog::build(&spec, &options)?)
+    if let Some(path) = &config.catalog.spec_file {
+        // No deployment (and no deploy key) needed.
+        return Ok(Catalog::from_spec_file(
+            path,
+            &CatalogOptions::from_config(config),
+        )?);
+    }
+    let (client, _) = convex::from_config(&config.convex)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(Catalog::load(config, &client))?)
 }
 
 /// Parses a policy file, printing its warnings to stderr.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::http::{HttpState, Refused, authenticate, header_str, origin_allowed, refuse};
+use super::http::{HttpState, Refused, authenticate, check_origin, refuse};
 use crate::approvals::{Receipt, Refused as ReceiptRefused};
 use crate::principal::Principal;
 
@@ -20,16 +20,7 @@ async fn operator(
     headers: &HeaderMap,
     remote: &str,
 ) -> Result<Principal, Response> {
-    if let Some(origin) = header_str(headers, header::ORIGIN.as_str())
-        && !origin_allowed(origin, &state.gateway.config.server.allowed_origins)
-    {
-        let r = Refused::new(
-            StatusCode::FORBIDDEN,
-            "bad_origin",
-            format!("Forbidden: Origin {origin:?} is not allowed"),
-        );
-        return Err(refuse(state, remote, r).await);
-    }
+    check_origin(state, headers, remote).await?;
     let principal = authenticate(state, headers, remote).await?.principal;
     let role = &state.gateway.config.server.admin_role;
     if !principal.roles.contains(role) {

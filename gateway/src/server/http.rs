@@ -113,14 +113,18 @@ impl HttpState {
 
 /// Only the operator API and `/healthz` (for `serve --stdio --admin ADDR`).
 pub fn admin_router(state: Arc<HttpState>) -> Router {
-    Router::new()
+    operator_routes(Router::new()).with_state(state)
+}
+
+/// `/healthz` and the operator API, shared by both routers.
+fn operator_routes(router: Router<Arc<HttpState>>) -> Router<Arc<HttpState>> {
+    router
         .route("/healthz", get(healthz))
         .route("/admin/approvals", get(super::admin::list))
         .route(
             "/admin/approvals/{id}",
             get(super::admin::show).post(super::admin::decide),
         )
-        .with_state(state)
 }
 
 /// Serves [`admin_router`] until `stop` resolves.
@@ -137,9 +141,9 @@ pub async fn serve_admin(
         .await
 }
 
-/// The router: `/mcp` and `/healthz`.
+/// The router: `/mcp`, the protected resource metadata, `/healthz` and the operator API.
 pub fn router(state: Arc<HttpState>) -> Router {
-    Router::new()
+    let mcp_routes = Router::new()
         .route("/mcp", get(mcp).post(mcp).delete(mcp).fallback(mcp))
         .route(
             "/.well-known/oauth-protected-resource",
@@ -148,14 +152,28 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route(
             "/.well-known/oauth-protected-resource/mcp",
             get(protected_resource),
-        )
-        .route("/healthz", get(healthz))
-        .route("/admin/approvals", get(super::admin::list))
-        .route(
-            "/admin/approvals/{id}",
-            get(super::admin::show).post(super::admin::decide),
-        )
-        .with_state(state)
+        );
+    operator_routes(mcp_routes).with_state(state)
+}
+
+/// 403 for a browser `Origin` that is not allowed (DNS rebinding), recorded; checked before
+/// authentication on every route that acts.
+pub(super) async fn check_origin(
+    state: &HttpState,
+    headers: &HeaderMap,
+    remote: &str,
+) -> Result<(), Response> {
+    match header_str(headers, header::ORIGIN.as_str()) {
+        Some(origin) if !origin_allowed(origin, &state.gateway.config.server.allowed_origins) => {
+            let r = Refused::new(
+                StatusCode::FORBIDDEN,
+                "bad_origin",
+                format!("Forbidden: Origin {origin:?} is not allowed"),
+            );
+            Err(refuse(state, remote, r).await)
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
@@ -500,15 +518,8 @@ async fn mcp(
     let remote = peer.to_string();
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    if let Some(origin) = header_str(headers, header::ORIGIN.as_str())
-        && !origin_allowed(origin, &state.gateway.config.server.allowed_origins)
-    {
-        let r = Refused::new(
-            StatusCode::FORBIDDEN,
-            "bad_origin",
-            format!("Forbidden: Origin {origin:?} is not allowed"),
-        );
-        return refuse(&state, &remote, r).await;
+    if let Err(response) = check_origin(&state, headers, &remote).await {
+        return response;
     }
     let who = match authenticate(&state, headers, &remote).await {
         Ok(a) => a,

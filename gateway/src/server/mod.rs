@@ -21,8 +21,7 @@ use serde_json::json;
 use crate::apikeys::KeyStore;
 use crate::approvals::Approvals;
 use crate::audit::{AuditError, AuditLog, events};
-use crate::catalog::spec::FunctionSpecFile;
-use crate::catalog::{Catalog, CatalogOptions};
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::enforcement::Enforcer;
 use crate::mcp::lifecycle::ServerInfo;
@@ -126,30 +125,12 @@ impl Gateway {
 
         let (client, identity_mode) =
             convex::from_config(&config.convex).map_err(|e| StartError::Upstream(e.to_string()))?;
-        let options = CatalogOptions {
-            include_internal: config.convex.include_internal,
-            data_tools: config.catalog.data_tools,
-            overrides: config.tools.clone(),
-        };
-        let spec = match &config.catalog.spec_file {
-            Some(path) => {
-                let bytes = std::fs::read(path).map_err(|source| StartError::Read {
-                    what: "function spec",
-                    path: path.clone(),
-                    source,
-                })?;
-                FunctionSpecFile::parse(&bytes).map_err(|e| StartError::Catalog(e.to_string()))?
+        let catalog = Catalog::load(&config, &client).await.map_err(|e| match e {
+            crate::catalog::CatalogError::Fetch(u) => {
+                StartError::Upstream(format!("fetching the function spec: {u}"))
             }
-            None => {
-                let value = client.function_spec().await.map_err(|e| {
-                    StartError::Upstream(format!("fetching the function spec: {e}"))
-                })?;
-                FunctionSpecFile::from_value(value)
-                    .map_err(|e| StartError::Catalog(e.to_string()))?
-            }
-        };
-        let catalog =
-            Catalog::build(&spec, &options).map_err(|e| StartError::Catalog(e.to_string()))?;
+            other => StartError::Catalog(other.to_string()),
+        })?;
 
         let commit_key = load_commit_key(&config.ledger.commit_key_file)?;
         let audit = Arc::new(AuditLog::new(Arc::new(ledger)));

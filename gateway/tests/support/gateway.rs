@@ -2,7 +2,9 @@
 //! app, an in-process HTTP gateway on a random port, a raw MCP-over-HTTP client, and the ledger's
 //! entries read back from its files.
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use auditgate::apikeys::KeyStore;
@@ -396,4 +398,44 @@ pub fn kinds(entries: &[Value]) -> Vec<&str> {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect()
+}
+
+/// `auditgate serve --http 127.0.0.1:0`; returns the child and its MCP URL.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the caller terminates and waits for the child"
+)]
+pub fn spawn_http(dir: &GatewayDir) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auditgate"))
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .arg(dir.config_path())
+        .env("AUDITGATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            let status = child.wait();
+            panic!("the gateway exited before listening: {status:?}");
+        }
+        if let Some(url) = line.trim().strip_prefix("auditgate: listening on ") {
+            let url = url.to_string();
+            // Keep draining stderr so the gateway never blocks on a full pipe.
+            std::thread::spawn(move || for _ in stderr.lines() {});
+            return (child, url);
+        }
+    }
+}
+
+pub fn terminate(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "graceful shutdown exits 0");
 }
