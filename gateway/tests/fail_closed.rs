@@ -142,4 +142,14 @@ async fn a_ledger_that_cannot_undo_a_failed_write_stays_closed() {
         "{body}"
     );
     assert_eq!(app.calls().await.len(), calls_before);
+
+    // The files hold a torn record now. Reopening (what a restart does) cuts it, records the
+    // recovery, and the ledger verifies again.
+    gw.stop().await;
+    let key = SigningKey::load(&dir.path().join("keys/ledger.key")).unwrap();
+    let (ledger, report) = Ledger::open(&dir.ledger_dir(), key, LedgerOptions::default()).unwrap();
+    assert!(report.recovered.is_some(), "{report:?}");
+    ledger.close();
+    dir.verify();
+    assert!(kinds(&dir.entries()).contains(&"ledger.recovered"));
 }

@@ -114,8 +114,10 @@ impl Gateway {
         id: Option<crate::mcp::jsonrpc::Id>,
         error: ErrorObject,
     ) -> Message {
+        // Only an opened session is named: an error before `initialize` belongs to no session
+        // (verifier rule G3).
         let entry = events::protocol_error(&events::ProtocolError {
-            session: session.map(|s| s.id.as_str()),
+            session: session.filter(|s| s.is_open()).map(|s| s.id.as_str()),
             code: error.code,
             message: &error.message,
             method,

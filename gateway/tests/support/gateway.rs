@@ -176,8 +176,9 @@ impl Drop for GatewayDir {
         if !ledger.join("segments").is_dir() {
             return;
         }
-        let name = self.dir.path().file_name().unwrap().to_owned();
-        let out = PathBuf::from(keep).join(name);
+        // Temp dirs are named `.tmpXXXX`; drop the dot so shell globs see the copies.
+        let name = self.dir.path().file_name().unwrap().to_string_lossy();
+        let out = PathBuf::from(keep).join(name.trim_start_matches('.'));
         let _ = std::fs::create_dir_all(out.join("segments"));
         for f in std::fs::read_dir(ledger.join("segments"))
             .unwrap()
