@@ -75,6 +75,8 @@ const ALLOWED: [Algorithm; 7] = [
 pub struct Jwks {
     source: JwksSource,
     cache: Mutex<Option<(JwkSet, Instant)>>,
+    /// An unknown `kid` re-reads the set at most this often.
+    refresh_floor: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -83,8 +85,9 @@ enum JwksSource {
     Url(String),
 }
 
-/// A JWKS older than this is re-read; an unknown `kid` re-reads at most this often.
+/// A JWKS older than this is re-read.
 const JWKS_TTL: Duration = Duration::from_secs(300);
+/// Default for [`Jwks::refresh_floor`].
 const REFRESH_FLOOR: Duration = Duration::from_secs(10);
 
 impl Jwks {
@@ -98,6 +101,7 @@ impl Jwks {
         Self {
             source,
             cache: Mutex::new(None),
+            refresh_floor: REFRESH_FLOOR,
         }
     }
 
@@ -139,7 +143,7 @@ impl Jwks {
                 return Ok(k);
             }
             // Unknown kid: the issuer may have rotated; re-read, but not more often than the floor.
-            if fresh(*at, REFRESH_FLOOR) {
+            if fresh(*at, self.refresh_floor) {
                 return Err(TokenError::UnknownKid);
             }
         }
@@ -176,6 +180,12 @@ impl ResourceServer {
     pub fn new(config: OAuthConfig) -> Self {
         let jwks = Jwks::from_config(&config);
         Self { config, jwks }
+    }
+
+    /// How often an unknown `kid` may trigger a re-read of the JWKS (default 10 s).
+    pub fn with_refresh_floor(mut self, floor: Duration) -> Self {
+        self.jwks.refresh_floor = floor;
+        self
     }
 
     /// Validates a bearer JWT.
@@ -353,20 +363,73 @@ mod tests {
         assert!(!glob_match("exact", "exactly"));
     }
 
-    #[test]
-    fn metadata_url_keeps_the_resource_path() {
-        let rs = ResourceServer::new(OAuthConfig {
+    fn config(jwks_file: std::path::PathBuf) -> OAuthConfig {
+        OAuthConfig {
             resource: "https://gw.example.com/mcp".into(),
             issuer: "https://idp.example.com".into(),
             authorization_servers: vec![],
-            jwks_file: Some("jwks.json".into()),
+            jwks_file: Some(jwks_file),
             jwks_url: None,
             roles_claim: "roles".into(),
             principal_claim: "sub".into(),
             required_scope: None,
             tool_scopes: BTreeMap::new(),
             leeway_secs: 30,
-        });
+        }
+    }
+
+    /// A new key at the issuer is picked up when a token names it (key rotation).
+    #[tokio::test]
+    async fn an_unknown_kid_rereads_the_jwks() {
+        use base64::Engine as _;
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jwks.json");
+        let jwk = |kid: &str, key: &ed25519_dalek::SigningKey| {
+            let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(key.verifying_key().as_bytes());
+            json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": x})
+        };
+        let old = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let new = ed25519_dalek::SigningKey::from_bytes(&[2; 32]);
+        std::fs::write(&path, json!({"keys": [jwk("old", &old)]}).to_string()).expect("write");
+        let rs = ResourceServer::new(config(path.clone())).with_refresh_floor(Duration::ZERO);
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 600;
+        let claims = json!({"iss": "https://idp.example.com", "aud": "https://gw.example.com/mcp",
+                            "sub": "dana", "exp": exp});
+        let sign = |kid: &str, key: &ed25519_dalek::SigningKey| {
+            let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.into());
+            let der = key.to_pkcs8_der().expect("pkcs8");
+            jsonwebtoken::encode(
+                &header,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+            )
+            .expect("sign")
+        };
+        assert!(rs.validate(&sign("old", &old)).await.is_ok());
+        assert_eq!(
+            rs.validate(&sign("new", &new)).await.unwrap_err(),
+            TokenError::UnknownKid
+        );
+        // The issuer rotates: the next token naming the new kid re-reads the set.
+        std::fs::write(
+            &path,
+            json!({"keys": [jwk("old", &old), jwk("new", &new)]}).to_string(),
+        )
+        .expect("write");
+        let ok = rs.validate(&sign("new", &new)).await.expect("rotated key");
+        assert_eq!(ok.principal.name, "dana");
+    }
+
+    #[test]
+    fn metadata_url_keeps_the_resource_path() {
+        let rs = ResourceServer::new(config("jwks.json".into()));
         assert_eq!(
             rs.metadata_url(),
             "https://gw.example.com/.well-known/oauth-protected-resource/mcp"
