@@ -14,26 +14,32 @@
 //!   for the baseline, the same N clients sending the Convex `POST /api/query` the gateway would
 //!   send, straight to the upstream.
 //!
-//! It prints calls/s, p50 and p99 per phase (1 and 32 sessions), the median `fdatasync` of a
-//! 1 KiB append to a file next to the ledger (measured before and after the phases), and the
-//! ratios the issue's targets are stated in. Absolute times are printed, never asserted. Every
-//! gateway phase ends by verifying its ledger and checking it holds a request and a result entry
-//! for every answered call.
+//! It prints, per phase (1 and 32 sessions, direct then through the gateway): calls/s, p50 and
+//! p99 as the client sees them, the cores this process and the rest of the machine kept busy, CPU
+//! time per call in the gateway's threads (runtime, ledger, sled) and in the harness's (load
+//! generator, upstream); the **limit**, `write` of 1 KiB + `fdatasync` to a file on the ledger's
+//! filesystem, measured right before and right after each gateway phase (median over up to 4,000);
+//! the upstream's share of a gateway call as the gateway recorded it (`call.result.latency_us`);
+//! the connections the upstream accepted (keep-alive); and the ratios the targets of issue 5 are
+//! stated in. Absolute times are printed, never asserted. Every gateway phase ends by verifying
+//! its ledger (chain, Merkle roots, signatures) and checking that it holds a `call.request` and an
+//! `ok` `call.result` for every answered call.
 //!
 //! All of it shares the machine's cores: the load generator, the upstream, the gateway's runtime
-//! and the ledger's threads compete for them, as they would for a gateway and its agents on one
-//! host.
+//! and the ledger's threads compete for them, as a gateway and its agents on one host would.
 //!
 //! `AUDITGATE_BENCH_SECS` (default 5) seconds measured per phase after a 1 s warm-up;
 //! `AUDITGATE_BENCH_SESSIONS` (default `1,32`); `AUDITGATE_BENCH_DIR` the directory for ledgers
 //! (default: the system temp dir, which must not be tmpfs for the figures to mean anything);
-//! `AUDITGATE_BENCH_CLIENT_THREADS` (default 1) the load generator's worker threads.
+//! `AUDITGATE_BENCH_CLIENT_THREADS` (default 1) the load generator's worker threads;
+//! `AUDITGATE_BENCH_GATEWAY_WORKERS` the gateway runtime's (default: one per core, as `serve`);
+//! `AUDITGATE_BENCH_THREADS=1` prints each thread's CPU time per phase.
 #![allow(clippy::unwrap_used, reason = "benchmark harness")]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use auditgate::apikeys::KeyStore;
@@ -69,6 +75,14 @@ fn client_threads() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1)
+}
+
+/// The gateway runtime's worker threads: `AUDITGATE_BENCH_GATEWAY_WORKERS`, else tokio's default
+/// (one per core), as `auditgate serve` runs.
+fn gateway_workers() -> Option<usize> {
+    std::env::var("AUDITGATE_BENCH_GATEWAY_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
 }
 
 fn bench_root() -> tempfile::TempDir {
@@ -131,6 +145,25 @@ fn thread_cpu() -> std::collections::HashMap<u64, (String, f64)> {
         out.insert(tid, (name, (ticks(11) + ticks(12)) / 100.0));
     }
     out
+}
+
+/// CPU seconds the whole machine spent busy so far (all but idle and iowait), from /proc/stat.
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: f64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum();
+    busy / 100.0
 }
 
 /// Whether a thread belongs to the gateway (its runtime, the ledger's and sled's threads) rather
@@ -204,6 +237,8 @@ fn ms(d: Duration) -> f64 {
 /// POST with [`UPSTREAM_ANSWER`] once the request body is read.
 struct Upstream {
     url: String,
+    /// TCP connections accepted so far (to show that clients keep connections alive).
+    connections: Arc<AtomicU64>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -212,6 +247,8 @@ impl Upstream {
     fn start() -> Self {
         let (url_tx, url_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let connections = Arc::new(AtomicU64::new(0));
+        let accepted = connections.clone();
         let thread = std::thread::Builder::new()
             .name("upstream".into())
             .spawn(move || {
@@ -233,6 +270,9 @@ impl Upstream {
                     url_tx
                         .send(format!("http://{}", listener.local_addr().unwrap()))
                         .unwrap();
+                    let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    });
                     axum::serve(listener, app)
                         .with_graceful_shutdown(async {
                             let _ = stop_rx.await;
@@ -244,6 +284,7 @@ impl Upstream {
             .unwrap();
         Self {
             url: url_rx.recv().unwrap(),
+            connections,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -339,7 +380,11 @@ struct RunningGateway {
 
 impl RunningGateway {
     fn start(dir: &GatewayDir) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = gateway_workers() {
+            builder.worker_threads(n);
+        }
+        let runtime = builder
             .enable_all()
             .thread_name("gw-worker")
             .build()
@@ -476,6 +521,8 @@ struct Phase {
     p50: Duration,
     p99: Duration,
     cores_busy: f64,
+    /// Cores the rest of the machine kept busy meanwhile (other processes, kernel threads).
+    others_busy: f64,
     /// CPU time per measured call in the gateway's threads, and in the harness's.
     gateway_cpu_per_call: Duration,
     harness_cpu_per_call: Duration,
@@ -510,12 +557,14 @@ async fn run_phase(target: Target, sessions: usize, secs: Duration) -> Phase {
         .collect();
     tokio::time::sleep(WARMUP).await;
     let cpu0 = thread_cpu();
+    let machine0 = machine_busy_seconds();
     let t0 = Instant::now();
     measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(secs).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
     let (gateway_cpu, harness_cpu) = cpu_between(&cpu0, &thread_cpu());
+    let machine = (machine_busy_seconds() - machine0) / elapsed;
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await.unwrap());
@@ -529,15 +578,37 @@ async fn run_phase(target: Target, sessions: usize, secs: Duration) -> Phase {
         p50: percentile(&all, 50),
         p99: percentile(&all, 99),
         cores_busy: (gateway_cpu + harness_cpu) / elapsed,
+        others_busy: (machine - (gateway_cpu + harness_cpu) / elapsed).max(0.0),
         gateway_cpu_per_call: per_call(gateway_cpu),
         harness_cpu_per_call: per_call(harness_cpu),
     }
 }
 
-/// Verifies a gateway's ledger; returns (entries, mean batch, call.request and call.result
-/// counts).
-fn check_ledger(dir: &GatewayDir) -> (u64, f64, u64, u64) {
-    let (mut requests, mut results) = (0u64, 0u64);
+/// What a gateway phase left in its ledger.
+struct LedgerFigures {
+    entries: u64,
+    mean_batch: f64,
+    requests: u64,
+    results: u64,
+    /// The upstream call's share of a call as the gateway measured it (`call.result.latency_us`),
+    /// sorted.
+    upstream: Vec<Duration>,
+    /// The members of the first `call.request` and `call.result` (without the ledger's own).
+    sample_pair: Option<(Value, Value)>,
+}
+
+/// Verifies a gateway's ledger (chain, Merkle roots, checkpoint signatures) and reads its calls.
+fn check_ledger(dir: &GatewayDir) -> LedgerFigures {
+    let (mut requests, mut results, mut upstream) = (0u64, 0u64, Vec::new());
+    let (mut sample_request, mut sample_result) = (None, None);
+    let members = |bytes: &[u8]| {
+        let mut entry: Value = serde_json::from_slice(bytes).unwrap();
+        let map = entry.as_object_mut().unwrap();
+        for own in auditgate_ledger::entry::RESERVED {
+            map.remove(own);
+        }
+        entry
+    };
     let report = auditgate_ledger::verify::verify_dir_visiting(
         &dir.path.join("ledger"),
         vec![dir.verifier_key.clone()],
@@ -547,15 +618,72 @@ fn check_ledger(dir: &GatewayDir) -> (u64, f64, u64, u64) {
             let has = |needle: &[u8]| v.bytes.windows(needle.len()).any(|w| w == needle);
             if has(br#""kind":"call.request""#) {
                 requests += 1;
+                sample_request.get_or_insert_with(|| members(v.bytes));
             } else if has(br#""kind":"call.result""#) {
                 results += 1;
+                sample_result.get_or_insert_with(|| members(v.bytes));
+                let entry: Value = serde_json::from_slice(v.bytes).unwrap();
+                assert_eq!(entry["outcome"], "ok", "{entry}");
+                upstream.push(Duration::from_micros(entry["latency_us"].as_u64().unwrap()));
             }
         },
     )
     .unwrap();
-    // One checkpoint per batch (the genesis entry's included).
-    let mean_batch = report.entries as f64 / report.checkpoints.max(1) as f64;
-    (report.entries, mean_batch, requests, results)
+    upstream.sort();
+    LedgerFigures {
+        entries: report.entries,
+        // One checkpoint per batch (the genesis entry's included).
+        mean_batch: report.entries as f64 / report.checkpoints.max(1) as f64,
+        requests,
+        results,
+        upstream,
+        sample_pair: sample_request.zip(sample_result),
+    }
+}
+
+/// The ledger alone: `tasks` tasks, each appending a call's two entries in series
+/// (`submit(..).await`, on a runtime like the gateway's, to a new ledger with the gateway's
+/// options) back to back for about a second: what the gateway does per call, without HTTP,
+/// policy or upstream. Returns each pair's time, sorted, and pairs per second.
+fn ledger_pairs(dir: &Path, pair: &(Value, Value), tasks: usize) -> (Vec<Duration>, f64) {
+    let key = SigningKey::generate("bench-ledger").unwrap();
+    let ledger = Arc::new(
+        auditgate_ledger::Ledger::create(dir, key, auditgate_ledger::LedgerOptions::default())
+            .unwrap(),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (ledger, (request, result)) = (ledger.clone(), pair.clone());
+            runtime.spawn(async move {
+                let mut out = Vec::new();
+                while t0.elapsed() < Duration::from_secs(1) || out.len() < 100 {
+                    let t = Instant::now();
+                    for (kind, body) in [("call.request", &request), ("call.result", &result)] {
+                        let draft = auditgate_ledger::Draft::from_value(kind, body).unwrap();
+                        ledger.submit(draft).unwrap().await.unwrap();
+                    }
+                    out.push(t.elapsed());
+                }
+                out
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.extend(runtime.block_on(h).unwrap());
+    }
+    let per_sec = out.len() as f64 / t0.elapsed().as_secs_f64();
+    drop(runtime);
+    if let Ok(ledger) = Arc::try_unwrap(ledger) {
+        ledger.close();
+    }
+    out.sort();
+    (out, per_sec)
 }
 
 /// One concurrency level's figures.
@@ -565,10 +693,12 @@ struct Row {
     gateway: Phase,
     /// `fdatasync` latencies measured right before and right after the gateway phase, sorted.
     syncs: Vec<Duration>,
-    entries: u64,
-    mean_batch: f64,
-    requests: u64,
-    results: u64,
+    ledger: LedgerFigures,
+    /// The ledger alone appending a call's two entries in series, one pair per session at a
+    /// time: each pair's time, sorted, and pairs per second.
+    pairs: (Vec<Duration>, f64),
+    /// TCP connections the upstream accepted during the direct and the gateway phase.
+    connections: (u64, u64),
 }
 
 fn main() {
@@ -613,7 +743,9 @@ fn main() {
         let direct = Target::Direct {
             url: format!("{}/api/query", upstream.url),
         };
+        let conns = upstream.connections.load(Ordering::Relaxed);
         let direct = load.block_on(run_phase(direct, n, secs));
+        let direct_connections = upstream.connections.load(Ordering::Relaxed) - conns;
         let dir = GatewayDir::new(root.path(), &format!("gateway-{n}"), &upstream.url);
         let mut syncs = fdatasync_latencies(root.path());
         let gateway = RunningGateway::start(&dir);
@@ -621,53 +753,61 @@ fn main() {
             url: gateway.url.clone(),
             token: dir.token.clone(),
         };
+        let conns = upstream.connections.load(Ordering::Relaxed);
         let figures = load.block_on(run_phase(target, n, secs));
+        let gateway_connections = upstream.connections.load(Ordering::Relaxed) - conns;
         gateway.stop();
         syncs.extend(fdatasync_latencies(root.path()));
         syncs.sort();
-        let (entries, mean_batch, requests, results) = check_ledger(&dir);
+        let ledger = check_ledger(&dir);
+        let pairs = ledger
+            .sample_pair
+            .as_ref()
+            .map(|pair| ledger_pairs(&root.path().join(format!("ledger-{n}")), pair, n))
+            .unwrap_or_default();
         rows.push(Row {
             sessions: n,
             direct,
             gateway: figures,
             syncs,
-            entries,
-            mean_batch,
-            requests,
-            results,
+            ledger,
+            pairs,
+            connections: (direct_connections, gateway_connections),
         });
     }
     drop(upstream);
 
     println!(
-        "| path | sessions | calls/s | p50 ms | p99 ms | CPU cores busy | CPU µs/call: gateway \
-         + harness | fdatasync p50 ms (limit) | ledger mean batch |"
+        "| path | sessions | calls/s | p50 ms | p99 ms | cores busy: bench (others) | CPU µs/call: \
+         gateway + harness | fdatasync p50 ms (limit) | ledger mean batch |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     for r in &rows {
         let (d, g) = (&r.direct, &r.gateway);
         println!(
-            "| direct to upstream | {} | {:.0} | {:.3} | {:.3} | {:.2} | {:.0} | | |",
+            "| direct to upstream | {} | {:.0} | {:.3} | {:.3} | {:.2} ({:.2}) | {:.0} | | |",
             d.sessions,
             d.per_sec,
             ms(d.p50),
             ms(d.p99),
             d.cores_busy,
+            d.others_busy,
             us(d.harness_cpu_per_call)
         );
         println!(
-            "| through the gateway | {} | {:.0} | {:.3} | {:.3} | {:.2} | {:.0} + {:.0} | {:.3} | \
-             {:.1} |",
+            "| through the gateway | {} | {:.0} | {:.3} | {:.3} | {:.2} ({:.2}) | {:.0} + {:.0} | \
+             {:.3} | {:.1} |",
             g.sessions,
             g.per_sec,
             ms(g.p50),
             ms(g.p99),
             g.cores_busy,
+            g.others_busy,
             us(g.gateway_cpu_per_call),
             us(g.harness_cpu_per_call),
             ms(percentile(&r.syncs, 50)),
-            r.mean_batch
+            r.ledger.mean_batch
         );
     }
     println!();
@@ -705,6 +845,18 @@ fn main() {
                 "over"
             }
         );
+        let (pairs, pairs_per_sec) = &r.pairs;
+        let pair = percentile(pairs, 50);
+        println!(
+            "  the ledger alone, {} task(s) each appending a call's two entries in series: p50 \
+             {:.3} ms, p99 {:.3} ms, {:.0} pairs/s; the rest of the added p50 (HTTP, session, \
+             policy, upstream client, hand-offs, contention): {:.3} ms",
+            r.sessions,
+            ms(pair),
+            ms(percentile(pairs, 99)),
+            pairs_per_sec,
+            ms(added.saturating_sub(pair))
+        );
         println!(
             "  throughput gateway/direct: {:.1}% ({:.0} / {:.0} calls/s)",
             100.0 * g.per_sec / d.per_sec,
@@ -719,13 +871,25 @@ fn main() {
             );
         }
         println!(
+            "  connections the upstream accepted: {} from the load generator, {} from the \
+             gateway (keep-alive)",
+            r.connections.0, r.connections.1
+        );
+        let l = &r.ledger;
+        println!(
+            "  of the gateway's time, the upstream call (call.result.latency_us): p50 {:.3} ms, \
+             p99 {:.3} ms",
+            ms(percentile(&l.upstream, 50)),
+            ms(percentile(&l.upstream, 99))
+        );
+        println!(
             "  ledger verified (chain, Merkle roots, signatures): {} entries, {} call.request, \
              {} call.result for {} calls measured",
-            r.entries, r.requests, r.results, g.calls
+            l.entries, l.requests, l.results, g.calls
         );
-        assert_eq!(r.requests, r.results, "every request has its result");
+        assert_eq!(l.requests, l.results, "every request has its result");
         assert!(
-            r.results >= g.calls as u64,
+            l.results >= g.calls as u64,
             "every answered call is in the ledger"
         );
     }
