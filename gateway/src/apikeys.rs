@@ -129,12 +129,17 @@ impl KeyStore {
 
     /// All keys; a missing file is an empty store.
     pub fn list(&self) -> Result<Vec<StoredKey>, KeyStoreError> {
+        self.with_keys(<[StoredKey]>::to_vec)
+    }
+
+    /// Runs `f` over the current keys (re-read when the file changed), without copying them.
+    fn with_keys<T>(&self, f: impl FnOnce(&[StoredKey]) -> T) -> Result<T, KeyStoreError> {
         let stamp = match std::fs::metadata(&self.path) {
             Ok(m) => FileStamp {
                 len: m.len(),
                 modified: m.modified().ok(),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(f(&[])),
             Err(source) => {
                 return Err(KeyStoreError::Read {
                     path: self.path.clone(),
@@ -143,14 +148,14 @@ impl KeyStore {
             }
         };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached, keys)) = &*cache
-            && *cached == stamp
-        {
-            return Ok(keys.clone());
-        }
-        let keys = self.read_file()?.keys;
-        *cache = Some((stamp, keys.clone()));
-        Ok(keys)
+        let keys = match &*cache {
+            Some((cached, keys)) if *cached == stamp => keys,
+            _ => {
+                let keys = self.read_file()?.keys;
+                &cache.insert((stamp, keys)).1
+            }
+        };
+        Ok(f(keys))
     }
 
     fn read_file(&self) -> Result<StoreFile, KeyStoreError> {
@@ -291,8 +296,7 @@ impl KeyStore {
         let Some(id) = token_id(token) else {
             return Ok(Err(Refusal::Malformed));
         };
-        let keys = self.list()?;
-        let Some(key) = keys.into_iter().find(|k| k.id == id) else {
+        let Some(key) = self.with_keys(|keys| keys.iter().find(|k| k.id == id).cloned())? else {
             return Ok(Err(Refusal::UnknownKey));
         };
         let presented = token_hash(token);
