@@ -508,7 +508,22 @@ impl Enforcer {
                 )
             }
         };
-        self.audit.record(result_entry).await?;
+        // The call was forwarded: the usual -32603 ("nothing was forwarded") would be false here
+        // and invite a retry of something that may have taken effect (found by the fault
+        // campaign's disk-full scenario).
+        self.audit.record(result_entry).await.map_err(|e| {
+            Refusal::Recorded(
+                ErrorObject::new(
+                    code::INTERNAL_ERROR,
+                    format!(
+                        "audit ledger unavailable: the call was forwarded to Convex but its \
+                         outcome could not be recorded (audit ref: ledger seq {request_seq}); it \
+                         may have taken effect"
+                    ),
+                )
+                .with_data(json!({"reason": e.0})),
+            )
+        })?;
         Ok(answer)
     }
 

@@ -640,7 +640,20 @@ async fn post(
             .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
             .into_response());
     }
-    let reply = gateway.handle(&session, &raw, message, None).await;
+    // In its own task, like the SSE path: hyper drops this handler's future when the client
+    // hangs up, and a call cancelled between its `call.request` and its `call.result` would
+    // leave a forwarded request without a result (found by the fault campaign,
+    // `gateway/tests/campaign_faults.rs`). The task runs to its end; session close and shutdown
+    // wait for it through the session's in-flight lock.
+    let (task_state, task_session) = (state.clone(), session.clone());
+    let reply = tokio::spawn(async move {
+        task_state
+            .gateway
+            .handle(&task_session, &raw, message, None)
+            .await
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     Ok(match reply {
         Some(reply) => json_response(StatusCode::OK, &reply, None),
         None => StatusCode::ACCEPTED.into_response(),
