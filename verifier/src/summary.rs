@@ -119,13 +119,19 @@ pub fn gateway_text(o: &mut String, g: &Findings) {
         );
     }
     for d in &g.dangling {
-        let why = match d.restart_seq {
-            Some(s) => format!("the gateway restarted at seq {s}"),
-            None => "the ledger ends".to_owned(),
+        let why = match (d.restart_seq, d.stop_seq) {
+            (Some(s), _) => {
+                format!("the gateway restarted at seq {s} (a crash between request and result?)")
+            }
+            (None, Some(s)) => format!(
+                "the clean stop at seq {s} (its result could not be recorded; the client was told \
+                 the call may have taken effect)"
+            ),
+            (None, None) => "the ledger ends (a crash between request and result?)".to_owned(),
         };
         let _ = writeln!(
             o,
-            "  WARNING      dangling request seq {} ({} in session {}): forwarded, but no result before {why} (a crash between request and result?)",
+            "  WARNING      dangling request seq {} ({} in session {}): forwarded, but no result before {why}",
             d.seq, d.tool, d.session
         );
     }
@@ -163,6 +169,7 @@ pub fn gateway_json(g: &Findings) -> Value {
             "session": d.session,
             "tool": d.tool,
             "restart_seq": d.restart_seq,
+            "stop_seq": d.stop_seq,
         })).collect::<Vec<_>>(),
     })
 }

@@ -200,17 +200,19 @@ fn dangling_request_is_a_warning_not_an_error() {
     assert!(out.contains("the gateway restarted at seq"), "{out}");
 }
 
+/// A forwarded call whose result could not be written (e.g. the disk was full) and a later clean
+/// stop: a dangling request naming the stop, not an invalid ledger (audit-events.md §6 step 5).
 #[test]
-fn clean_stop_with_an_unanswered_forward_is_g2() {
+fn clean_stop_with_an_unanswered_forward_is_a_dangling_warning() {
     let (mut s, mut fin) = started();
     let r = s.call(&mut fin, "invoices_list", json!({}), None);
     s.close(&fin, "eof");
     let stop = s.stop();
     let v = verdict(&s);
-    assert_eq!(v["error"], "UnansweredAtStop", "{v}");
-    assert_eq!(v["rule"], "G2");
-    assert_eq!(v["seq"], stop);
-    assert!(v["message"].as_str().unwrap().contains(&r.seq.to_string()));
+    assert_eq!(v["valid"], true, "{v}");
+    let text = v.to_string();
+    assert!(text.contains(&format!("\"stop_seq\":{stop}")), "{v}");
+    assert!(text.contains(&format!("\"seq\":{}", r.seq)), "{v}");
 }
 
 #[test]
