@@ -357,8 +357,10 @@ impl Enforcer {
         } else {
             ("forward", None)
         };
-        let logged_args = redacted.value.clone();
-        let args_digest_ref = args_digest.clone();
+        // The operator's view of a pending approval; other calls need no copy of the arguments.
+        let pending_view = approval
+            .is_some()
+            .then(|| (redacted.value.clone(), args_digest.clone()));
         let entry = events::call_request(events::CallRequest {
             session: caller.session,
             request_id: request_id.clone(),
@@ -402,6 +404,7 @@ impl Enforcer {
                 )));
             }
             "approval_pending" => {
+                let (logged_args, args_digest_ref) = pending_view.unwrap_or_default();
                 let info = PendingInfo {
                     id: approval
                         .as_ref()

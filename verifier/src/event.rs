@@ -301,6 +301,20 @@ pub fn error_text(v: &Value) -> Option<String> {
     }
 }
 
+/// `"<name> <version>"` of a `session.open`'s `client` (its `clientInfo`), or `None` when the
+/// client sent none.
+pub fn client_label(client: &Value) -> Option<String> {
+    let Value::Object(c) = client else {
+        return None;
+    };
+    let label = format!(
+        "{} {}",
+        c.get("name").map(plain).unwrap_or_default(),
+        c.get("version").map(plain).unwrap_or_default()
+    );
+    Some(label.trim().to_owned())
+}
+
 /// A JSON value as one short line of text: strings without quotes, others as JSON.
 pub fn plain(v: &Value) -> String {
     match v {

@@ -61,16 +61,7 @@ pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode>
             return;
         };
         if e.kind == event::SESSION_OPEN {
-            let client = match e.get("client") {
-                Value::Object(c) => format!(
-                    "{} {}",
-                    c.get("name").map(event::plain).unwrap_or_default(),
-                    c.get("version").map(event::plain).unwrap_or_default()
-                )
-                .trim()
-                .to_owned(),
-                _ => "-".into(),
-            };
+            let client = event::client_label(e.get("client")).unwrap_or_else(|| "-".into());
             index.insert(sid.clone(), rows.len());
             rows.push(Row {
                 session: sid,

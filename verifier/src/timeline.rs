@@ -178,16 +178,7 @@ pub fn build(session: &str, entries: &[Entry]) -> Option<Timeline> {
             )
         });
     let start = rfc3339::ledger_nanos(&open.ts);
-    let client = match open.get("client") {
-        Value::Object(c) => format!(
-            "{} {}",
-            c.get("name").map(event::plain).unwrap_or_default(),
-            c.get("version").map(event::plain).unwrap_or_default()
-        )
-        .trim()
-        .to_owned(),
-        _ => "unknown client".into(),
-    };
+    let client = event::client_label(open.get("client")).unwrap_or_else(|| "unknown client".into());
     let transport = match open.str("remote") {
         Some(r) => format!("{} from {r}", open.str("transport").unwrap_or("?")),
         None => open.str("transport").unwrap_or("?").to_owned(),
