@@ -32,6 +32,9 @@
 //! max_body_bytes = 1048576
 //! session_idle_secs = 3600
 //! page_size = 100
+//! header_timeout_secs = 10                   # for a request head (and idle keep-alive)
+//! body_timeout_secs = 30                     # for a body, after its head (then 408)
+//! max_connections = 1024                     # open connections at most; then accepting waits
 //!
 //! [auth]
 //! api_keys_file = "api-keys.json"            # bearer API keys, stored hashed
@@ -211,6 +214,26 @@ pub struct ServerConfig {
     /// The API key role that may use the operator API (`/admin/...`).
     #[serde(default = "default_admin_role")]
     pub admin_role: String,
+    /// A connection that has not sent a complete request head for this long is closed, also
+    /// while idle between keep-alive requests (`server::listener`).
+    #[serde(
+        default = "default_header_timeout_secs",
+        deserialize_with = "header_timeout_secs"
+    )]
+    pub header_timeout_secs: u64,
+    /// A request whose body has not arrived completely this long after its head is refused with
+    /// 408 (recorded: `request.refused`, reason `body_timeout`).
+    #[serde(
+        default = "default_body_timeout_secs",
+        deserialize_with = "body_timeout_secs"
+    )]
+    pub body_timeout_secs: u64,
+    /// Open HTTP connections at most; at the cap the listener stops accepting until one closes.
+    #[serde(
+        default = "default_max_connections",
+        deserialize_with = "max_connections"
+    )]
+    pub max_connections: usize,
 }
 
 fn default_admin_role() -> String {
@@ -226,6 +249,9 @@ impl Default for ServerConfig {
             page_size: default_page_size(),
             max_sessions: default_max_sessions(),
             admin_role: default_admin_role(),
+            header_timeout_secs: default_header_timeout_secs(),
+            body_timeout_secs: default_body_timeout_secs(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -241,6 +267,48 @@ fn default_page_size() -> usize {
 }
 fn default_max_sessions() -> usize {
     1024
+}
+fn default_header_timeout_secs() -> u64 {
+    10
+}
+fn default_body_timeout_secs() -> u64 {
+    30
+}
+fn default_max_connections() -> usize {
+    1024
+}
+
+/// Read timers longer than an hour protect nothing.
+const MAX_TIMEOUT_SECS: u64 = 3600;
+/// Far beyond any file-descriptor limit one process is given.
+const MAX_CONNECTIONS: usize = 1_000_000;
+
+// Range checks while parsing, so that an error names the file, line, column and field (the
+// `toml` crate renders the value's span) like any other parse error.
+fn header_timeout_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    within(d, "server.header_timeout_secs", 1, MAX_TIMEOUT_SECS)
+}
+fn body_timeout_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    within(d, "server.body_timeout_secs", 1, MAX_TIMEOUT_SECS)
+}
+fn max_connections<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = within(d, "server.max_connections", 1, MAX_CONNECTIONS as u64)?;
+    usize::try_from(n).map_err(serde::de::Error::custom)
+}
+
+fn within<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    field: &str,
+    lo: u64,
+    hi: u64,
+) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if !(lo..=hi).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "{field} must be between {lo} and {hi}, not {n}"
+        )));
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -513,6 +581,53 @@ mod tests {
         assert!(err.contains("c.toml"), "{err}");
         assert!(err.contains("line 4"), "{err}");
         assert!(err.contains("deploy_key"), "{err}");
+    }
+
+    #[test]
+    fn server_read_timers_and_connection_cap_default_and_parse() {
+        let c = Config::parse(Path::new("c.toml"), MINIMAL).unwrap();
+        assert_eq!(
+            (
+                c.server.header_timeout_secs,
+                c.server.body_timeout_secs,
+                c.server.max_connections
+            ),
+            (10, 30, 1024)
+        );
+        let text = format!(
+            "{MINIMAL}[server]\nheader_timeout_secs = 2\nbody_timeout_secs = 3\nmax_connections = 2\n"
+        );
+        let c = Config::parse(Path::new("c.toml"), &text).unwrap();
+        assert_eq!(
+            (
+                c.server.header_timeout_secs,
+                c.server.body_timeout_secs,
+                c.server.max_connections
+            ),
+            (2, 3, 2)
+        );
+    }
+
+    #[test]
+    fn zero_or_absurd_timers_and_caps_are_refused_naming_file_line_and_field() {
+        for (line, field) in [
+            ("header_timeout_secs = 0", "server.header_timeout_secs"),
+            ("header_timeout_secs = 86400", "server.header_timeout_secs"),
+            ("body_timeout_secs = 0", "server.body_timeout_secs"),
+            ("body_timeout_secs = 3601", "server.body_timeout_secs"),
+            ("max_connections = 0", "server.max_connections"),
+            ("max_connections = 1000000000", "server.max_connections"),
+            ("max_connections = -1", "max_connections"),
+            ("body_timeout_secs = \"30s\"", "body_timeout_secs"),
+        ] {
+            let text = format!("{MINIMAL}[server]\npage_size = 10\n{line}\n");
+            let err = Config::parse(Path::new("c.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("c.toml"), "{line}: {err}");
+            assert!(err.contains("line 6"), "{line}: {err}");
+            assert!(err.contains(field), "{line}: {err}");
+        }
     }
 
     #[test]

@@ -49,6 +49,9 @@ commit_key_file = "keys/commit.key"
 
 [server]
 # allowed_origins = ["https://agents.example.com"]   # localhost origins are always allowed
+# header_timeout_secs = 10   # a request head must arrive within this (also idle keep-alive)
+# body_timeout_secs = 30     # a request body must arrive within this after its head (408)
+# max_connections = 1024     # open HTTP connections at most; accepting waits at the cap
 
 [auth]
 api_keys_file = "api-keys.json"   # managed by `auditgate keys`; holds hashes only

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::http::{HttpState, Refused, authenticate, check_origin, refuse};
+use super::http::{HttpState, Refused, authenticate, check_origin, read_body, refuse};
 use crate::approvals::{Receipt, Refused as ReceiptRefused};
 use crate::principal::Principal;
 
@@ -71,12 +71,18 @@ pub async fn decide(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let remote = peer.to_string();
-    if let Err(r) = operator(&state, &headers, &remote).await {
-        return r;
-    }
+    let principal = match operator(&state, &headers, &remote).await {
+        Ok(principal) => principal,
+        Err(r) => return r,
+    };
+    // Read after the checks, with the same size limit and read deadline as `/mcp`.
+    let body = match read_body(&state, body, &principal).await {
+        Ok(body) => body,
+        Err(r) => return refuse(&state, &remote, r).await,
+    };
     let receipt: Receipt = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -3,10 +3,11 @@
 //!
 //! Checks run in this order, each refusal answered with its status and recorded before the
 //! answer: Origin (403) → bearer API key (401) → method-specific headers (406/415) → body size
-//! (413) → framing (400 with a JSON-RPC error) → session (400 missing, 404 unknown or another
-//! principal's) → `MCP-Protocol-Version` (400). Then the message goes to the dispatcher like a
-//! stdio line. A request answers `application/json`, or `text/event-stream` when the client asked
-//! for progress (`_meta.progressToken`); notifications and responses answer 202.
+//! (413) and read time (408) → framing (400 with a JSON-RPC error) → session (400 missing, 404
+//! unknown or another principal's) → `MCP-Protocol-Version` (400). Then the message goes to the
+//! dispatcher like a stdio line. A request answers `application/json`, or `text/event-stream`
+//! when the client asked for progress (`_meta.progressToken`); notifications and responses
+//! answer 202. Connections, read timers and graceful shutdown are [`super::listener`]'s.
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use super::Gateway;
+use super::listener::{self, BodyTimedOut, Limits};
 use super::session::{Session, Transport, new_session_id};
 use crate::apikeys::{self, Refusal as KeyRefusal};
 use crate::audit::events;
@@ -134,11 +136,10 @@ pub async fn serve_admin(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (_tx, rx) = watch::channel(false);
-    let app = admin_router(HttpState::new(gateway, rx))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
+    let limits = Limits::of(&gateway.config.server);
+    let app = admin_router(HttpState::new(gateway, rx));
+    listener::serve(listener, app, limits, stop).await;
+    Ok(())
 }
 
 /// The router: `/mcp`, the protected resource metadata, `/healthz` and the operator API.
@@ -565,17 +566,7 @@ async fn post(
             "Unsupported Media Type: Content-Type must be application/json",
         ));
     }
-    let limit = state.gateway.config.server.max_body_bytes;
-    let raw: Bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            return Err(Refused::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("Payload Too Large: the body exceeds {limit} bytes"),
-            ));
-        }
-    };
+    let raw = read_body(state, body, &who.principal).await?;
     let gateway = &state.gateway;
     let frame = match Frame::parse(raw.as_ref()) {
         Ok(f) => f,
@@ -658,6 +649,35 @@ async fn post(
         Some(reply) => json_response(StatusCode::OK, &reply, None),
         None => StatusCode::ACCEPTED.into_response(),
     })
+}
+
+/// Reads the body of `principal`'s request whole: 413 beyond `[server] max_body_bytes`, 408 when
+/// it has not arrived within `body_timeout_secs` of its head (the listener's deadline).
+pub(super) async fn read_body(
+    state: &HttpState,
+    body: Body,
+    principal: &Principal,
+) -> Result<Bytes, Refused> {
+    let server = &state.gateway.config.server;
+    let limit = server.max_body_bytes;
+    let mut refused = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => return Ok(bytes),
+        Err(e) if BodyTimedOut::caused(&e) => Refused::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "Request Timeout: the body did not arrive within {} s",
+                server.body_timeout_secs
+            ),
+        ),
+        Err(_) => Refused::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("Payload Too Large: the body exceeds {limit} bytes"),
+        ),
+    };
+    refused.principal = Some(principal.name.clone());
+    Err(refused)
 }
 
 async fn initialize(
@@ -811,19 +831,18 @@ pub async fn serve(
         })
     };
     let approvals = gateway.enforcer.approvals.clone();
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = Limits::of(&gateway.config.server);
     // Printed once the start is recorded: tests and scripts read the bound port (ADDR may say
     // port 0) from this line, and may signal the process as soon as they see it.
     eprintln!("auditgate: listening on http://{addr}/mcp");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = tx.send(true);
-            // Nothing waits for a human past shutdown: pending approvals expire (recorded).
-            approvals.expire_where(None, "gateway_shutdown").await;
-        })
-        .await?;
+    let stopping = async move {
+        stop.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = tx.send(true);
+        // Nothing waits for a human past shutdown: pending approvals expire (recorded).
+        approvals.expire_where(None, "gateway_shutdown").await;
+    };
+    listener::serve(listener, router(state.clone()), limits, stopping).await;
     reaper.abort();
     let closed = state.close_all("shutdown").await;
     gateway.record_stop("signal", closed).await;

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod dispatch;
 pub mod http;
+pub mod listener;
 pub mod session;
 pub mod stdio;
 
