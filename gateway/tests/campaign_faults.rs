@@ -11,7 +11,8 @@
 //!   with a sanitized error citing its ledger seq, the full detail in `call.result`, other
 //!   sessions unaffected, queries retried only on 429/503, mutations never;
 //! - **clients that disconnect mid-call**: the call still ends with its `call.result`;
-//! - **slow-drip HTTP clients**: other clients are served without delay;
+//! - **slow-drip HTTP clients**: cut off by the read timeouts (a dripped body answered 408 and
+//!   recorded), other clients served without delay, idle connections bounded by the cap;
 //! - **oversized bodies**: 413 (recorded), bounded memory.
 //!
 //! Every scenario ends with the ledger verified by `auditgate-verify` and no panic.
@@ -767,38 +768,91 @@ async fn a_client_that_disconnects_mid_call_leaves_a_complete_record() {
 // Slow-drip clients
 // ---------------------------------------------------------------------------------------------
 
-/// A raw connection that sends a request a byte at a time.
-fn drip_connection(addr: &str, request: Vec<u8>, every: Duration, stop: Arc<AtomicBool>) -> bool {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return false;
-    };
+/// The read timers of the slow-drip scenario (`[server] header_timeout_secs`, `body_timeout_secs`).
+const DRIP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One drip connection's fate.
+#[derive(Debug)]
+struct Drip {
+    /// `true`: dripped its request head; `false`: sent its head at once and drips the body.
+    head: bool,
+    /// From the first byte (header drips) or the complete head (body drips) until the server
+    /// closed the connection, or until the scenario stopped.
+    lived: Duration,
+    /// Whether the server closed it (`false`: still open when the scenario stopped).
+    cut: bool,
+    /// What the server sent.
+    answer: Vec<u8>,
+}
+
+/// Sends `fast` at once, then `slow` a byte every `every`, until the server closes the connection
+/// or `stop` is set.
+fn drip_once(
+    addr: &str,
+    head: bool,
+    fast: &[u8],
+    slow: &[u8],
+    every: Duration,
+    stop: &AtomicBool,
+) -> Option<Drip> {
+    let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(1))).ok();
-    for b in request {
+    let began = Instant::now();
+    let mut answer = Vec::new();
+    let end = |cut: bool, answer: Vec<u8>| Drip {
+        head,
+        lived: began.elapsed(),
+        cut,
+        answer,
+    };
+    if s.write_all(fast).is_err() {
+        return Some(end(true, answer));
+    }
+    for b in slow {
         if stop.load(Ordering::SeqCst) {
-            // Still open when we stopped: the server never cut us off.
-            return true;
+            return Some(end(false, answer));
         }
-        if s.write_all(&[b]).is_err() {
-            return false;
+        if s.write_all(&[*b]).is_err() {
+            return Some(end(true, answer));
         }
         std::thread::sleep(every);
-        let mut buf = [0u8; 1];
-        if let Ok(0) = s.read(&mut buf) {
-            return false;
+        let mut buf = [0u8; 1024];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return Some(end(true, answer)),
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break;
+                }
+                Err(_) => return Some(end(true, answer)),
+            }
         }
     }
-    true
+    Some(end(false, answer))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_drip_clients_do_not_hold_up_others() {
+async fn slow_drip_clients_are_cut_off_and_do_not_hold_up_others() {
     let upstream = FaultUpstream::start().await;
     let dir = campaign::fault_dir(&upstream.url, 2000);
+    let mut config = std::fs::read_to_string(dir.config_path()).unwrap();
+    config.push_str(&format!(
+        "\n[server]\nheader_timeout_secs = {0}\nbody_timeout_secs = {0}\n",
+        DRIP_TIMEOUT.as_secs()
+    ));
+    std::fs::write(dir.config_path(), &config).unwrap();
     let mut gw = tokio::task::block_in_place(|| Spawned::start(&dir)).unwrap();
     let token = dir.token("alice");
     let addr = gw.base.trim_start_matches("http://").to_string();
     let drips = 32;
     let drip_for = Duration::from_secs(if campaign::full() { 40 } else { 5 });
+    // Cut off within a few times the timeout (a bound for hangs, generous for a busy machine).
+    let bound = 4 * DRIP_TIMEOUT;
     let stop = Arc::new(AtomicBool::new(false));
 
     // Baseline latency.
@@ -818,7 +872,8 @@ async fn slow_drip_clients_do_not_hold_up_others() {
         base_us.push(t.elapsed().as_micros() as u64);
     }
     let (rss_before, _) = gw.rss_kib();
-    // Half drip their headers, half a body they announced in full.
+    // Half drip their headers, half a body they announced in full; each connects again as soon
+    // as it is cut off, until the scenario ends.
     let body = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
     let mut threads = Vec::new();
     for i in 0..drips {
@@ -828,47 +883,36 @@ async fn slow_drip_clients_do_not_hold_up_others() {
              content-length: {}\r\n\r\n",
             body.len() * 100
         );
-        let request: Vec<u8> = if i % 2 == 0 {
-            head.into_bytes()
+        let head_drip = i % 2 == 0;
+        let (fast, slow) = if head_drip {
+            (Vec::new(), head.into_bytes())
         } else {
-            let mut r = head.into_bytes();
-            r.extend(body.iter().cycle().take(body.len() * 100));
-            r
+            (
+                head.into_bytes(),
+                body.iter()
+                    .cycle()
+                    .take(body.len() * 100)
+                    .copied()
+                    .collect(),
+            )
         };
         let (addr, stop) = (addr.clone(), stop.clone());
-        // Header drippers send their first bytes at once; body drippers send headers at once.
-        let (fast, slow) = if i % 2 == 0 {
-            (Vec::new(), request)
-        } else {
-            let split = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-            (request[..split].to_vec(), request[split..].to_vec())
-        };
         threads.push(std::thread::spawn(move || {
-            if !fast.is_empty() {
-                let Ok(mut s) = TcpStream::connect(&addr) else {
-                    return false;
-                };
-                if s.write_all(&fast).is_err() {
-                    return false;
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                match drip_once(
+                    &addr,
+                    head_drip,
+                    &fast,
+                    &slow,
+                    Duration::from_millis(200),
+                    &stop,
+                ) {
+                    Some(d) => seen.push(d),
+                    None => std::thread::sleep(Duration::from_millis(50)),
                 }
-                s.set_read_timeout(Some(Duration::from_millis(1))).ok();
-                for b in slow {
-                    if stop.load(Ordering::SeqCst) {
-                        return true;
-                    }
-                    if s.write_all(&[b]).is_err() {
-                        return false;
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                    let mut buf = [0u8; 1];
-                    if let Ok(0) = s.read(&mut buf) {
-                        return false;
-                    }
-                }
-                true
-            } else {
-                drip_connection(&addr, slow, Duration::from_millis(200), stop)
             }
+            seen
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -895,17 +939,44 @@ async fn slow_drip_clients_do_not_hold_up_others() {
     }
     let (rss_during, _) = gw.rss_kib();
     stop.store(true, Ordering::SeqCst);
-    let mut still_open = 0;
+    let mut per_thread = Vec::new();
     for t in threads {
-        still_open += usize::from(tokio::task::block_in_place(|| t.join().unwrap()));
+        per_thread.push(tokio::task::block_in_place(|| t.join().unwrap()));
     }
     let status = tokio::task::block_in_place(|| gw.terminate(Duration::from_secs(30)));
     gw.assert_no_panic();
     base_us.sort_unstable();
     during_us.sort_unstable();
     let verdict = campaign::assert_verifies(&dir, "after slow-drip clients");
+    let entries = dir.entries();
+    let recorded_408 = entries
+        .iter()
+        .filter(|e| e["kind"] == "request.refused" && e["reason"] == "body_timeout")
+        .inspect(|e| assert_eq!(e["status"], 408, "{e}"))
+        .count();
+    let all: Vec<&Drip> = per_thread.iter().flatten().collect();
+    let cut: Vec<&Drip> = all.iter().copied().filter(|d| d.cut).collect();
+    let answered_408 = all
+        .iter()
+        .filter(|d| d.answer.starts_with(b"HTTP/1.1 408 "))
+        .count();
+    let lived_ms = |head: bool| {
+        let mut v: Vec<u128> = cut
+            .iter()
+            .filter(|d| d.head == head)
+            .map(|d| d.lived.as_millis())
+            .collect();
+        v.sort_unstable();
+        (
+            v.len(),
+            v.first().copied().unwrap_or(0),
+            v.last().copied().unwrap_or(0),
+        )
+    };
+    let (head_cuts, head_min, head_max) = lived_ms(true);
+    let (body_cuts, body_min, body_max) = lived_ms(false);
     println!(
-        "slow-drip clients: {drips} connections sending 1 byte / 200 ms for {drip_for:.0?} ({} header drips, {} body drips)",
+        "slow-drip clients: {drips} connections sending 1 byte / 200 ms for {drip_for:.0?} ({} header drips, {} body drips), reconnecting when cut off; read timeouts {DRIP_TIMEOUT:?}",
         drips / 2,
         drips / 2
     );
@@ -918,10 +989,19 @@ async fn slow_drip_clients_do_not_hold_up_others() {
         campaign::pct_ms(&during_us, 99.0)
     );
     println!(
-        "  drip connections the gateway had not cut off after {drip_for:.0?}: {still_open}/{drips} (no header or body read timeout)"
+        "  drip connections cut off by the gateway: {} of {} ({} still open at the end, each younger than the timeout bound)",
+        cut.len(),
+        all.len(),
+        all.len() - cut.len()
     );
     println!(
-        "  RSS {} → {} MiB; graceful stop with drips just closed: {status:?}",
+        "    header drips: {head_cuts} closed after {head_min}–{head_max} ms, nothing answered"
+    );
+    println!(
+        "    body drips: {body_cuts} closed after {body_min}–{body_max} ms; {answered_408} answered 408, {recorded_408} recorded as request.refused body_timeout"
+    );
+    println!(
+        "  RSS {} → {} MiB; graceful stop: {status:?}",
         rss_before / 1024,
         rss_during / 1024
     );
@@ -930,40 +1010,83 @@ async fn slow_drip_clients_do_not_hold_up_others() {
         campaign::pct_ms(&during_us, 99.0) < 1000.0,
         "slow-drip clients held up another client"
     );
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    // Every drip connection was cut off, within the bound; those open at the end were younger.
+    for (n, seen) in per_thread.iter().enumerate() {
+        assert!(
+            seen.first().is_some_and(|d| d.cut),
+            "drip connection {n} was never cut off: {seen:?}"
+        );
+    }
+    for d in &all {
+        assert!(
+            d.lived < bound,
+            "a drip connection lived {:?}: {d:?}",
+            d.lived
+        );
+        if d.cut && d.head {
+            assert!(d.lived >= DRIP_TIMEOUT, "cut before its timeout: {d:?}");
+            assert!(d.answer.is_empty(), "{d:?}");
+        }
+        if d.cut && !d.head {
+            assert!(d.lived >= DRIP_TIMEOUT, "cut before its timeout: {d:?}");
+            assert!(
+                d.answer.starts_with(b"HTTP/1.1 408 "),
+                "a body drip was cut without a 408: {}",
+                String::from_utf8_lossy(&d.answer)
+            );
+        }
+    }
+    // Each 408 was recorded before it was sent (a refusal may also be recorded for a connection
+    // the scenario dropped at its end, just before the answer).
+    let body_connections = all.iter().filter(|d| !d.head).count();
+    assert!(
+        answered_408 <= recorded_408 && recorded_408 <= body_connections,
+        "{answered_408} answered 408, {recorded_408} recorded, {body_connections} body drips"
+    );
 
-    // Without a read timeout or a connection limit, idle connections are held for ever: enough
-    // of them exhaust the process's file descriptors, and new clients then wait until some
-    // close. Measured with the limit lowered to 256 so a few hundred connections reach it.
+    // Idle connections at the process's file-descriptor limit (lowered to 256 so a few hundred
+    // connections reach it), held open by their client: the header timeout closes them on the
+    // gateway's side and the connection cap (200) keeps the gateway under its limit, so a new
+    // client is served while they are still held.
+    config.push_str("max_connections = 200\n");
+    std::fs::write(dir.config_path(), &config).unwrap();
     let mut gw = tokio::task::block_in_place(|| Spawned::start_limited(&dir, Some(256))).unwrap();
     let addr = gw.base.trim_start_matches("http://").to_string();
+    let opened = Instant::now();
     let idle: Vec<TcpStream> = (0..300)
         .filter_map(|_| TcpStream::connect(&addr).ok())
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut c = Client::new(&gw.url, &token, Duration::from_secs(3));
-    let t = Instant::now();
-    let starved = c.initialize().await;
-    let starved_for = t.elapsed();
+    let mut c = Client::new(&gw.url, &token, Duration::from_secs(30));
+    let asked = opened.elapsed();
+    let served = c.initialize().await;
+    let served_at = opened.elapsed();
+    let idle_held = idle.len();
     drop(idle);
-    // Once they close, the gateway serves again (axum retries accepting after EMFILE).
-    let mut c = Client::new(&gw.url, &token, Duration::from_secs(10));
-    let t = Instant::now();
-    c.initialize().await.unwrap();
-    let recovered_in = t.elapsed();
     let status = tokio::task::block_in_place(|| gw.terminate(Duration::from_secs(30)));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     gw.assert_no_panic();
-    match starved {
-        Ok(()) => println!(
-            "  with ulimit -n 256 and 300 idle connections held open, a new client was still served"
-        ),
-        Err(e) => println!(
-            "  FINDING: with ulimit -n 256, 300 idle connections held open (no read timeout, no \
-             connection limit) denied a new client: {} after {starved_for:.1?}; served again \
-             {recovered_in:.1?} after they closed",
-            e.lines().next().unwrap_or_default()
-        ),
-    }
+    let log = gw.stderr_text();
+    let accept_errors = log.matches("accept failed").count();
+    let cap_warnings = log.matches("connection limit reached").count();
+    println!(
+        "  ulimit -n 256, max_connections = 200, {idle_held} idle connections opened at 0 s and held by their client: a new client asking at {asked:.1?} {} at {served_at:.1?}; \"connection limit reached\" warnings: {cap_warnings}; accept errors (out of descriptors): {accept_errors}",
+        if served.is_ok() {
+            "was served"
+        } else {
+            "was NOT served"
+        }
+    );
+    served.unwrap();
+    // The first 200 are cut off after the header timeout, which lets the rest (and the new
+    // client) in: served a little after the timeout, well before the idle ones are let go.
+    assert!(served_at < bound, "served only at {served_at:?}");
+    assert_eq!(
+        accept_errors, 0,
+        "the cap did not keep the gateway under its descriptor limit"
+    );
+    campaign::assert_verifies(&dir, "after idle connections at the descriptor limit");
 }
 
 // ---------------------------------------------------------------------------------------------
