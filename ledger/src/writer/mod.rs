@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -712,21 +712,29 @@ fn index_item_from_bytes(v: &verify::VisitedEntry<'_>) -> Option<IndexItem> {
     })
 }
 
-/// Most entries the indexer gathers before writing them to sled.
+/// Most entries the indexer takes from its channel per wake-up.
 const INDEX_BATCH: usize = 4096;
-/// How often the indexer wakes to gather entries. sled's cost is per key and per batch
-/// (about 50 µs per key one at a time, 6 µs in batches of 100 on this kind of machine); the
-/// index stores posting lists per call, so gathering many entries per call keeps the index from
-/// competing with the writer for the CPU. Readers that need it current call `sync_index`.
+/// How often the indexer wakes to gather entries. Sleeping rather than blocking on the channel
+/// keeps the writer's sends from being wake-ups (a syscall and a context switch on its path).
 const INDEX_DELAY: Duration = Duration::from_millis(100);
+/// How long the indexer holds gathered entries, unless a chunk's worth has arrived or a reader
+/// waits (`sync_index`) or the ledger closes. sled's cost in time and in memory is per key, and
+/// the index writes a few keys per insert whatever its size, so a steady trickle of entries is
+/// gathered into few inserts instead of one every wake-up.
+const INDEX_GATHER: Duration = Duration::from_secs(1);
+/// How often the indexer asks sled to write its dirty pages. sled cannot evict a page from its
+/// cache before the page is written, so without this the index's memory grows with the ledger
+/// (docs/reliability.md, "Soak").
+const INDEX_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
     let mut items = Vec::new();
     let mut barriers = Vec::new();
     let mut open = true;
+    let mut gathering_since: Option<Instant> = None;
+    let mut flushed = Instant::now();
+    let mut dirty = false;
     while open {
-        // Sleep rather than block on the channel: a blocked receiver would make every batch's
-        // send a wake-up (a syscall and a context switch on the writer's path).
         std::thread::sleep(INDEX_DELAY);
         loop {
             match rx.try_recv() {
@@ -742,9 +750,28 @@ fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
                 break;
             }
         }
-        // An index failure never affects the ledger: the index is rebuilt on the next open.
-        let _ = index.insert(&items);
-        items.clear();
+        if items.is_empty() {
+            gathering_since = None;
+        } else {
+            let since = *gathering_since.get_or_insert_with(Instant::now);
+            let due = !open
+                || !barriers.is_empty()
+                || items.len() >= Index::CHUNK
+                || since.elapsed() >= INDEX_GATHER;
+            if due {
+                // An index failure never affects the ledger: the index is rebuilt on the next
+                // open.
+                let _ = index.insert(&items);
+                items.clear();
+                gathering_since = None;
+                dirty = true;
+            }
+        }
+        if dirty && (flushed.elapsed() >= INDEX_FLUSH_EVERY || !open) {
+            let _ = index.flush();
+            flushed = Instant::now();
+            dirty = false;
+        }
         for done in barriers.drain(..) {
             let _ = done.send(());
         }
