@@ -26,6 +26,7 @@
 //! dir = "ledger"                             # these three are the defaults
 //! signing_key_file = "keys/ledger.key"       # Ed25519, 0600, made by `auditgate init`
 //! commit_key_file = "keys/commit.key"        # keyed-BLAKE3 key for redaction commitments
+//! segment_size_mib = 64                      # roll to a new segment file at this size
 //!
 //! [server]
 //! allowed_origins = ["https://agents.example.com"]   # localhost origins are always allowed
@@ -171,6 +172,13 @@ pub struct LedgerConfig {
     pub signing_key_file: PathBuf,
     #[serde(default = "default_commit_key_file")]
     pub commit_key_file: PathBuf,
+    /// The ledger rolls to a new segment file at this size. A sealed segment is read-only, and
+    /// its index database is closed, so this also bounds the index's memory.
+    #[serde(
+        default = "default_segment_size_mib",
+        deserialize_with = "segment_size_mib"
+    )]
+    pub segment_size_mib: u64,
 }
 
 impl Default for LedgerConfig {
@@ -179,8 +187,16 @@ impl Default for LedgerConfig {
             dir: default_ledger_dir(),
             signing_key_file: default_signing_key_file(),
             commit_key_file: default_commit_key_file(),
+            segment_size_mib: default_segment_size_mib(),
         }
     }
+}
+
+fn default_segment_size_mib() -> u64 {
+    64
+}
+fn segment_size_mib<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    within(d, "ledger.segment_size_mib", 1, 1024)
 }
 
 fn default_ledger_dir() -> PathBuf {
@@ -581,6 +597,26 @@ mod tests {
         assert!(err.contains("c.toml"), "{err}");
         assert!(err.contains("line 4"), "{err}");
         assert!(err.contains("deploy_key"), "{err}");
+    }
+
+    #[test]
+    fn ledger_segment_size_defaults_parses_and_is_range_checked() {
+        let c = Config::parse(Path::new("c.toml"), MINIMAL).unwrap();
+        assert_eq!(c.ledger.segment_size_mib, 64);
+        let c = Config::parse(
+            Path::new("c.toml"),
+            &format!("{MINIMAL}[ledger]\nsegment_size_mib = 8\n"),
+        )
+        .unwrap();
+        assert_eq!(c.ledger.segment_size_mib, 8);
+        let err = Config::parse(
+            Path::new("c.toml"),
+            &format!("{MINIMAL}[ledger]\nsegment_size_mib = 0\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ledger.segment_size_mib"), "{err}");
+        assert!(err.contains("line"), "{err}");
     }
 
     #[test]

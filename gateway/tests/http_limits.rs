@@ -134,6 +134,39 @@ async fn a_body_slower_than_its_timeout_is_refused_408_recorded_and_its_connecti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_mid_body_is_recorded_as_an_incomplete_body_not_an_oversized_one() {
+    let dir = GatewayDir::offline("");
+    let gw = RunningGateway::start(&dir).await;
+    let addr = addr(&gw);
+    let before = dir.entries().len();
+    tokio::task::block_in_place(|| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(post_head(&addr, "/mcp", &dir.token("alice"), 200).as_bytes())
+            .unwrap();
+        s.write_all(br#"{"jsonrpc":"2.0","#).unwrap();
+        s.shutdown(std::net::Shutdown::Both).unwrap();
+    });
+    // The refusal is recorded once the handler sees the body end early.
+    let give_up = Instant::now() + HANG;
+    let refused = loop {
+        let entries = dir.entries();
+        if let Some(e) = entries[before..]
+            .iter()
+            .find(|e| e["kind"] == "request.refused")
+        {
+            break e.clone();
+        }
+        assert!(Instant::now() < give_up, "no refusal recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused["reason"], "body_incomplete", "{refused}");
+    assert_eq!(refused["status"], 400, "{refused}");
+    assert_eq!(refused["principal"], "alice", "{refused}");
+    gw.stop().await;
+    dir.verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_slower_than_its_timeout_closes_the_connection_unrecorded() {
     let dir = GatewayDir::offline("[server]\nheader_timeout_secs = 1\n");
     let gw = RunningGateway::start(&dir).await;

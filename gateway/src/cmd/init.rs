@@ -46,6 +46,7 @@ file = "policy.toml"
 dir = "ledger"
 signing_key_file = "keys/ledger.key"
 commit_key_file = "keys/commit.key"
+# segment_size_mib = 64      # roll to a new segment file at this size (bounds the index's memory)
 
 [server]
 # allowed_origins = ["https://agents.example.com"]   # localhost origins are always allowed

@@ -653,6 +653,18 @@ async fn post(
 
 /// Reads the body of `principal`'s request whole: 413 beyond `[server] max_body_bytes`, 408 when
 /// it has not arrived within `body_timeout_secs` of its head (the listener's deadline).
+/// Whether a body read failed on the size limit (and not on the connection).
+fn over_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 pub(super) async fn read_body(
     state: &HttpState,
     body: Body,
@@ -670,10 +682,18 @@ pub(super) async fn read_body(
                 server.body_timeout_secs
             ),
         ),
-        Err(_) => Refused::new(
+        Err(e) if over_limit(&e) => Refused::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("Payload Too Large: the body exceeds {limit} bytes"),
+        ),
+        // The connection closed or broke mid-body: the client will not read this answer, but
+        // the refusal is recorded for what it was.
+        Err(_) => Refused::new(
+            StatusCode::BAD_REQUEST,
+            "body_incomplete",
+            "Bad Request: the request body ended before its declared length (the connection \
+             closed or failed)",
         ),
     };
     refused.principal = Some(principal.name.clone());

@@ -288,9 +288,12 @@ pub fn open_ledger(config: &Config) -> Result<Ledger, StartError> {
         path: dir.clone(),
         message: e.to_string(),
     };
+    let options = LedgerOptions {
+        segment_size_limit: config.ledger.segment_size_mib * 1024 * 1024,
+        ..LedgerOptions::default()
+    };
     if dir.join("segments").is_dir() {
-        let (ledger, report) =
-            Ledger::open(dir, key, LedgerOptions::default()).map_err(ledger_err)?;
+        let (ledger, report) = Ledger::open(dir, key, options).map_err(ledger_err)?;
         if let Some(torn) = &report.recovered {
             tracing::warn!(?torn, "ledger: cut a torn tail left by a crash (recorded)");
         }
@@ -298,6 +301,6 @@ pub fn open_ledger(config: &Config) -> Result<Ledger, StartError> {
         Ok(ledger)
     } else {
         tracing::info!(dir = %dir.display(), "creating a new ledger");
-        Ledger::create(dir, key, LedgerOptions::default()).map_err(ledger_err)
+        Ledger::create(dir, key, options).map_err(ledger_err)
     }
 }
