@@ -87,12 +87,11 @@ struct Sealed {
     first_ts: String,
 }
 
-/// The segment being indexed.
+/// The segment being indexed (its first entry is in its trees' meta).
 #[derive(Debug)]
 struct Active {
     segment: u64,
     trees: Trees,
-    first: Option<(u64, String)>,
 }
 
 /// The index of one ledger (cheap to clone; clones share the open database).
@@ -177,18 +176,12 @@ impl Index {
             return Ok(None);
         }
         let trees = Trees::open(&dir.join(segment_name(last)))?;
-        let first = if trees.indexed_through()? == 0 {
-            None
-        } else {
-            match trees.first()? {
-                Some(first) => Some(first),
-                None => return Ok(None),
-            }
-        };
+        if trees.indexed_through()? > 0 && trees.first()?.is_none() {
+            return Ok(None);
+        }
         let active = Active {
             segment: last,
             trees,
-            first,
         };
         Ok(Some(Self::from_parts(dir, Some(active), markers)))
     }
@@ -241,22 +234,20 @@ impl Index {
                 *active = Some(Active {
                     segment,
                     trees: Trees::open(&path)?,
-                    first: None,
                 });
             }
-            let a = active.as_mut().expect("set above");
-            if a.first.is_none() {
-                a.trees.set_first(run[0].seq, &run[0].ts)?;
-                a.first = Some((run[0].seq, run[0].ts.clone()));
+            let trees = &active.as_ref().expect("set above").trees;
+            if trees.first()?.is_none() {
+                trees.set_first(run[0].seq, &run[0].ts)?;
             }
-            a.trees.insert(run)?;
+            trees.insert(run)?;
         }
         Ok(())
     }
 
     fn seal(&self, done: Active) -> Result<(), IndexError> {
         let path = self.inner.dir.join(segment_name(done.segment));
-        let Some((first, first_ts)) = done.first else {
+        let Some((first, first_ts)) = done.trees.first()? else {
             // Nothing was indexed in it: no database to keep.
             drop(done.trees);
             std::fs::remove_dir_all(path)?;
@@ -281,7 +272,9 @@ impl Index {
 
     /// Where entry `seq` is: its run's start and how many frames to skip.
     pub fn location(&self, seq: u64) -> Result<Option<RunLocation>, IndexError> {
-        if let Some(trees) = self.active_holding(|first| seq >= first) {
+        if let Some((first, trees)) = self.active()
+            && seq >= first
+        {
             return trees.location(seq);
         }
         let segment = lock(&self.inner.sealed)
@@ -308,7 +301,7 @@ impl Index {
     /// the first such entry, and at most one chunk ([`Index::CHUNK`] entries) before it (the
     /// time tree is sparse). Callers read forward from it and filter on `ts`.
     pub fn seek_time(&self, ts: &str) -> Result<u64, IndexError> {
-        if let Some(trees) = self.active_holding(|_| true)
+        if let Some((_, trees)) = self.active()
             && let Some(seq) = trees.seek_time(ts)?
         {
             return Ok(seq);
@@ -336,12 +329,12 @@ impl Index {
         }
     }
 
-    /// The active segment's trees when it has entries and its first seq passes `holds`.
-    fn active_holding(&self, holds: impl Fn(u64) -> bool) -> Option<Trees> {
+    /// The active segment's first seq and trees, once it has entries.
+    fn active(&self) -> Option<(u64, Trees)> {
         let active = lock(&self.inner.active);
         let a = active.as_ref()?;
-        let (first, _) = a.first.as_ref()?;
-        holds(*first).then(|| a.trees.clone())
+        let (first, _) = a.trees.first().ok()??;
+        Some((first, a.trees.clone()))
     }
 
     /// Runs `read` on a sealed segment's database, opened for the purpose.
@@ -365,7 +358,7 @@ impl Index {
         for segment in sealed {
             out.extend(self.read_sealed(segment, &query)?);
         }
-        if let Some(trees) = self.active_holding(|_| true) {
+        if let Some((_, trees)) = self.active() {
             out.extend(query(&trees)?);
         }
         Ok(out)

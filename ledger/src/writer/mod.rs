@@ -298,7 +298,7 @@ impl Ledger {
             last_ts: None,
             frontier: merkle::Frontier::new(),
             origin: Some(origin),
-            ledger_id: Some(ledger_id),
+            ledger_id: Some(ledger_id.clone()),
             active_key: Some(key.verifier_key()),
             keys: vec![key.verifier_key()],
         };
@@ -313,7 +313,11 @@ impl Ledger {
         };
         let mut w = Writer::new(store.clone(), Some(file), pos, opts.clone());
         w.commit_batch(&[&genesis])?;
-        Self::start(store, index_dir, w, opts, None)
+        let index = match index_dir {
+            Some(dir) => Some(Index::open(dir, &ledger_id)?),
+            None => None,
+        };
+        Self::start(store, index, w, opts, None)
     }
 
     /// [`Ledger::open`] over any store.
@@ -338,7 +342,18 @@ impl Ledger {
         );
         // Entries the index has not seen yet, to replay into it.
         let mut backlog: Vec<IndexItem> = Vec::new();
-        let index_from = Self::index_start(index_dir, &store)?;
+        // The ledger id is in the genesis entry; read it cheaply from segment 0's first record.
+        let index = match index_dir {
+            Some(dir) => Some(Index::open(
+                dir,
+                &read_ledger_id(store.as_ref()).unwrap_or_default(),
+            )?),
+            None => None,
+        };
+        let index_from = match &index {
+            Some(idx) => idx.indexed_through()?,
+            None => u64::MAX,
+        };
         let mut visit = |v: verify::VisitedEntry<'_>| {
             if v.seq >= index_from
                 && let Some(item) = index_item_from_bytes(&v)
@@ -436,7 +451,7 @@ impl Ledger {
             w.commit_batch(&[&d])?;
         }
         let reindexed = backlog.len() as u64;
-        let l = Self::start(store, index_dir, w, opts, Some(backlog))?;
+        let l = Self::start(store, index, w, opts, Some(backlog))?;
         Ok((
             l,
             OpenReport {
@@ -447,29 +462,15 @@ impl Ledger {
         ))
     }
 
-    fn index_start(index_dir: Option<&Path>, store: &Arc<dyn Store>) -> Result<u64, OpenError> {
-        let Some(dir) = index_dir else {
-            return Ok(u64::MAX);
-        };
-        // The ledger id is in the genesis entry; read it cheaply from segment 0's first record.
-        let id = read_ledger_id(store.as_ref()).unwrap_or_default();
-        let idx = Index::open(dir, &id)?;
-        let through = idx.indexed_through()?;
-        drop(idx);
-        Ok(through)
-    }
-
     fn start(
         store: Arc<dyn Store>,
-        index_dir: Option<&Path>,
+        index: Option<Index>,
         writer: Writer,
         opts: LedgerOptions,
         backlog: Option<Vec<IndexItem>>,
     ) -> Result<Self, OpenError> {
-        let ledger_id = writer.head().ledger_id.clone().unwrap_or_default();
-        let (index, index_tx, indexer) = match index_dir {
-            Some(dir) => {
-                let idx = Index::open(dir, &ledger_id)?;
+        let (index_tx, indexer) = match &index {
+            Some(idx) => {
                 if let Some(items) = backlog {
                     idx.insert(&items)?;
                 }
@@ -478,10 +479,10 @@ impl Ledger {
                 let handle = std::thread::Builder::new()
                     .name("ledger-index".into())
                     .spawn(move || index_loop(&worker, &rx))
-                    .map_err(io_err(dir))?;
-                (Some(idx), Some(tx), Some(handle))
+                    .map_err(io_err(Path::new("index thread")))?;
+                (Some(tx), Some(handle))
             }
-            None => (None, None, None),
+            None => (None, None),
         };
         let shared = Arc::new(Shared {
             failed: Mutex::new(None),
