@@ -37,6 +37,17 @@ use campaign::{Client, Spawned};
 use serde_json::{Value, json};
 use support::gateway::{GatewayDir, RunningGateway};
 
+/// Calls `diagnostics_echo` with `value`, asserts it succeeded, and returns its latency in µs.
+async fn timed_ok_echo(c: &mut Client, value: String) -> u64 {
+    let t = Instant::now();
+    let v = c
+        .call("diagnostics_echo", json!({ "value": value }))
+        .await
+        .unwrap();
+    assert_eq!(v["result"]["isError"], false);
+    t.elapsed().as_micros() as u64
+}
+
 /// A client's view of one call.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -519,16 +530,7 @@ async fn a_slow_failing_or_garbage_upstream_gets_bounded_sanitized_recorded_erro
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut fast_us = Vec::new();
     for i in 0..40 {
-        let t = Instant::now();
-        let v = c
-            .call(
-                "diagnostics_echo",
-                json!({"value": format!("fault-ok-f{i}")}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(v["result"]["isError"], false);
-        fast_us.push(t.elapsed().as_micros() as u64);
+        fast_us.push(timed_ok_echo(&mut c, format!("fault-ok-f{i}")).await);
     }
     let mut slow_ms = Vec::new();
     for t in slow {
@@ -860,16 +862,7 @@ async fn slow_drip_clients_are_cut_off_and_do_not_hold_up_others() {
     c.initialize().await.unwrap();
     let mut base_us = Vec::new();
     for i in 0..40 {
-        let t = Instant::now();
-        let v = c
-            .call(
-                "diagnostics_echo",
-                json!({"value": format!("fault-ok-b{i}")}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(v["result"]["isError"], false);
-        base_us.push(t.elapsed().as_micros() as u64);
+        base_us.push(timed_ok_echo(&mut c, format!("fault-ok-b{i}")).await);
     }
     let (rss_before, _) = gw.rss_kib();
     // Half drip their headers, half a body they announced in full; each connects again as soon
@@ -925,16 +918,7 @@ async fn slow_drip_clients_are_cut_off_and_do_not_hold_up_others() {
         if i % 10 == 0 {
             c.initialize().await.unwrap();
         }
-        let t = Instant::now();
-        let v = c
-            .call(
-                "diagnostics_echo",
-                json!({"value": format!("fault-ok-d{i}")}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(v["result"]["isError"], false);
-        during_us.push(t.elapsed().as_micros() as u64);
+        during_us.push(timed_ok_echo(&mut c, format!("fault-ok-d{i}")).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (rss_during, _) = gw.rss_kib();

@@ -27,7 +27,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use super::Gateway;
-use super::listener::{self, BodyTimedOut, Limits};
+use super::listener::{self, BodyTimedOut, Limits, caused_by};
 use super::session::{Session, Transport, new_session_id};
 use crate::apikeys::{self, Refusal as KeyRefusal};
 use crate::audit::events;
@@ -653,18 +653,6 @@ async fn post(
 
 /// Reads the body of `principal`'s request whole: 413 beyond `[server] max_body_bytes`, 408 when
 /// it has not arrived within `body_timeout_secs` of its head (the listener's deadline).
-/// Whether a body read failed on the size limit (and not on the connection).
-fn over_limit(error: &axum::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cause {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
-}
-
 pub(super) async fn read_body(
     state: &HttpState,
     body: Body,
@@ -674,7 +662,7 @@ pub(super) async fn read_body(
     let limit = server.max_body_bytes;
     let mut refused = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => return Ok(bytes),
-        Err(e) if BodyTimedOut::caused(&e) => Refused::new(
+        Err(e) if caused_by::<BodyTimedOut>(&e) => Refused::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
             format!(
@@ -682,7 +670,7 @@ pub(super) async fn read_body(
                 server.body_timeout_secs
             ),
         ),
-        Err(e) if over_limit(&e) => Refused::new(
+        Err(e) if caused_by::<http_body_util::LengthLimitError>(&e) => Refused::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("Payload Too Large: the body exceeds {limit} bytes"),

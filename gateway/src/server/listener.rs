@@ -159,18 +159,18 @@ fn accept_error_needs_backoff(e: &std::io::Error) -> bool {
 #[error("the request body did not arrive in time")]
 pub struct BodyTimedOut;
 
-impl BodyTimedOut {
-    /// Whether `error` (e.g. from `axum::body::to_bytes`) was caused by a [`BodyTimedOut`].
-    pub fn caused(error: &(dyn std::error::Error + 'static)) -> bool {
-        let mut cause = Some(error);
-        while let Some(e) = cause {
-            if e.is::<BodyTimedOut>() {
-                return true;
-            }
-            cause = e.source();
+/// Whether `error` (e.g. from `axum::body::to_bytes`) or anything in its source chain is an `E`.
+pub fn caused_by<E: std::error::Error + 'static>(
+    error: &(dyn std::error::Error + 'static),
+) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<E>() {
+            return true;
         }
-        false
+        cause = e.source();
     }
+    false
 }
 
 /// A request body that fails with [`BodyTimedOut`] once `deadline` has passed: a total deadline,
@@ -286,7 +286,7 @@ mod tests {
         let error = axum::body::to_bytes(body, 1024)
             .await
             .expect_err("timed out");
-        assert!(BodyTimedOut::caused(&error), "{error}");
+        assert!(caused_by::<BodyTimedOut>(&error), "{error}");
         // Not before the deadline; well before the body's 5 s (a generous bound for a busy CI).
         let took = start.elapsed();
         assert!(took >= limit && took < Duration::from_secs(4), "{took:?}");
@@ -297,6 +297,6 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let body = Body::new(DeadlineBody::new(drip(5, 10), deadline));
         let error = axum::body::to_bytes(body, 3).await.expect_err("too large");
-        assert!(!BodyTimedOut::caused(&error), "{error}");
+        assert!(!caused_by::<BodyTimedOut>(&error), "{error}");
     }
 }
