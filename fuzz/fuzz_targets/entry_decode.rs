@@ -3,27 +3,31 @@
 //! `check` must accept exactly the bytes that `serde_json` parses as an object and the reference
 //! encoder writes back unchanged; on acceptance its members must be the object's members.
 //!
-//! Inputs naming serde_json's private raw-value key are skipped: the fuzz crate links the gateway,
-//! whose axum turns on serde_json's `raw_value` feature, and with it `serde_json` reads an object
-//! holding `$serde_json::private::RawValue` as a raw value instead of an object, so the reference
-//! is wrong there, not `check` (docs/reliability.md, finding 6). An accepted input is canonical,
-//! so the key appears in it unescaped.
+//! The reference parse is `json::parse_plain`, which reads serde_json's reserved keys
+//! (`$serde_json::private::…`) as plain keys whatever features the build unifies (the fuzz crate
+//! links the gateway, whose axum turns on `raw_value`). `check` must refuse any object holding
+//! such a key (docs/reliability.md, finding 6).
 #![no_main]
 
-use auditgate_ledger::canonical;
+use auditgate_ledger::canonical::{self, CanonicalErrorKind};
+use auditgate_ledger::json;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-const RAW_VALUE_KEY: &[u8] = b"$serde_json::private::";
-
 fuzz_target!(|data: &[u8]| {
-    if data.windows(RAW_VALUE_KEY.len()).any(|w| w == RAW_VALUE_KEY) {
+    let checked = canonical::check(data);
+    let reference = json::parse_plain(data).ok().filter(Value::is_object);
+    if let Some(value) = &reference
+        && json::find_reserved_key(value).is_some()
+    {
+        if canonical::encode(value) == data {
+            let error = checked.expect_err("check accepted a reserved key");
+            assert_eq!(error.reason, CanonicalErrorKind::ReservedKey);
+        } else {
+            assert!(checked.is_err(), "check accepted bytes that are not canonical");
+        }
         return;
     }
-    let checked = canonical::check(data);
-    let reference = serde_json::from_slice::<Value>(data)
-        .ok()
-        .filter(Value::is_object);
     match (checked, reference) {
         (Ok(object), Some(value)) => {
             assert_eq!(

@@ -190,6 +190,37 @@ async fn http_refusals_answer_precisely_and_are_recorded() {
         assert_eq!(e["code"], code, "{method}");
         assert_eq!(e["session"], a.session.clone().unwrap().as_str());
     }
+    // An object key serde_json reserves is refused as the frame is read (before, the gateway
+    // read {"$serde_json::private::RawValue": "<json>"} as the embedded JSON), and nothing of the
+    // call is recorded but the protocol error.
+    let calls = |entries: &[Value]| {
+        entries
+            .iter()
+            .filter(|e| e["kind"] == "call.request")
+            .count()
+    };
+    let before = calls(&dir.entries());
+    let raw = "$serde_json::private::RawValue";
+    let v = a
+        .request(
+            "tools/call",
+            json!({"name": "invoices_list", "arguments": {raw: "{\"limit\":1}"}}),
+        )
+        .await;
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("/params/arguments/{raw}")),
+        "{message}"
+    );
+    let entries = dir.entries();
+    let e = last(&entries, "protocol.error");
+    assert_eq!(
+        (e["code"].clone(), e["message"].as_str()),
+        (json!(-32600), Some(message))
+    );
+    assert_eq!(calls(&entries), before);
+
     let r = a
         .post()
         .header("mcp-protocol-version", "2025-03-26")

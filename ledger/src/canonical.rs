@@ -15,7 +15,8 @@
 //! ```
 //!
 //! **Invariant:** `check(b).is_ok()` if and only if `b` parses (with `serde_json`) as a JSON object
-//! and [`encode`] of that value is `b` again. The differential property tests (in
+//! with no key reserved by serde_json (see [`crate::json`]) and [`encode`] of that value is `b`
+//! again. The differential property tests (in
 //! `canonical/tests.rs`, kept apart for length) and the `entry_decode` fuzz target hold [`check`]
 //! to that.
 //!
@@ -141,6 +142,9 @@ pub enum CanonicalErrorKind {
     KeysOutOfOrder,
     /// An object member whose key equals the previous one.
     DuplicateKey,
+    /// A key starting with `$serde_json::private::`, which decodes differently depending on
+    /// serde_json's features (see [`crate::json`]).
+    ReservedKey,
     /// Not a JSON number (`-`, `1.`, `1e`, `.5`).
     InvalidNumber,
     /// A number not written as ECMAScript's `Number::toString` writes it.
@@ -167,6 +171,7 @@ impl fmt::Display for CanonicalErrorKind {
             Self::UnescapedControl => "unescaped control character in string",
             Self::KeysOutOfOrder => "object keys out of order",
             Self::DuplicateKey => "duplicate object key",
+            Self::ReservedKey => "object key reserved by serde_json ($serde_json::private::…)",
             Self::InvalidNumber => "invalid number",
             Self::NonCanonicalNumber => "number not in canonical form",
             Self::TrailingBytes => "trailing bytes after the object",
@@ -390,6 +395,13 @@ impl<'a> Scanner<'a> {
                 return Err(self.unexpected(key_at));
             }
             let key = self.string()?;
+            // JCS never escapes `$`, `:` or letters, so a reserved key's prefix is literal here.
+            if key
+                .content
+                .starts_with(crate::json::RESERVED_KEY_PREFIX.as_bytes())
+            {
+                return Err(self.error(key_at, CanonicalErrorKind::ReservedKey));
+            }
             if let Some(previous) = previous {
                 match cmp_raw_keys(previous, key, key_at)? {
                     Ordering::Less => {}

@@ -40,6 +40,10 @@ pub enum DraftError {
     /// The value is not an object where an object of members was expected.
     #[error("entry body must be a JSON object")]
     NotAnObject,
+    /// A value holds an object key serde_json reserves (see [`crate::json`]); the path is a JSON
+    /// Pointer from the entry's top level.
+    #[error("object key at {0} is reserved by serde_json and cannot be recorded")]
+    ReservedKey(String),
 }
 
 /// An entry before the writer gives it a place in the ledger.
@@ -88,6 +92,16 @@ impl Draft {
     pub fn with(mut self, name: &str, value: &serde_json::Value) -> Result<Self, DraftError> {
         if RESERVED.contains(&name) {
             return Err(DraftError::ReservedMember(name.to_owned()));
+        }
+        let reserved = if crate::json::is_reserved_key(name) {
+            Some(String::new())
+        } else {
+            crate::json::find_reserved_key(value)
+        };
+        if let Some(path) = reserved {
+            let mut pointer = String::new();
+            crate::json::push_token(&mut pointer, name);
+            return Err(DraftError::ReservedKey(pointer + &path));
         }
         let pos = match self
             .members
@@ -301,6 +315,16 @@ mod tests {
             Draft::from_value("x", &json!([1])),
             Err(DraftError::NotAnObject)
         ));
+        // serde_json's reserved keys, as a member name or anywhere inside a value.
+        let raw = "$serde_json::private::RawValue";
+        assert_eq!(
+            Draft::new("x").unwrap().with(raw, &json!(1)),
+            Err(DraftError::ReservedKey(format!("/{raw}")))
+        );
+        assert_eq!(
+            Draft::from_value("x", &json!({"args": {"a/b": [{"z": 1, raw: "1"}]}})),
+            Err(DraftError::ReservedKey(format!("/args/a~1b/0/{raw}")))
+        );
     }
 
     #[test]

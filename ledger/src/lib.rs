@@ -3,7 +3,8 @@
 //! The byte-level format is specified in `docs/ledger-format.md`; this crate is its reference
 //! implementation. It is synchronous and does no network I/O.
 //!
-//! Code map (leaves first): [`canonical`] (RFC 8785 encoding and the fast canonical-form check),
+//! Code map (leaves first): [`json`] (keys serde_json reserves; a parse without their magic),
+//! [`canonical`] (RFC 8785 encoding and the fast canonical-form check),
 //! [`timestamp`], [`merkle`] (RFC 6962), [`note`] and [`checkpoint`] (C2SP signed-note and
 //! tlog-checkpoint), [`keys`], [`segment`] (framing), [`entry`] (drafts and the ledger's own
 //! members), [`store`] (the I/O seam), [`verify`] (the one definition of a valid ledger),
@@ -14,6 +15,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod entry;
 pub mod index;
+pub mod json;
 pub mod keys;
 pub mod merkle;
 pub mod note;

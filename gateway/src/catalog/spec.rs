@@ -139,8 +139,7 @@ pub struct FunctionSpecFile {
 impl FunctionSpecFile {
     /// Parses the `npx convex function-spec` output, or the bare array `apiSpec` returns.
     pub fn parse(json: &[u8]) -> Result<Self, SpecError> {
-        let value: Value = serde_json::from_slice(json)?;
-        Self::from_value(value)
+        Self::from_value(auditgate_ledger::json::parse_plain(json)?)
     }
 
     pub fn from_value(value: Value) -> Result<Self, SpecError> {

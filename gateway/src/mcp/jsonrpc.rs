@@ -5,6 +5,7 @@
 //! `"jsonrpc": "2.0"`, ids are strings or integers (never `null`, never fractional), `params` is an
 //! object or array when present. Error responses may carry no id (`null` or absent), as JSON-RPC
 //! allows for errors about unreadable requests.
+use auditgate_ledger::json;
 use serde_json::{Map, Value};
 
 /// The JSON-RPC error codes the gateway uses.
@@ -298,6 +299,11 @@ pub enum FrameError {
         "Invalid Request: \"error\" must be an object with an integer \"code\" and a string \"message\""
     )]
     BadErrorObject { id: Option<Id> },
+    /// An object key serde_json reserves (`$serde_json::private::…`): the gateway's own parse
+    /// would read such an object as something else than its bytes say, and the ledger refuses to
+    /// record one (`auditgate_ledger::json`). `path` is a JSON Pointer, cut to 200 characters.
+    #[error("Invalid Request: the object key at {path} is reserved (\"$serde_json::private::…\")")]
+    ReservedKey { id: Option<Id>, path: String },
 }
 
 impl FrameError {
@@ -311,7 +317,8 @@ impl FrameError {
             | FrameError::MissingMethod { id }
             | FrameError::MethodAndResponse { id, .. }
             | FrameError::ResultAndError { id }
-            | FrameError::BadErrorObject { id } => id.as_ref(),
+            | FrameError::BadErrorObject { id }
+            | FrameError::ReservedKey { id, .. } => id.as_ref(),
             FrameError::Malformed { .. }
             | FrameError::Batch
             | FrameError::NotAnObject
@@ -337,7 +344,8 @@ impl FrameError {
             | FrameError::MethodAndResponse { .. }
             | FrameError::ResultAndError { .. }
             | FrameError::ResponseWithoutId
-            | FrameError::BadErrorObject { .. } => code::INVALID_REQUEST,
+            | FrameError::BadErrorObject { .. }
+            | FrameError::ReservedKey { .. } => code::INVALID_REQUEST,
         };
         ErrorObject::new(code, self.to_string())
     }
@@ -365,10 +373,13 @@ fn describe(value: &Value) -> String {
 
 fn parse_message(raw: &[u8]) -> Result<Message, FrameError> {
     // serde_json rejects invalid UTF-8, trailing garbage and nesting deeper than 128 levels, all
-    // as syntax errors: they are Parse errors, like any other unreadable JSON.
-    let value: Value = serde_json::from_slice(raw).map_err(|e| FrameError::Malformed {
+    // as syntax errors: they are Parse errors, like any other unreadable JSON. `parse_plain`
+    // keeps serde_json's reserved keys as keys, so they are refused below instead of being read
+    // as embedded JSON text.
+    let value = json::parse_plain(raw).map_err(|e| FrameError::Malformed {
         reason: e.to_string(),
     })?;
+    let reserved = json::find_reserved_key(&value);
     let mut map = match value {
         Value::Object(map) => map,
         Value::Array(_) => return Err(FrameError::Batch),
@@ -384,6 +395,14 @@ fn parse_message(raw: &[u8]) -> Result<Message, FrameError> {
             found: describe(value),
         })?),
     };
+
+    if let Some(mut path) = reserved {
+        if let Some((cut, _)) = path.char_indices().nth(200) {
+            path.truncate(cut);
+            path.push('…');
+        }
+        return Err(FrameError::ReservedKey { id, path });
+    }
 
     match map.get("jsonrpc") {
         Some(Value::String(v)) if v == "2.0" => {}
@@ -677,6 +696,20 @@ mod tests {
                 -32600,
                 "Invalid Request: \"error\" must be an object with an integer \"code\" and a string \"message\"",
                 Some(Id::Int(11)),
+            ),
+            // serde_json's reserved keys: first in an object (which serde_json's own `Value`
+            // would read as embedded JSON text), later in one, escaped.
+            (
+                br#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"t","arguments":{"$serde_json::private::RawValue":"{\"a\":1}"}}}"#,
+                -32600,
+                "Invalid Request: the object key at /params/arguments/$serde_json::private::RawValue is reserved (\"$serde_json::private::…\")",
+                Some(Id::Int(12)),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","id":13,"method":"m","params":{"a":[{"b":1,"\u0024serde_json::private::Number":"2"}]}}"#,
+                -32600,
+                "Invalid Request: the object key at /params/a/0/$serde_json::private::Number is reserved (\"$serde_json::private::…\")",
+                Some(Id::Int(13)),
             ),
         ];
         for (input, code, message, id) in cases {

@@ -11,8 +11,12 @@ use CanonicalErrorKind as K;
 /// The reference answer to "is this the canonical encoding of an object?": parse with
 /// `serde_json`, re-encode with the reference encoder, compare.
 fn reference_accepts(bytes: &[u8]) -> bool {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(value) => value.is_object() && encode(&value) == bytes,
+    match crate::json::parse_plain(bytes) {
+        Ok(value) => {
+            value.is_object()
+                && crate::json::find_reserved_key(&value).is_none()
+                && encode(&value) == bytes
+        }
         Err(_) => false,
     }
 }
@@ -848,4 +852,20 @@ proptest! {
         encode_str(&s, &mut ours);
         prop_assert_eq!(&ours[1..], &encode(&Value::String(s))[..]);
     }
+}
+
+/// serde_json's reserved keys (`crate::json`) are refused wherever they are, at the key's quote;
+/// look-alikes and string values are not keys.
+#[test]
+fn reserved_keys_are_refused_at_any_depth() {
+    for (bytes, offset) in [
+        (&br#"{"$serde_json::private::RawValue":"1"}"#[..], 1),
+        (br#"{"a":[{"$serde_json::private::Number":"1","b":2}]}"#, 7),
+        (br#"{"$serde_json::private::":1}"#, 1),
+    ] {
+        assert_eq!(checked(bytes), err(offset, K::ReservedKey), "{bytes:?}");
+        assert!(!reference_accepts(bytes));
+    }
+    let look_alikes = br#"{"$serde_json::privat":1,"a":"$serde_json::private::x"}"#;
+    assert_eq!(checked(look_alikes), Ok(()));
 }

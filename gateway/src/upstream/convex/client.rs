@@ -9,6 +9,7 @@
 //! - Function results are requested as `convex_encoded_json` (lossless) and decoded to plain JSON.
 use std::time::Duration;
 
+use auditgate_ledger::json;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -289,10 +290,7 @@ impl ConvexClient {
             if status != StatusCode::OK {
                 return Err(status_error(status, &bytes));
             }
-            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::MalformedResponse {
-                status: status.as_u16(),
-                detail: e.to_string(),
-            })
+            parse_body(status, &bytes)
         })
         .await
     }
@@ -405,6 +403,27 @@ impl WithoutUrl for reqwest::Error {
     }
 }
 
+/// A response body as JSON, refusing keys serde_json reserves: the ledger cannot record them
+/// (`auditgate_ledger::json`), and real Convex values never hold them (field names starting with
+/// `$` are reserved there too).
+fn parse_body(status: StatusCode, bytes: &[u8]) -> Result<Value, UpstreamError> {
+    let malformed = |detail: String| UpstreamError::MalformedResponse {
+        status: status.as_u16(),
+        detail: format!(
+            "{detail} (body starts: {})",
+            excerpt(&bytes[..bytes.len().min(80)])
+        ),
+    };
+    let value = json::parse_plain(bytes).map_err(|e| malformed(e.to_string()))?;
+    match json::find_reserved_key(&value) {
+        Some(path) => Err(malformed(format!(
+            "reserved object key at {}",
+            excerpt(path.as_bytes())
+        ))),
+        None => Ok(value),
+    }
+}
+
 fn parse_function_response(
     status: StatusCode,
     bytes: &[u8],
@@ -412,14 +431,12 @@ fn parse_function_response(
     if status != StatusCode::OK && status.as_u16() != STATUS_UDF_FAILED {
         return Err(status_error(status, bytes));
     }
-    let envelope: Envelope =
-        serde_json::from_slice(bytes).map_err(|e| UpstreamError::MalformedResponse {
+    let envelope: Envelope = serde_json::from_value(parse_body(status, bytes)?).map_err(|e| {
+        UpstreamError::MalformedResponse {
             status: status.as_u16(),
-            detail: format!(
-                "{e} (body starts: {})",
-                excerpt(&bytes[..bytes.len().min(80)])
-            ),
-        })?;
+            detail: e.to_string(),
+        }
+    })?;
     match envelope.status.as_str() {
         "success" => Ok(FunctionResult {
             value: envelope.value.unwrap_or(Value::Null),
@@ -479,5 +496,47 @@ fn decode_error(e: UpstreamError) -> UpstreamError {
             }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    /// A key serde_json reserves cannot be recorded (`auditgate_ledger::json`): such a response
+    /// is malformed, wherever the key is, including first in an object, where serde_json's own
+    /// `Value` would have read it as embedded JSON text.
+    #[test]
+    fn a_reserved_key_in_a_response_is_malformed() {
+        let raw = "$serde_json::private::RawValue";
+        for (body, path) in [
+            (
+                format!(r#"{{"status":"success","value":{{"a":1,"{raw}":"2"}}}}"#),
+                format!("/value/{raw}"),
+            ),
+            (
+                format!(r#"{{"status":"success","value":{{"{raw}":"{{\"a\":1}}"}}}}"#),
+                format!("/value/{raw}"),
+            ),
+            (
+                format!(r#"{{"status":"error","errorMessage":"m","errorData":{{"{raw}":1}}}}"#),
+                format!("/errorData/{raw}"),
+            ),
+        ] {
+            match parse_function_response(StatusCode::OK, body.as_bytes()) {
+                Err(UpstreamError::MalformedResponse {
+                    status: 200,
+                    detail,
+                }) => assert!(
+                    detail.starts_with(&format!("reserved object key at {path} (body starts: ")),
+                    "{detail}"
+                ),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let ok = br#"{"status":"success","value":{"$x":1,"$serde_json::privat":2}}"#;
+        let value = parse_function_response(StatusCode::OK, ok).unwrap().value;
+        assert_eq!(value, json!({"$x": 1, "$serde_json::privat": 2}));
     }
 }
