@@ -467,23 +467,39 @@ impl Enforcer {
         let (result_entry, answer) = match outcome {
             Ok(value) => {
                 let audit = decision.audit_result.apply(&value, &self.commit_key);
-                let digest = blake3_ref(&canonical::encode(&value));
+                let unredacted = canonical::encode(&value);
+                let digest = blake3_ref(&unredacted);
                 let shown = decision.response.apply(&value, &self.commit_key).value;
-                (
+                let entry = |result| {
                     events::call_result(events::CallResult {
                         session: caller.session,
-                        request_id,
+                        request_id: request_id.clone(),
                         request_seq,
                         tool: &tool.name,
                         outcome: "ok",
                         latency_us,
-                        result: Some((
-                            audit.value,
-                            serde_json::to_value(&audit.report).unwrap_or(Value::Null),
-                            digest,
-                        )),
+                        result: Some(result),
                         error: None,
-                    }),
+                    })
+                };
+                let full = entry(events::RecordedResult::Full {
+                    value: audit.value,
+                    redactions: serde_json::to_value(&audit.report).unwrap_or(Value::Null),
+                    digest: digest.clone(),
+                });
+                // A result too large for one entry is recorded by its digest and length, so that
+                // the call is still accounted for and the result the client got can be matched
+                // (docs/reliability.md, finding 5).
+                let recorded = if self.audit.fits(&full) {
+                    full
+                } else {
+                    entry(events::RecordedResult::Omitted {
+                        digest,
+                        bytes: unredacted.len(),
+                    })
+                };
+                (
+                    recorded,
                     ok_result(tool, shown, decision.response.is_empty()),
                 )
             }

@@ -230,3 +230,61 @@ async fn every_tier_is_decided_recorded_and_only_allowed_calls_reach_convex() {
         );
     }
 }
+
+/// A result larger than the ledger's entry limit (1 MiB) from real Convex code: the client gets
+/// all of it, and `call.result` records it by the digest and length of its canonical bytes
+/// instead of failing (docs/reliability.md, finding 5), so the call is accounted for and the
+/// ledger verifies with no dangling request. A result under the limit is still recorded whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_over_the_entry_limit_is_recorded_by_digest_and_delivered_whole() {
+    let app = app_or_skip!();
+    let dir = GatewayDir::new(&app.url);
+    let gw = RunningGateway::start(&dir).await;
+    let mut alice = Mcp::new(&gw.url, Some(dir.token("alice")));
+    alice.initialize().await;
+
+    let (rows, width) = (1500, 1000);
+    let got = alice
+        .call("diagnostics_bulk", json!({"rows": rows, "width": width}))
+        .await;
+    assert_eq!(got["isError"], false, "{}", &got.to_string()[..300]);
+    let delivered: Value = serde_json::from_str(text(&got)).unwrap();
+    assert_eq!(delivered.as_array().unwrap().len(), rows);
+    assert_eq!(delivered[rows - 1]["text"].as_str().unwrap().len(), width);
+    let canonical = auditgate_ledger::canonical::encode(&delivered);
+    assert!(canonical.len() > 1024 * 1024, "{} bytes", canonical.len());
+
+    let small = alice
+        .call("diagnostics_bulk", json!({"rows": 2, "width": 3}))
+        .await;
+    assert_eq!(small["isError"], false, "{small}");
+    gw.stop().await;
+
+    let report = dir.verify();
+    assert_eq!(report.entries, dir.entries().len() as u64);
+    let entries = dir.entries();
+    let results: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "call.result")
+        .collect();
+    assert_eq!(results.len(), 2, "one result entry per forwarded call");
+    let big = results[0];
+    assert_eq!(big["outcome"], "ok");
+    assert!(
+        big.get("result").is_none(),
+        "the oversized result itself is not recorded"
+    );
+    assert_eq!(
+        big["result_omitted"],
+        json!({"reason": "entry_limit", "bytes": canonical.len()})
+    );
+    assert_eq!(
+        big["result_digest"],
+        format!("blake3:{}", blake3::hash(&canonical).to_hex())
+    );
+    assert_eq!(
+        results[1]["result"],
+        json!([{"i": 0, "text": "xxx"}, {"i": 1, "text": "xxx"}])
+    );
+    assert!(results[1].get("result_omitted").is_none());
+}

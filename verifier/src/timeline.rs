@@ -370,6 +370,14 @@ fn call_step(step: &mut Step, req: &Entry, result: Option<&Entry>) {
         if r.body.get("result").is_some() {
             step.result = Some(r.get("result").clone());
         }
+        if let Some(omitted) = r.body.get("result_omitted") {
+            step.details.push(format!(
+                "result not recorded ({}, {} bytes); its digest is {}",
+                event::plain(&omitted["reason"]).replace('_', " "),
+                event::plain(&omitted["bytes"]),
+                event::plain(r.get("result_digest"))
+            ));
+        }
         step.redactions
             .extend(redactions("result", r.get("redactions")));
         if let Some(err) = event::error_text(r.get("error")) {

@@ -243,3 +243,37 @@ fn what_if_with_the_recorded_policy_changes_nothing() {
     let o = run(&["what-if", dir.path().to_str().unwrap(), "--policy", &bad]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+/// A result the gateway recorded by digest only (too large for one entry) verifies, and the
+/// replay says so and shows the digest an auditor can match a retained copy against.
+#[test]
+fn replay_shows_a_result_recorded_by_digest_only() {
+    use support::script::{Principal, Script};
+    let mut s = Script::new();
+    s.start();
+    let mut fin = s.open(0xa1, Principal::finance_bot());
+    let r = s.call(
+        &mut fin,
+        "invoices_list",
+        serde_json::json!({"limit": 2}),
+        None,
+    );
+    let result = serde_json::json!({"page": ["x".repeat(64)], "isDone": true});
+    s.result_omitted(&r, 1_250, &result);
+    s.close(&fin, "eof");
+    let dir = tempfile::tempdir().unwrap();
+    support::writer::write(dir.path(), &s.events, &support::writer::Layout::default());
+    let d = dir.path().to_str().unwrap();
+
+    let o = run(&["verify", d, "--pubkey", &pubkey()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&["replay", d, "--session", &fin.id, "--pubkey", &pubkey()]);
+    let shown = stdout(&o, dir.path());
+    let canonical = auditgate_ledger::canonical::encode(&result);
+    let line = format!(
+        "result not recorded (entry limit, {} bytes); its digest is blake3:{}",
+        canonical.len(),
+        blake3::hash(&canonical).to_hex()
+    );
+    assert!(shown.contains(&line), "{shown}");
+}

@@ -245,9 +245,24 @@ pub struct CallResult<'a> {
     pub tool: &'a str,
     pub outcome: &'a str,
     pub latency_us: u64,
-    /// `(redacted result, redactions, digest of the unredacted result)` for `ok`.
-    pub result: Option<(Value, Value, String)>,
+    /// What is recorded of an `ok` result.
+    pub result: Option<RecordedResult>,
     pub error: Option<Value>,
+}
+
+/// An `ok` result as `call.result` records it.
+#[derive(Debug, Clone)]
+pub enum RecordedResult {
+    /// The result after audit redaction, the redaction report, and the `blake3:` digest of the
+    /// unredacted result's canonical bytes.
+    Full {
+        value: Value,
+        redactions: Value,
+        digest: String,
+    },
+    /// A result whose entry would exceed the ledger's entry limit: only the digest and length of
+    /// the unredacted result's canonical bytes (`docs/audit-events.md`, "Results too large").
+    Omitted { digest: String, bytes: usize },
 }
 
 pub fn call_result(c: CallResult<'_>) -> Draft {
@@ -259,10 +274,25 @@ pub fn call_result(c: CallResult<'_>) -> Draft {
         "outcome": c.outcome,
         "latency_us": c.latency_us,
     });
-    if let Some((result, redactions, digest)) = c.result {
-        put(&mut body, "result", Some(result));
-        put(&mut body, "redactions", Some(redactions));
-        put(&mut body, "result_digest", Some(digest.into()));
+    match c.result {
+        Some(RecordedResult::Full {
+            value,
+            redactions,
+            digest,
+        }) => {
+            put(&mut body, "result", Some(value));
+            put(&mut body, "redactions", Some(redactions));
+            put(&mut body, "result_digest", Some(digest.into()));
+        }
+        Some(RecordedResult::Omitted { digest, bytes }) => {
+            put(
+                &mut body,
+                "result_omitted",
+                Some(json!({"reason": "entry_limit", "bytes": bytes})),
+            );
+            put(&mut body, "result_digest", Some(digest.into()));
+        }
+        None => {}
     }
     put(&mut body, "error", c.error);
     draft("call.result", body)

@@ -63,6 +63,11 @@ impl AuditLog {
         }
     }
 
+    /// Whether `draft` is certain to fit under the ledger's entry limit.
+    pub fn fits(&self, draft: &Draft) -> bool {
+        self.ledger.fits(draft)
+    }
+
     /// `Err(reason)` while the ledger is failed closed or the last append failed.
     pub fn health(&self) -> Result<(), String> {
         self.ledger.health()?;

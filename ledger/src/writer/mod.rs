@@ -514,6 +514,12 @@ impl Ledger {
         self.submit(draft)?.wait()
     }
 
+    /// Whether `draft` is certain to fit under the entry limit: its size bound
+    /// ([`Draft::encoded_len_hint`]) is within it. A draft up to 200 bytes larger may still fit.
+    pub fn fits(&self, draft: &Draft) -> bool {
+        draft.encoded_len_hint() <= self.max_entry_bytes
+    }
+
     /// Queues one entry for the next batch and returns at once; the ticket completes when the
     /// entry is durable. `ledger.submit(d)?.await` in async code holds no thread while waiting.
     pub fn submit(&self, draft: Draft) -> Result<AppendTicket, AppendError> {

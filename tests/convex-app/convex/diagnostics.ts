@@ -26,3 +26,13 @@ export const crash = query({
     throw new Error("diagnostics crash requested");
   },
 });
+
+/** Returns `rows` rows of `width` characters each: a result as large as a test needs (the
+ * gateway's handling of results over the ledger's entry limit). */
+export const bulk = query({
+  args: { rows: v.number(), width: v.number() },
+  handler: async (_ctx, { rows, width }) => {
+    const text = "x".repeat(width);
+    return Array.from({ length: rows }, (_, i) => ({ i, text }));
+  },
+});

@@ -372,6 +372,19 @@ impl Script {
         self.push(latency_us + 150, "call.result", body)
     }
 
+    /// `call.result` with outcome `ok` for a result too large for one entry: recorded by the
+    /// digest and length of its canonical bytes (`result_omitted`).
+    pub fn result_omitted(&mut self, r: &Req, latency_us: u64, result: &Value) -> u64 {
+        let bytes = auditgate_ledger::canonical::encode(result);
+        let body = json!({
+            "session": r.session, "request_id": r.request_id, "request_seq": r.seq,
+            "tool": r.tool, "outcome": "ok", "latency_us": latency_us,
+            "result_omitted": {"reason": "entry_limit", "bytes": bytes.len()},
+            "result_digest": blake3_ref(&bytes),
+        });
+        self.push(latency_us + 150, "call.result", body)
+    }
+
     /// `call.result` with outcome `tool_error` or `upstream_error`; `error` is the upstream
     /// error's ledger detail (an object with `class`, as `UpstreamError::ledger_detail` makes).
     pub fn result_error(&mut self, r: &Req, outcome: &str, latency_us: u64, error: Value) -> u64 {
