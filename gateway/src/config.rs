@@ -27,6 +27,7 @@
 //! signing_key_file = "keys/ledger.key"       # Ed25519, 0600, made by `auditgate init`
 //! commit_key_file = "keys/commit.key"        # keyed-BLAKE3 key for redaction commitments
 //! segment_size_mib = 64                      # roll to a new segment file at this size
+//! full_scan_on_open = false                  # re-check every segment on start (slow when large)
 //!
 //! [server]
 //! allowed_origins = ["https://agents.example.com"]   # localhost origins are always allowed
@@ -179,6 +180,11 @@ pub struct LedgerConfig {
         deserialize_with = "segment_size_mib"
     )]
     pub segment_size_mib: u64,
+    /// Re-read and check every segment when the gateway starts, instead of resuming after the
+    /// head saved at the last sealed segments: start time then grows with the ledger, and the
+    /// gateway refuses to start on a damaged old segment (otherwise `auditgate-verify`'s to find).
+    #[serde(default)]
+    pub full_scan_on_open: bool,
 }
 
 impl Default for LedgerConfig {
@@ -188,6 +194,7 @@ impl Default for LedgerConfig {
             signing_key_file: default_signing_key_file(),
             commit_key_file: default_commit_key_file(),
             segment_size_mib: default_segment_size_mib(),
+            full_scan_on_open: false,
         }
     }
 }
@@ -609,6 +616,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.ledger.segment_size_mib, 8);
+        assert!(!c.ledger.full_scan_on_open);
+        let c = Config::parse(
+            Path::new("c.toml"),
+            &format!("{MINIMAL}[ledger]\nfull_scan_on_open = true\n"),
+        )
+        .unwrap();
+        assert!(c.ledger.full_scan_on_open);
         let err = Config::parse(
             Path::new("c.toml"),
             &format!("{MINIMAL}[ledger]\nsegment_size_mib = 0\n"),

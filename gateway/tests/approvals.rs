@@ -404,10 +404,18 @@ fn a_restart_expires_what_was_pending() {
     assert_eq!(expired.len(), 1, "{:?}", kinds(&entries));
     assert_eq!(expired[0]["approval_id"], p.id.as_str());
     assert_eq!(expired[0]["reason"], "gateway_restart");
-    // It was recorded before the restarted gateway served anything.
-    let starts: Vec<u64> = of_kind(&entries, "catalog.loaded")
+    // It was recorded first thing on restart, before the new run's `gateway.start` (so that a
+    // later start need read the ledger back no further than that).
+    let starts: Vec<u64> = of_kind(&entries, "gateway.start")
         .iter()
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
-    assert_eq!(expired[0]["seq"].as_u64().unwrap(), starts[1] + 1);
+    assert_eq!(expired[0]["seq"].as_u64().unwrap() + 1, starts[1]);
+    // A clean stop says nothing is left pending; restarting after it expires nothing more.
+    let stops = of_kind(&entries, "gateway.stop");
+    assert_eq!(stops.last().unwrap()["approvals_pending"], 0);
+    let (child, _url) = spawn_http(&dir);
+    terminate(child);
+    dir.verify();
+    assert_eq!(of_kind(&dir.entries(), "approval.expired").len(), 1);
 }

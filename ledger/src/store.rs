@@ -29,6 +29,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn open_append(&self, number: u64) -> io::Result<Box<dyn SegmentFile>>;
     /// Marks a sealed segment read-only.
     fn seal(&self, number: u64) -> io::Result<()>;
+    /// Saves the chain state after sealed segment `number`: a cache that lets a writer reopen
+    /// without re-reading every segment (`writer/resume.rs`). Not kept by default.
+    fn save_head(&self, _number: u64, _bytes: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    /// The state saved after sealed segment `number`, if kept.
+    fn load_head(&self, _number: u64) -> io::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// An open segment being appended to.
@@ -45,6 +54,8 @@ pub trait SegmentFile: Send + fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct FsStore {
     dir: PathBuf,
+    /// Where saved heads go (`<ledger>/heads`), when kept.
+    heads: Option<PathBuf>,
 }
 
 impl FsStore {
@@ -58,6 +69,7 @@ impl FsStore {
         }
         Ok(Self {
             dir: dir.to_path_buf(),
+            heads: None,
         })
     }
 
@@ -68,12 +80,24 @@ impl FsStore {
         }
         Ok(Self {
             dir: dir.to_path_buf(),
+            heads: None,
         })
     }
 
     /// The directory holding the segment files.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Keeps saved heads ([`Store::save_head`]) in `dir`, created when first needed.
+    pub fn with_heads(mut self, dir: PathBuf) -> Self {
+        self.heads = Some(dir);
+        self
+    }
+
+    fn head_path(&self, number: u64) -> Option<PathBuf> {
+        let dir = self.heads.as_ref()?;
+        Some(dir.join(format!("{number:016x}.head")))
     }
 
     fn path(&self, number: u64) -> PathBuf {
@@ -129,6 +153,25 @@ impl Store for FsStore {
 
     fn seal(&self, number: u64) -> io::Result<()> {
         fs::set_permissions(self.path(number), fs::Permissions::from_mode(0o444))
+    }
+
+    fn save_head(&self, number: u64, bytes: &[u8]) -> io::Result<()> {
+        let (Some(dir), Some(path)) = (&self.heads, self.head_path(number)) else {
+            return Ok(());
+        };
+        fs::create_dir_all(dir)?;
+        fs::write(path, bytes)
+    }
+
+    fn load_head(&self, number: u64) -> io::Result<Option<Vec<u8>>> {
+        let Some(path) = self.head_path(number) else {
+            return Ok(None);
+        };
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

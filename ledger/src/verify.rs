@@ -452,6 +452,26 @@ impl Verifier {
         }
     }
 
+    /// A verifier that continues after sealed segment `segment`, from the chain state `head`
+    /// and the checkpoint that sealed it, as if it had verified everything before. For the
+    /// writer's open (`writer/resume.rs`): what it proves holds only as far as that state is
+    /// right, which the next segment's entries and checkpoints check.
+    pub fn resume(
+        opts: VerifyOptions,
+        segment: u64,
+        head: ChainHead,
+        checkpoint: SignedCheckpoint,
+    ) -> Self {
+        let mut v = Self::new(Vec::new(), None, opts);
+        v.durable = head.clone();
+        v.head = head;
+        v.next_segment = segment + 1;
+        v.last_segment_sealed = true;
+        v.last = Last::Seal;
+        v.last_checkpoint = Some(checkpoint);
+        v
+    }
+
     /// The chain state after the last verified checkpoint.
     pub fn durable_head(&self) -> &ChainHead {
         &self.durable

@@ -430,3 +430,39 @@ fn async_tickets_complete_under_an_executor() {
     assert_eq!(r.entries, 641);
     assert!(r.checkpoints < 641, "tasks shared batches");
 }
+
+#[test]
+fn visit_from_last_reads_back_only_to_the_last_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::create(dir.path(), key(1), small_segments()).unwrap();
+    let mark = |i: u64| {
+        auditgate_ledger::Draft::from_value("run.mark", &serde_json::json!({"n": i})).unwrap()
+    };
+    for i in 1..200u64 {
+        l.append(if i == 20 || i == 150 {
+            mark(i)
+        } else {
+            call(i)
+        })
+        .unwrap();
+    }
+    let needle: &[u8] = b"\"kind\":\"run.mark\"";
+    let is_mark = |b: &[u8]| b.windows(needle.len()).any(|w| w == needle);
+    let mut seen: Vec<u64> = Vec::new();
+    l.visit_from_last(&|b: &[u8]| is_mark(b), &mut |b: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        seen.push(v["seq"].as_u64().unwrap());
+    })
+    .unwrap();
+    assert_eq!(seen, (150..200).collect::<Vec<u64>>());
+    assert!(
+        segment_paths(dir.path()).len() > 3,
+        "the mark is segments back"
+    );
+    // No mark: every entry, the genesis included.
+    let mut count = 0;
+    l.visit_from_last(&|_: &[u8]| false, &mut |_: &[u8]| count += 1)
+        .unwrap();
+    assert_eq!(count, 200);
+    l.close();
+}

@@ -388,3 +388,12 @@ fn expiry_recorded_after_a_restart_is_not_a_session_error() {
     s.expire(&r, "gateway_restart");
     assert_eq!(verdict(&s)["valid"], true);
 }
+
+/// The gateway's order since the restart scan was bounded: the expiry first, then the start.
+#[test]
+fn expiry_recorded_before_the_restarted_gateway_starts_is_valid() {
+    let (mut s, _fin, r) = awaiting_approval();
+    s.expire(&r, "gateway_restart");
+    s.start();
+    assert_eq!(verdict(&s)["valid"], true);
+}

@@ -6,6 +6,7 @@
 //! **Architecture Invariant:** an approval-required call is forwarded only after `required`
 //! receipts were verified against the statement this module rebuilds from the pending request
 //! (never one supplied by the approver) and each was durably recorded as `approval.granted`.
+pub mod left;
 pub mod statement;
 
 use std::collections::HashMap;
@@ -327,6 +328,11 @@ impl Approvals {
         recorded.map(|_| true)
     }
 
+    /// How many approvals are pending.
+    pub async fn pending_count(&self) -> usize {
+        self.pending.lock().await.len()
+    }
+
     /// Expires every pending approval (of one session, or all).
     pub async fn expire_where(&self, session: Option<&str>, reason: &'static str) {
         let ids: Vec<String> = self
@@ -343,41 +349,4 @@ impl Approvals {
             }
         }
     }
-}
-
-/// `(session, approval id, request seq)` of every approval left pending in a ledger: requested,
-/// and neither denied, expired nor answered by a result.
-pub fn left_pending(entries: impl Iterator<Item = Value>) -> Vec<(String, String, u64)> {
-    let mut open: Vec<(String, String, u64)> = Vec::new();
-    let mut closed_ids = std::collections::HashSet::new();
-    let mut answered = std::collections::HashSet::new();
-    for e in entries {
-        let s = |k: &str| {
-            e.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        match e.get("kind").and_then(Value::as_str).unwrap_or_default() {
-            "call.request"
-                if e.get("disposition").and_then(Value::as_str) == Some("approval_pending") =>
-            {
-                if let Some(id) = e.pointer("/approval/id").and_then(Value::as_str) {
-                    let seq = e.get("seq").and_then(Value::as_u64).unwrap_or_default();
-                    open.push((s("session"), id.to_string(), seq));
-                }
-            }
-            "approval.denied" | "approval.expired" => {
-                closed_ids.insert(s("approval_id"));
-            }
-            "call.result" => {
-                if let Some(seq) = e.get("request_seq").and_then(Value::as_u64) {
-                    answered.insert(seq);
-                }
-            }
-            _ => {}
-        }
-    }
-    open.retain(|(_, id, seq)| !closed_ids.contains(id) && !answered.contains(seq));
-    open
 }

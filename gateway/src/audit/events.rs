@@ -64,11 +64,19 @@ pub fn catalog_loaded(catalog_hash: &str, tools: Vec<Value>) -> Draft {
     )
 }
 
-pub fn gateway_stop(instance: &str, reason: &str, sessions_closed: u64, calls: u64) -> Draft {
+/// `approvals_pending`: approvals still pending as the gateway stops (0 unless an expiry could
+/// not be recorded); the next start reads nothing back when it is 0 (approvals/left.rs).
+pub fn gateway_stop(
+    instance: &str,
+    reason: &str,
+    sessions_closed: u64,
+    calls: u64,
+    approvals_pending: usize,
+) -> Draft {
     draft(
         "gateway.stop",
         json!({"instance": instance, "reason": reason, "sessions_closed": sessions_closed,
-               "calls": calls}),
+               "calls": calls, "approvals_pending": approvals_pending}),
     )
 }
 

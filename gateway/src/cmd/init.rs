@@ -47,6 +47,7 @@ dir = "ledger"
 signing_key_file = "keys/ledger.key"
 commit_key_file = "keys/commit.key"
 # segment_size_mib = 64      # roll to a new segment file at this size (bounds the index's memory)
+# full_scan_on_open = false  # re-check every segment on start (start time grows with the ledger)
 
 [server]
 # allowed_origins = ["https://agents.example.com"]   # localhost origins are always allowed

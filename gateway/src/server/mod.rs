@@ -176,8 +176,32 @@ impl Gateway {
         })
     }
 
-    /// Records `gateway.start`, `policy.loaded` and `catalog.loaded` (durably, in that order).
+    /// Expires the approvals an earlier run left pending, then records `gateway.start`,
+    /// `policy.loaded` and `catalog.loaded` (durably, in that order).
     pub async fn record_start(&self, transport: &str, listen: &str) -> Result<(), AuditError> {
+        // Nothing pending survives a restart: approvals left open by an earlier run expire, and
+        // before `gateway.start`, so that the next start need read back no further than it
+        // (approvals/left.rs).
+        let ledger = self.audit.ledger().clone();
+        let left =
+            tokio::task::spawn_blocking(move || crate::approvals::left::left_pending(&ledger))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|scanned| scanned)
+                .map_err(|e| {
+                    AuditError(format!("scanning the ledger for pending approvals: {e}"))
+                })?;
+        for p in left {
+            tracing::warn!(approval = %p.approval_id, "expiring an approval left pending by an earlier run");
+            self.audit
+                .record(events::approval_expired(
+                    &p.session,
+                    &p.approval_id,
+                    p.request_seq,
+                    "gateway_restart",
+                ))
+                .await?;
+        }
         let e = &self.enforcer;
         let identity_mode = match e.identity_mode {
             IdentityMode::Caller => "caller",
@@ -217,22 +241,6 @@ impl Gateway {
         self.audit
             .record(events::catalog_loaded(e.catalog.hash(), tools))
             .await?;
-        // Nothing pending survives a restart: approvals left open by an earlier run expire.
-        let dir = self.config.ledger.dir.clone();
-        let left = tokio::task::spawn_blocking(move || pending_approvals_in(&dir))
-            .await
-            .map_err(|e| AuditError(format!("scanning the ledger for pending approvals: {e}")))??;
-        for (session, id, seq) in left {
-            tracing::warn!(approval = %id, "expiring an approval left pending by an earlier run");
-            self.audit
-                .record(events::approval_expired(
-                    &session,
-                    &id,
-                    seq,
-                    "gateway_restart",
-                ))
-                .await?;
-        }
         Ok(())
     }
 
@@ -243,36 +251,11 @@ impl Gateway {
             reason,
             sessions_closed,
             self.enforcer.calls(),
+            self.enforcer.approvals.pending_count().await,
         );
         if let Err(e) = self.audit.record(entry).await {
             tracing::error!(error = %e, "could not record gateway.stop");
         }
-    }
-}
-
-/// Approvals left pending in the ledger files (a scan of every entry; approvals are rare, so
-/// entries without an approval member are skipped before parsing).
-fn pending_approvals_in(dir: &Path) -> Result<Vec<(String, String, u64)>, AuditError> {
-    let mut entries = Vec::new();
-    let options = auditgate_ledger::VerifyOptions {
-        check_signatures: false,
-        ..auditgate_ledger::VerifyOptions::default()
-    };
-    let needle: &[u8] = b"approval";
-    let result =
-        auditgate_ledger::verify::verify_dir_visiting(dir, Vec::new(), None, options, &mut |v| {
-            let mentions = v.bytes.windows(needle.len()).any(|w| w == needle)
-                || v.bytes.windows(11).any(|w| w == b"call.result");
-            if mentions && let Ok(value) = serde_json::from_slice(v.bytes) {
-                entries.push(value);
-            }
-        });
-    match result {
-        Ok(_) => Ok(crate::approvals::left_pending(entries.into_iter())),
-        // A ledger the writer opened is consistent; a torn tail was already cut and recorded.
-        Err(e) => Err(AuditError(format!(
-            "scanning the ledger for pending approvals: {e}"
-        ))),
     }
 }
 
@@ -290,6 +273,7 @@ pub fn open_ledger(config: &Config) -> Result<Ledger, StartError> {
     };
     let options = LedgerOptions {
         segment_size_limit: config.ledger.segment_size_mib * 1024 * 1024,
+        full_scan_on_open: config.ledger.full_scan_on_open,
         ..LedgerOptions::default()
     };
     if dir.join("segments").is_dir() {
@@ -297,7 +281,12 @@ pub fn open_ledger(config: &Config) -> Result<Ledger, StartError> {
         if let Some(torn) = &report.recovered {
             tracing::warn!(?torn, "ledger: cut a torn tail left by a crash (recorded)");
         }
-        tracing::info!(entries = report.entries, dir = %dir.display(), "ledger opened");
+        tracing::info!(
+            entries = report.entries,
+            scanned_from_segment = report.resumed_from.unwrap_or(0),
+            dir = %dir.display(),
+            "ledger opened"
+        );
         Ok(ledger)
     } else {
         tracing::info!(dir = %dir.display(), "creating a new ledger");

@@ -16,6 +16,7 @@
 //! append until it is reopened (fail closed).
 
 mod pipeline;
+mod resume;
 mod ticket;
 
 pub use ticket::AppendTicket;
@@ -63,6 +64,10 @@ pub struct LedgerOptions {
     pub origin: Option<String>,
     /// Maintain the sled index.
     pub index: bool,
+    /// Re-read and check every segment on open, ignoring the heads saved after sealed segments
+    /// (see `resume`): slower as the ledger grows, but the writer then refuses to open a ledger
+    /// with a damaged old segment instead of leaving that to `auditgate-verify`.
+    pub full_scan_on_open: bool,
 }
 
 impl Default for LedgerOptions {
@@ -75,6 +80,7 @@ impl Default for LedgerOptions {
             max_entry_bytes: 1024 * 1024,
             origin: None,
             index: true,
+            full_scan_on_open: false,
         }
     }
 }
@@ -170,6 +176,9 @@ pub struct OpenReport {
     pub recovered: Option<TornTail>,
     /// Entries replayed into the index.
     pub reindexed: u64,
+    /// The segment the open's scan started at, when it resumed after a saved head (`None`: it
+    /// read every segment).
+    pub resumed_from: Option<u64>,
 }
 
 /// The ledger's head as of the last durable batch.
@@ -244,7 +253,9 @@ impl Ledger {
     pub fn create(dir: &Path, key: SigningKey, opts: LedgerOptions) -> Result<Self, OpenError> {
         let lock = take_lock(dir)?;
         let seg = segments_dir(dir);
-        let store = FsStore::open(&seg).map_err(io_err(&seg))?;
+        let store = FsStore::open(&seg)
+            .map_err(io_err(&seg))?
+            .with_heads(dir.join("heads"));
         let index = opts.index.then(|| dir.join("index"));
         let mut l = Self::create_in(Arc::new(store), index.as_deref(), key, opts)?;
         l._lock = Some(lock);
@@ -262,7 +273,9 @@ impl Ledger {
         if !seg.is_dir() {
             return Err(OpenError::NoLedger(dir.to_path_buf()));
         }
-        let store = FsStore::open(&seg).map_err(io_err(&seg))?;
+        let store = FsStore::open(&seg)
+            .map_err(io_err(&seg))?
+            .with_heads(dir.join("heads"));
         let index = opts.index.then(|| dir.join("index"));
         let (mut l, report) = Self::open_in(Arc::new(store), index.as_deref(), key, opts)?;
         l._lock = Some(lock);
@@ -332,60 +345,63 @@ impl Ledger {
         let Some(&last) = numbers.last() else {
             return Err(OpenError::NoLedger(here));
         };
-        let mut verifier = Verifier::new(
-            Vec::new(),
-            None,
-            VerifyOptions {
-                check_signatures: false,
-                ..VerifyOptions::default()
-            },
-        );
-        // Entries the index has not seen yet, to replay into it.
-        let mut backlog: Vec<IndexItem> = Vec::new();
         // The ledger id is in the genesis entry; read it cheaply from segment 0's first record.
+        let ledger_id = read_ledger_id(store.as_ref()).unwrap_or_default();
         let index = match index_dir {
-            Some(dir) => Some(Index::open(
-                dir,
-                &read_ledger_id(store.as_ref()).unwrap_or_default(),
-            )?),
+            Some(dir) => Some(Index::open(dir, &ledger_id)?),
             None => None,
         };
         let index_from = match &index {
             Some(idx) => idx.indexed_through()?,
             None => u64::MAX,
         };
-        let mut visit = |v: verify::VisitedEntry<'_>| {
-            if v.seq >= index_from
-                && let Some(item) = index_item_from_bytes(&v)
-            {
-                backlog.push(item);
-            }
+        let scan_opts = VerifyOptions {
+            check_signatures: false,
+            ..VerifyOptions::default()
         };
-        let mut torn: Option<TornTail> = None;
-        let mut last_end = verify::SegmentEnd {
-            durable_len: HEADER_LEN as u64,
-            sealed: false,
-        };
-        let mut torn_header = false;
-        for &n in &numbers {
-            let bytes = store.read(n).map_err(io_err(&here))?;
-            if n == last {
-                let full_header = segment::encode_header(n);
-                if n > 0 && bytes.len() < HEADER_LEN && full_header.starts_with(&bytes) {
-                    // Crash while creating this segment: its predecessor must be sealed.
-                    if !last_end.sealed {
-                        verifier.feed_last_segment(n, &full_header, &mut visit)?;
+        // Resume after the last saved head that fits (see `resume`), else read everything; a
+        // resumed scan that fails is retried from the start, which reports the real defect.
+        let saved = (!opts.full_scan_on_open)
+            .then(|| saved_head(store.as_ref(), &numbers, &ledger_id, index_from))
+            .flatten();
+        let mut resumed_from = None;
+        let scan = match saved {
+            Some(saved) => {
+                let from = saved.segment + 1;
+                let verifier = Verifier::resume(
+                    scan_opts.clone(),
+                    saved.segment,
+                    saved.head,
+                    saved.checkpoint,
+                );
+                let rest: Vec<u64> = numbers.iter().copied().filter(|&n| n >= from).collect();
+                match scan_segments(store.as_ref(), verifier, &rest, index_from) {
+                    Ok(scan) => {
+                        resumed_from = Some(from);
+                        scan
                     }
-                    torn_header = true;
-                    break;
+                    Err(_) => scan_segments(
+                        store.as_ref(),
+                        Verifier::new(Vec::new(), None, scan_opts),
+                        &numbers,
+                        index_from,
+                    )?,
                 }
-                let (end, t) = verifier.feed_last_segment(n, &bytes, &mut visit)?;
-                last_end = end;
-                torn = t;
-            } else {
-                last_end = verifier.feed_segment(n, &bytes, &mut visit)?;
             }
-        }
+            None => scan_segments(
+                store.as_ref(),
+                Verifier::new(Vec::new(), None, scan_opts),
+                &numbers,
+                index_from,
+            )?,
+        };
+        let Scan {
+            verifier,
+            backlog,
+            torn,
+            last_end,
+            torn_header,
+        } = scan;
         let head = verifier.durable_head().clone();
         let active = head
             .active_key
@@ -458,6 +474,7 @@ impl Ledger {
                 entries,
                 recovered,
                 reindexed,
+                resumed_from,
             },
         ))
     }
@@ -623,6 +640,39 @@ impl Ledger {
         }
     }
 
+    /// Hands `visit` the stored bytes of every entry from the last one `is_mark` accepts to the
+    /// end, in order (all entries when none is a mark). Segments are read backward until one
+    /// holds a mark, so the cost is that of the entries since the mark, not of the ledger. The
+    /// bytes are read as stored, not re-verified; a damaged frame ends a segment's entries.
+    pub fn visit_from_last(
+        &self,
+        is_mark: &dyn Fn(&[u8]) -> bool,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), io::Error> {
+        let numbers = self.store.list()?;
+        // Backward, one segment at a time, to the newest segment holding a mark.
+        let mut start = (numbers.first().copied().unwrap_or(0), 0);
+        for &n in numbers.iter().rev() {
+            let bytes = self.store.read(n)?;
+            let marks = entry_payloads(&bytes)
+                .enumerate()
+                .filter(|(_, p)| is_mark(p))
+                .map(|(i, _)| i)
+                .last();
+            if let Some(i) = marks {
+                start = (n, i);
+                break;
+            }
+        }
+        // Forward from the mark.
+        for &n in numbers.iter().filter(|&&n| n >= start.0) {
+            let bytes = self.store.read(n)?;
+            let skip = if n == start.0 { start.1 } else { 0 };
+            entry_payloads(&bytes).skip(skip).for_each(&mut *visit);
+        }
+        Ok(())
+    }
+
     /// Reads entry `seq`'s stored bytes through the index (see [`Ledger::sync_index`]).
     pub fn read_entry(&self, seq: u64) -> Result<Option<Vec<u8>>, io::Error> {
         let Some(index) = &self.index else {
@@ -695,6 +745,111 @@ fn verify_empty() -> VerifyError {
             why: "the ledger has no checkpointed entries".into(),
         },
     }
+}
+
+/// The entry payloads of a segment's bytes, in order, up to the first frame that does not decode.
+fn entry_payloads(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut offset = HEADER_LEN;
+    std::iter::from_fn(move || {
+        while offset < bytes.len() {
+            let r = segment::decode_record(bytes, offset).ok()?;
+            offset = r.end();
+            if r.ty == segment::RecordType::Entry {
+                return Some(r.payload);
+            }
+        }
+        None
+    })
+}
+
+/// What scanning the segments on open established.
+struct Scan {
+    verifier: Verifier,
+    /// Entries the index has not seen yet, to replay into it.
+    backlog: Vec<IndexItem>,
+    /// A torn tail of the last segment, to cut.
+    torn: Option<TornTail>,
+    /// Where the last fed segment's durable prefix ends.
+    last_end: verify::SegmentEnd,
+    /// The last segment is a torn header (a crash while creating it).
+    torn_header: bool,
+}
+
+/// Feeds `numbers` (ascending, ending with the ledger's last segment) to `verifier`; entries
+/// from seq `index_from` on are collected for the index.
+fn scan_segments(
+    store: &dyn Store,
+    mut verifier: Verifier,
+    numbers: &[u64],
+    index_from: u64,
+) -> Result<Scan, OpenError> {
+    let here = PathBuf::from("segments");
+    let Some(&last) = numbers.last() else {
+        return Err(OpenError::NoLedger(here));
+    };
+    let mut backlog: Vec<IndexItem> = Vec::new();
+    let mut visit = |v: verify::VisitedEntry<'_>| {
+        if v.seq >= index_from
+            && let Some(item) = index_item_from_bytes(&v)
+        {
+            backlog.push(item);
+        }
+    };
+    let mut torn = None;
+    let mut last_end = verify::SegmentEnd {
+        durable_len: HEADER_LEN as u64,
+        sealed: false,
+    };
+    let mut torn_header = false;
+    for &n in numbers {
+        let bytes = store.read(n).map_err(io_err(&here))?;
+        if n == last {
+            let full_header = segment::encode_header(n);
+            if n > 0 && bytes.len() < HEADER_LEN && full_header.starts_with(&bytes) {
+                // Crash while creating this segment: its predecessor must be sealed.
+                if !last_end.sealed {
+                    verifier.feed_last_segment(n, &full_header, &mut visit)?;
+                }
+                torn_header = true;
+                break;
+            }
+            let (end, t) = verifier.feed_last_segment(n, &bytes, &mut visit)?;
+            last_end = end;
+            torn = t;
+        } else {
+            last_end = verifier.feed_segment(n, &bytes, &mut visit)?;
+        }
+    }
+    Ok(Scan {
+        verifier,
+        backlog,
+        torn,
+        last_end,
+        torn_header,
+    })
+}
+
+/// The newest saved head an open can resume after: one of this ledger, after a segment `r`
+/// whose successor is sealed and not the last (so that a whole sealed segment, checkpoints and
+/// seal included, checks it before anything is appended), and not past what the index has seen.
+fn saved_head(
+    store: &dyn Store,
+    numbers: &[u64],
+    ledger_id: &str,
+    index_from: u64,
+) -> Option<resume::SavedHead> {
+    let last = *numbers.last()?;
+    numbers
+        .iter()
+        .rev()
+        .filter(|&&r| r + 1 < last && numbers.binary_search(&(r + 1)).is_ok())
+        .find_map(|&r| {
+            let saved = resume::parse(&store.load_head(r).ok()??)?;
+            let fits = saved.segment == r
+                && saved.head.ledger_id.as_deref() == Some(ledger_id)
+                && saved.head.entries <= index_from;
+            fits.then_some(saved)
+        })
 }
 
 fn read_ledger_id(store: &dyn Store) -> Option<String> {

@@ -356,8 +356,15 @@ impl Syncer {
         self.durable = p.after;
         if p.seal {
             // The batch is durable and will be acknowledged; a failure from here on only
-            // delays the next segment (retried before the next write).
+            // delays the next segment (retried before the next write), or the next open (a
+            // head that was not saved only means a longer scan).
             let _ = self.store.seal(sealed_segment);
+            let saved = super::resume::encode(
+                sealed_segment,
+                &self.durable.head,
+                &self.durable.last_checkpoint,
+            );
+            let _ = self.store.save_head(sealed_segment, &saved);
             self.file = None;
             self.durable.seg_len = 0;
             let _ = self.ensure_segment();

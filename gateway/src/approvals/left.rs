@@ -1,0 +1,102 @@
+//! Approvals an earlier run left pending, found on start without reading the whole ledger.
+//!
+//! Nothing pending survives a restart (`docs/approvals.md` §4): on start the gateway records
+//! `approval.expired` (`gateway_restart`) for every `approval_pending` request of an earlier
+//! run that has no final entry, and only then `gateway.start`. So when a `gateway.start` is in
+//! the ledger, every approval requested before it is already closed, and the search reads back
+//! only to the last one ([`Ledger::visit_from_last`]). A run that stopped cleanly says in its
+//! `gateway.stop` how many approvals it left pending (`approvals_pending`, 0 unless an expiry
+//! could not be recorded); when that is 0 nothing at all is read.
+use std::io;
+
+use auditgate_ledger::Ledger;
+use auditgate_ledger::canonical;
+use serde_json::Value;
+
+/// An approval left pending: the session, the approval id and its request's seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftPending {
+    pub session: String,
+    pub approval_id: String,
+    pub request_seq: u64,
+}
+
+/// Every approval left pending by earlier runs, oldest first.
+pub fn left_pending(ledger: &Ledger) -> io::Result<Vec<LeftPending>> {
+    let lifecycle = |b: &[u8]| matches!(kind(b).as_deref(), Some("gateway.start" | "gateway.stop"));
+    let mut scan = Scan::default();
+    let mut first: Option<Value> = None;
+    ledger.visit_from_last(&lifecycle, &mut |b| {
+        if first.is_none() {
+            first = Some(serde_json::from_slice(b).unwrap_or(Value::Null));
+        }
+        scan.feed(b);
+    })?;
+    let Some(first) = first else {
+        return Ok(Vec::new());
+    };
+    if first["kind"] != "gateway.stop" {
+        return Ok(scan.finish());
+    }
+    if first["approvals_pending"] == 0 {
+        return Ok(Vec::new());
+    }
+    // A stop that left approvals pending (or says nothing of them): back to its run's start.
+    let mut scan = Scan::default();
+    ledger.visit_from_last(
+        &|b: &[u8]| kind(b).as_deref() == Some("gateway.start"),
+        &mut |b| scan.feed(b),
+    )?;
+    Ok(scan.finish())
+}
+
+/// The top-level `kind` of a stored entry (a nested `"kind"` in arguments is not it).
+fn kind(bytes: &[u8]) -> Option<String> {
+    Some(canonical::check(bytes).ok()?.get_str("kind")?.into_owned())
+}
+
+/// Open approvals while reading entries in order: memory in the number still open.
+#[derive(Debug, Default)]
+struct Scan {
+    open: Vec<LeftPending>,
+}
+
+impl Scan {
+    fn feed(&mut self, bytes: &[u8]) {
+        // Most entries are neither approvals nor results of an open one: skip them unparsed.
+        let mentions = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        let relevant = mentions(b"approval")
+            || (!self.open.is_empty() && mentions(b"\"kind\":\"call.result\""));
+        if !relevant {
+            return;
+        }
+        let Ok(e) = serde_json::from_slice::<Value>(bytes) else {
+            return;
+        };
+        let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+        match e["kind"].as_str().unwrap_or_default() {
+            "call.request" if e["disposition"] == "approval_pending" => {
+                if let Some(id) = e.pointer("/approval/id").and_then(Value::as_str) {
+                    self.open.push(LeftPending {
+                        session: text("session"),
+                        approval_id: id.to_owned(),
+                        request_seq: e["seq"].as_u64().unwrap_or_default(),
+                    });
+                }
+            }
+            "approval.denied" | "approval.expired" => {
+                let id = text("approval_id");
+                self.open.retain(|p| p.approval_id != id);
+            }
+            "call.result" => {
+                let seq = e["request_seq"].as_u64();
+                self.open.retain(|p| Some(p.request_seq) != seq);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Vec<LeftPending> {
+        self.open
+    }
+}
