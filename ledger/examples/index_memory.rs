@@ -11,18 +11,12 @@
 //! prints the process's RSS (from `/proc/self/status`) every tenth of the run.
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "example")]
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use auditgate_ledger::{Draft, Ledger, LedgerOptions, SigningKey};
-use serde_json::json;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use auditgate_ledger::{Ledger, LedgerOptions};
+use common::{append_parallel, env, key};
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -44,50 +38,23 @@ fn main() {
         segment_size_limit: segment_mib * 1024 * 1024,
         ..LedgerOptions::default()
     };
-    let key = SigningKey::from_seed("auditgate.example", &[7; 32]).unwrap();
-    let ledger = Arc::new(Ledger::create(dir.path(), key, opts).unwrap());
+    let ledger = Arc::new(Ledger::create(dir.path(), key(), opts).unwrap());
     println!(
         "{entries} entries, {appenders} appenders, index {}, {segment_mib} MiB segments",
         if index { "on" } else { "off" }
     );
     println!("{:>10} {:>10} {:>12}", "entries", "RSS MiB", "bytes/entry");
     let start_rss = rss_kib();
-    let next = Arc::new(AtomicU64::new(0));
     let step = entries / 10;
-    let threads: Vec<_> = (0..appenders)
-        .map(|_| {
-            let (ledger, next) = (ledger.clone(), next.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= entries {
-                        break;
-                    }
-                    let draft = Draft::from_value(
-                        "call.request",
-                        &json!({
-                            "session": format!("ses_{:032x}", i % 64),
-                            "tool": "payments_refund",
-                            "args": {"amount": i, "invoice": format!("inv_{i:012}"), "note": "x".repeat(200)},
-                            "policy_hash": "blake3:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f",
-                        }),
-                    )
-                    .unwrap();
-                    ledger.append(draft).unwrap();
-                    if (i + 1) % step == 0 {
-                        let rss = rss_kib();
-                        println!(
-                            "{:>10} {:>10.1} {:>12}",
-                            i + 1,
-                            rss as f64 / 1024.0,
-                            rss.saturating_sub(start_rss) * 1024 / (i + 1)
-                        );
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    append_parallel(&ledger, 0..entries, appenders, &|i| {
+        if (i + 1) % step == 0 {
+            let rss = rss_kib();
+            println!(
+                "{:>10} {:>10.1} {:>12}",
+                i + 1,
+                rss as f64 / 1024.0,
+                rss.saturating_sub(start_rss) * 1024 / (i + 1)
+            );
+        }
+    });
 }

@@ -12,53 +12,14 @@
 //! entries and after all of them: an open that scanned everything would grow tenfold.
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "example")]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use auditgate_ledger::{Draft, Ledger, LedgerOptions, SigningKey};
-use serde_json::json;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn key() -> SigningKey {
-    SigningKey::from_seed("auditgate.example", &[7; 32]).unwrap()
-}
-
-/// Appends entries `from..to` with 16 threads.
-fn append(ledger: &Arc<Ledger>, from: u64, to: u64) {
-    let next = Arc::new(AtomicU64::new(from));
-    let threads: Vec<_> = (0..16)
-        .map(|_| {
-            let (ledger, next) = (ledger.clone(), next.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= to {
-                        break;
-                    }
-                    let body = json!({
-                        "session": format!("ses_{:032x}", i % 64),
-                        "tool": "payments_refund",
-                        "args": {"amount": i, "invoice": format!("inv_{i:012}"), "note": "x".repeat(200)},
-                        "policy_hash": "blake3:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f",
-                    });
-                    let draft = Draft::from_value("call.request", &body).unwrap();
-                    ledger.append(draft).unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-}
+use auditgate_ledger::{Ledger, LedgerOptions};
+use common::{append_parallel, env, key};
 
 /// Median of `n` opens (each closed again).
 fn open_median(dir: &Path, opts: &LedgerOptions, n: u64) -> Duration {
@@ -112,7 +73,7 @@ fn main() {
         } else {
             Ledger::open(dir.path(), key(), opts.clone()).unwrap().0
         });
-        append(&ledger, done, target);
+        append_parallel(&ledger, done..target, 16, &|_| {});
         done = target;
         Arc::into_inner(ledger).unwrap().close();
         let open = open_median(dir.path(), &opts, opens);
