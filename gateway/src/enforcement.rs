@@ -509,17 +509,31 @@ impl Enforcer {
                 } else {
                     "upstream_error"
                 };
-                (
+                let entry = |error| {
                     events::call_result(events::CallResult {
                         session: caller.session,
-                        request_id,
+                        request_id: request_id.clone(),
                         request_seq,
                         tool: &tool.name,
                         outcome,
                         latency_us,
                         result: None,
-                        error: Some(e.ledger_detail()),
-                    }),
+                        error: Some(error),
+                    })
+                };
+                let full = entry(e.ledger_detail());
+                // An error detail too large for one entry (a `ConvexError`'s data, log lines) is
+                // recorded by its digest and length, like a result (finding 5).
+                let recorded = if self.audit.fits(&full) {
+                    full
+                } else {
+                    let detail = canonical::encode(&e.ledger_detail());
+                    entry(json!({"class": e.class(), "omitted": {
+                        "reason": "entry_limit", "bytes": detail.len(),
+                        "digest": blake3_ref(&detail)}}))
+                };
+                (
+                    recorded,
                     error_result(format!(
                         "{} (audit ref: ledger seq {request_seq})",
                         e.agent_message()

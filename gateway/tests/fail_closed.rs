@@ -107,6 +107,14 @@ async fn a_full_disk_refuses_every_call_and_forwards_nothing() {
         .filter(|k| **k == "call.request")
         .count();
     assert_eq!(requests, 2, "refused calls left no request entry");
+    // The run's stop says appends failed, so the next start does not take "nothing pending"
+    // on trust (approvals/left.rs).
+    let stop = entries
+        .iter()
+        .rfind(|e| e["kind"] == "gateway.stop")
+        .unwrap();
+    assert!(stop["audit_failures"].as_u64().unwrap() >= 8, "{stop}");
+    assert_eq!(stop["approvals_pending"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -234,7 +234,8 @@ async fn every_tier_is_decided_recorded_and_only_allowed_calls_reach_convex() {
 /// A result larger than the ledger's entry limit (1 MiB) from real Convex code: the client gets
 /// all of it, and `call.result` records it by the digest and length of its canonical bytes
 /// instead of failing (docs/reliability.md, finding 5), so the call is accounted for and the
-/// ledger verifies with no dangling request. A result under the limit is still recorded whole.
+/// ledger verifies with no dangling request. A result under the limit is still recorded whole;
+/// an error detail over the limit is recorded by digest too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_over_the_entry_limit_is_recorded_by_digest_and_delivered_whole() {
     let app = app_or_skip!();
@@ -258,6 +259,16 @@ async fn a_result_over_the_entry_limit_is_recorded_by_digest_and_delivered_whole
         .call("diagnostics_bulk", json!({"rows": 2, "width": 3}))
         .await;
     assert_eq!(small["isError"], false, "{small}");
+    // The same rows thrown as a `ConvexError`'s data: a tool error whose detail is over the
+    // limit, recorded by digest too.
+    let failed = alice
+        .call(
+            "diagnostics_bulk",
+            json!({"rows": rows, "width": width, "fail": true}),
+        )
+        .await;
+    assert_eq!(failed["isError"], true);
+    assert!(text(&failed).contains("audit ref: ledger seq"));
     gw.stop().await;
 
     let report = dir.verify();
@@ -267,7 +278,21 @@ async fn a_result_over_the_entry_limit_is_recorded_by_digest_and_delivered_whole
         .iter()
         .filter(|e| e["kind"] == "call.result")
         .collect();
-    assert_eq!(results.len(), 2, "one result entry per forwarded call");
+    assert_eq!(results.len(), 3, "one result entry per forwarded call");
+    let error = &results[2]["error"];
+    assert_eq!(results[2]["outcome"], "tool_error");
+    assert_eq!(error["class"], "function_error_with_data");
+    assert_eq!(error["omitted"]["reason"], "entry_limit");
+    assert!(
+        error["omitted"]["bytes"].as_u64().unwrap() > 1024 * 1024,
+        "{error}"
+    );
+    assert!(
+        error["omitted"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("blake3:")
+    );
     let big = results[0];
     assert_eq!(big["outcome"], "ok");
     assert!(

@@ -157,3 +157,32 @@ fn key_rotations_across_saved_heads_are_followed() {
     l.close();
     verify(dir.path(), &[key(1).verifier_key()]).unwrap();
 }
+
+/// The writer's scan checks no signatures, so a saved head naming a retired key as active must
+/// not make the writer sign with it: the last checkpoint is checked against the key the head
+/// leads to, and the full scan then refuses the retired key.
+#[test]
+fn a_saved_head_naming_a_retired_key_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    make_rotated_ledger(dir.path(), 40, 160, 4096);
+    let (old, new) = (
+        key(1).verifier_key().to_string(),
+        key(2).verifier_key().to_string(),
+    );
+    for h in heads(dir.path()) {
+        let text = std::fs::read_to_string(&h).unwrap();
+        std::fs::write(&h, text.replace(&new, &old)).unwrap();
+    }
+    let opts = LedgerOptions {
+        segment_size_limit: 4096,
+        index: false,
+        ..LedgerOptions::default()
+    };
+    assert!(matches!(
+        Ledger::open(dir.path(), key(1), opts.clone()),
+        Err(OpenError::WrongKey { .. })
+    ));
+    let (l, report) = Ledger::open(dir.path(), key(2), opts).unwrap();
+    assert_eq!(report.resumed_from, None, "the edited heads were not used");
+    l.close();
+}

@@ -5,8 +5,9 @@
 //! run that has no final entry, and only then `gateway.start`. So when a `gateway.start` is in
 //! the ledger, every approval requested before it is already closed, and the search reads back
 //! only to the last one ([`Ledger::visit_from_last`]). A run that stopped cleanly says in its
-//! `gateway.stop` how many approvals it left pending (`approvals_pending`, 0 unless an expiry
-//! could not be recorded); when that is 0 nothing at all is read.
+//! `gateway.stop` how many approvals it left pending (`approvals_pending`) and how many appends
+//! failed (`audit_failures`: an expiry, or the result of an approved call, may be among them);
+//! when both are 0 nothing at all is read.
 use std::io;
 
 use auditgate_ledger::Ledger;
@@ -38,10 +39,11 @@ pub fn left_pending(ledger: &Ledger) -> io::Result<Vec<LeftPending>> {
     if first["kind"] != "gateway.stop" {
         return Ok(scan.finish());
     }
-    if first["approvals_pending"] == 0 {
+    if first["approvals_pending"] == 0 && first["audit_failures"] == 0 {
         return Ok(Vec::new());
     }
-    // A stop that left approvals pending (or says nothing of them): back to its run's start.
+    // A stop that left approvals pending, saw appends fail, or says nothing of either: back to
+    // its run's start.
     let mut scan = Scan::default();
     ledger.visit_from_last(
         &|b: &[u8]| kind(b).as_deref() == Some("gateway.start"),
@@ -98,5 +100,75 @@ impl Scan {
 
     fn finish(self) -> Vec<LeftPending> {
         self.open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use auditgate_ledger::{Draft, LedgerOptions, SigningKey};
+    use serde_json::json;
+
+    fn ledger(dir: &std::path::Path) -> Ledger {
+        let key = SigningKey::from_seed("auditgate.test", &[5; 32]).unwrap();
+        Ledger::create(dir, key, LedgerOptions::default()).unwrap()
+    }
+
+    fn append(l: &Ledger, kind: &str, body: Value) -> u64 {
+        l.append(Draft::from_value(kind, &body).unwrap())
+            .unwrap()
+            .seq
+    }
+
+    fn pending(l: &Ledger, id: &str) -> u64 {
+        append(
+            l,
+            "call.request",
+            json!({"session": "s1", "disposition": "approval_pending", "approval": {"id": id},
+                   "args": {"kind": "gateway.start"}}),
+        )
+    }
+
+    #[test]
+    fn reads_back_to_the_last_start_and_trusts_only_a_clean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = ledger(dir.path());
+        let early = pending(&l, "ap_early");
+        append(&l, "gateway.start", json!({"instance": "a"}));
+        // The gateway closes every pending approval before it records a start, so nothing before
+        // the last start is read (this one was left open on purpose: it is not found).
+        let left = left_pending(&l).unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        // After the start: one closed by a result, one denied, one left open. An argument
+        // holding `"kind": "gateway.start"` is not a start.
+        let answered = pending(&l, "ap_answered");
+        append(&l, "call.result", json!({"request_seq": answered}));
+        pending(&l, "ap_denied");
+        append(&l, "approval.denied", json!({"approval_id": "ap_denied"}));
+        let open = pending(&l, "ap_open");
+        let expected = vec![LeftPending {
+            session: "s1".into(),
+            approval_id: "ap_open".into(),
+            request_seq: open,
+        }];
+        assert_eq!(left_pending(&l).unwrap(), expected);
+        assert_ne!(early, open);
+
+        // A stop that saw appends fail: read back to its run's start.
+        append(
+            &l,
+            "gateway.stop",
+            json!({"approvals_pending": 0, "audit_failures": 2}),
+        );
+        assert_eq!(left_pending(&l).unwrap(), expected);
+        // A clean stop: nothing is read.
+        append(
+            &l,
+            "gateway.stop",
+            json!({"approvals_pending": 0, "audit_failures": 0}),
+        );
+        assert!(left_pending(&l).unwrap().is_empty());
+        l.close();
     }
 }

@@ -64,19 +64,27 @@ pub fn catalog_loaded(catalog_hash: &str, tools: Vec<Value>) -> Draft {
     )
 }
 
-/// `approvals_pending`: approvals still pending as the gateway stops (0 unless an expiry could
-/// not be recorded); the next start reads nothing back when it is 0 (approvals/left.rs).
-pub fn gateway_stop(
-    instance: &str,
-    reason: &str,
-    sessions_closed: u64,
-    calls: u64,
-    approvals_pending: usize,
-) -> Draft {
+/// How a run ended, for `gateway.stop`.
+#[derive(Debug, Clone)]
+pub struct Stop<'a> {
+    pub instance: &'a str,
+    pub reason: &'a str,
+    pub sessions_closed: u64,
+    pub calls: u64,
+    /// Approvals still pending as the gateway stops.
+    pub approvals_pending: usize,
+    /// Appends that failed during the run: an approval's closing entry may be among them.
+    pub audit_failures: u64,
+}
+
+/// The next start reads nothing back when `approvals_pending` and `audit_failures` are both 0
+/// (approvals/left.rs).
+pub fn gateway_stop(s: &Stop<'_>) -> Draft {
     draft(
         "gateway.stop",
-        json!({"instance": instance, "reason": reason, "sessions_closed": sessions_closed,
-               "calls": calls, "approvals_pending": approvals_pending}),
+        json!({"instance": s.instance, "reason": s.reason, "sessions_closed": s.sessions_closed,
+               "calls": s.calls, "approvals_pending": s.approvals_pending,
+               "audit_failures": s.audit_failures}),
     )
 }
 

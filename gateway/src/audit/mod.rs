@@ -6,6 +6,7 @@
 //! fails closed.
 pub mod events;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use auditgate_ledger::{AppendError, Appended, Draft, Ledger};
@@ -21,6 +22,8 @@ pub struct AuditLog {
     ledger: Arc<Ledger>,
     /// The last append failure, cleared by the next success: `/healthz` reports it.
     last_failure: Mutex<Option<String>>,
+    /// Appends that failed since the gateway started (`gateway.stop` says how many).
+    failures: AtomicU64,
 }
 
 impl AuditLog {
@@ -28,6 +31,7 @@ impl AuditLog {
         Self {
             ledger,
             last_failure: Mutex::new(None),
+            failures: AtomicU64::new(0),
         }
     }
 
@@ -50,6 +54,7 @@ impl AuditLog {
                 Ok(appended)
             }
             Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
                 let why = e.to_string();
                 tracing::error!(kind, error = %why, "audit append failed; refusing");
                 // An entry refused for what it holds (too large for the ledger) says nothing
@@ -61,6 +66,11 @@ impl AuditLog {
                 Err(AuditError(why))
             }
         }
+    }
+
+    /// How many appends failed since the gateway started.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Whether `draft` is certain to fit under the ledger's entry limit.

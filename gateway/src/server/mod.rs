@@ -246,13 +246,14 @@ impl Gateway {
 
     /// Records `gateway.stop` (best effort: a failing ledger is already reported).
     pub async fn record_stop(&self, reason: &str, sessions_closed: u64) {
-        let entry = events::gateway_stop(
-            &self.instance,
+        let entry = events::gateway_stop(&events::Stop {
+            instance: &self.instance,
             reason,
             sessions_closed,
-            self.enforcer.calls(),
-            self.enforcer.approvals.pending_count().await,
-        );
+            calls: self.enforcer.calls(),
+            approvals_pending: self.enforcer.approvals.pending_count().await,
+            audit_failures: self.audit.failures(),
+        });
         if let Err(e) = self.audit.record(entry).await {
             tracing::error!(error = %e, "could not record gateway.stop");
         }

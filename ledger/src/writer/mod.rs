@@ -375,12 +375,18 @@ impl Ledger {
                     saved.checkpoint,
                 );
                 let rest: Vec<u64> = numbers.iter().copied().filter(|&n| n >= from).collect();
-                match scan_segments(store.as_ref(), verifier, &rest, index_from) {
-                    Ok(scan) => {
+                // The writer's scan checks no signatures, so the saved keys are checked here:
+                // the last checkpoint must be signed by the active key they lead to, and that
+                // must be the caller's key (else the full scan decides, `WrongKey` included).
+                let resumed = scan_segments(store.as_ref(), verifier, &rest, index_from)
+                    .ok()
+                    .filter(|scan| signed_by(&scan.verifier, &key.verifier_key()));
+                match resumed {
+                    Some(scan) => {
                         resumed_from = Some(from);
                         scan
                     }
-                    Err(_) => scan_segments(
+                    None => scan_segments(
                         store.as_ref(),
                         Verifier::new(Vec::new(), None, scan_opts),
                         &numbers,
@@ -827,6 +833,16 @@ fn scan_segments(
         last_end,
         torn_header,
     })
+}
+
+/// Whether the chain's active key is `key` and the last checkpoint carries its valid signature.
+fn signed_by(verifier: &Verifier, key: &crate::keys::VerifierKey) -> bool {
+    let active = verifier.durable_head().active_key.as_ref() == Some(key);
+    let signed = verifier.last_checkpoint().is_some_and(|cp| {
+        cp.verify(std::slice::from_ref(key))
+            .is_ok_and(|by| by == [0])
+    });
+    active && signed
 }
 
 /// The newest saved head an open can resume after: one of this ledger, after a segment `r`

@@ -1,5 +1,5 @@
 // Functions that exist to exercise the wire format: value round trips, identity, plain errors.
-import { v } from "convex/values";
+import { ConvexError, v } from "convex/values";
 import { query } from "./_generated/server";
 
 /** Returns its argument unchanged: int64, bytes, special floats, nested values. */
@@ -27,12 +27,17 @@ export const crash = query({
   },
 });
 
-/** Returns `rows` rows of `width` characters each: a result as large as a test needs (the
- * gateway's handling of results over the ledger's entry limit). */
+/** Returns `rows` rows of `width` characters each, or with `fail` throws them as a
+ * `ConvexError`'s data: a result or an error as large as a test needs (the gateway's handling
+ * of both over the ledger's entry limit). */
 export const bulk = query({
-  args: { rows: v.number(), width: v.number() },
-  handler: async (_ctx, { rows, width }) => {
+  args: { rows: v.number(), width: v.number(), fail: v.optional(v.boolean()) },
+  handler: async (_ctx, { rows, width, fail }) => {
     const text = "x".repeat(width);
-    return Array.from({ length: rows }, (_, i) => ({ i, text }));
+    const data = Array.from({ length: rows }, (_, i) => ({ i, text }));
+    if (fail) {
+      throw new ConvexError({ code: "BULK_FAILURE", rows: data });
+    }
+    return data;
   },
 });
