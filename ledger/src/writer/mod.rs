@@ -364,42 +364,32 @@ impl Ledger {
         let saved = (!opts.full_scan_on_open)
             .then(|| saved_head(store.as_ref(), &numbers, &ledger_id, index_from))
             .flatten();
-        let mut resumed_from = None;
-        let scan = match saved {
-            Some(saved) => {
-                let from = saved.segment + 1;
-                let verifier = Verifier::resume(
-                    scan_opts.clone(),
-                    saved.segment,
-                    saved.head,
-                    saved.checkpoint,
-                );
-                let rest: Vec<u64> = numbers.iter().copied().filter(|&n| n >= from).collect();
-                // The writer's scan checks no signatures, so the saved keys are checked here:
-                // the last checkpoint must be signed by the active key they lead to, and that
-                // must be the caller's key (else the full scan decides, `WrongKey` included).
-                let resumed = scan_segments(store.as_ref(), verifier, &rest, index_from)
-                    .ok()
-                    .filter(|scan| signed_by(&scan.verifier, &key.verifier_key()));
-                match resumed {
-                    Some(scan) => {
-                        resumed_from = Some(from);
-                        scan
-                    }
-                    None => scan_segments(
-                        store.as_ref(),
-                        Verifier::new(Vec::new(), None, scan_opts),
-                        &numbers,
-                        index_from,
-                    )?,
-                }
+        let resumed = saved.and_then(|saved| {
+            let from = saved.segment + 1;
+            let verifier = Verifier::resume(
+                scan_opts.clone(),
+                saved.segment,
+                saved.head,
+                saved.checkpoint,
+            );
+            let rest: Vec<u64> = numbers.iter().copied().filter(|&n| n >= from).collect();
+            // The writer's scan checks no signatures, so the saved keys are checked here: the
+            // last checkpoint must be signed by the active key they lead to, and that must be
+            // the caller's key (else the full scan decides, `WrongKey` included).
+            scan_segments(store.as_ref(), verifier, &rest, index_from)
+                .ok()
+                .filter(|scan| signed_by(&scan.verifier, &key.verifier_key()))
+                .map(|scan| (from, scan))
+        });
+        let (resumed_from, scan) = match resumed {
+            Some((from, scan)) => (Some(from), scan),
+            None => {
+                let verifier = Verifier::new(Vec::new(), None, scan_opts);
+                (
+                    None,
+                    scan_segments(store.as_ref(), verifier, &numbers, index_from)?,
+                )
             }
-            None => scan_segments(
-                store.as_ref(),
-                Verifier::new(Vec::new(), None, scan_opts),
-                &numbers,
-                index_from,
-            )?,
         };
         let Scan {
             verifier,
