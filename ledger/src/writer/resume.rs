@@ -8,8 +8,10 @@
 //! - opening resumes from the head saved after segment `r` only if segment `r + 1` is sealed and
 //!   not the last, and then verifies segments `r + 1 ..= last` from that head: the first entry
 //!   of `r + 1` must name the saved `prev` and the saved seq, and every checkpoint in `r + 1`,
-//!   its seal's included, must match the Merkle root the saved frontier grows to. A head that
-//!   does not fit its successor fails that check, and the open falls back to a full scan;
+//!   its seal's included, must match the Merkle root the saved frontier grows to; the last
+//!   checkpoint must carry the writer's key's signature, and the saved keys must name that key
+//!   as active (the writer's scan checks no other signature). A head that does not fit fails
+//!   one of these checks, and the open falls back to a full scan;
 //! - segments before `r + 1` are not re-read by the writer. They are still covered by the
 //!   signed checkpoints, and `auditgate-verify` checks them; a writer asked to check everything
 //!   on open ([`crate::LedgerOptions::full_scan_on_open`]) ignores saved heads.
