@@ -136,22 +136,28 @@ fn a_torn_tail_after_many_segments_is_cut_on_a_resumed_open() {
     assert_eq!(r.kinds["ledger.recovered"], 1);
 }
 
-#[test]
-fn key_rotations_across_saved_heads_are_followed() {
-    let dir = tempfile::tempdir().unwrap();
-    make_rotated_ledger(dir.path(), 120, 120, 4096);
-    assert!(heads(dir.path()).len() > 6);
-    // The saved heads after the rotation name key 2 as active; key 1 is refused.
+/// Opens a ledger made by `make_rotated_ledger` (key 1, then key 2) after checking that the
+/// retired key 1 is refused, with key 2.
+fn open_rotated(dir: &Path) -> (Ledger, auditgate_ledger::OpenReport) {
     let opts = LedgerOptions {
         segment_size_limit: 4096,
         index: false,
         ..LedgerOptions::default()
     };
     assert!(matches!(
-        Ledger::open(dir.path(), key(1), opts.clone()),
+        Ledger::open(dir, key(1), opts.clone()),
         Err(OpenError::WrongKey { .. })
     ));
-    let (l, report) = Ledger::open(dir.path(), key(2), opts).unwrap();
+    Ledger::open(dir, key(2), opts).unwrap()
+}
+
+#[test]
+fn key_rotations_across_saved_heads_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    make_rotated_ledger(dir.path(), 120, 120, 4096);
+    assert!(heads(dir.path()).len() > 6);
+    // The saved heads after the rotation name key 2 as active; key 1 is refused.
+    let (l, report) = open_rotated(dir.path());
     assert!(report.resumed_from.is_some());
     l.append(call(1)).unwrap();
     l.close();
@@ -173,16 +179,7 @@ fn a_saved_head_naming_a_retired_key_is_not_trusted() {
         let text = std::fs::read_to_string(&h).unwrap();
         std::fs::write(&h, text.replace(&new, &old)).unwrap();
     }
-    let opts = LedgerOptions {
-        segment_size_limit: 4096,
-        index: false,
-        ..LedgerOptions::default()
-    };
-    assert!(matches!(
-        Ledger::open(dir.path(), key(1), opts.clone()),
-        Err(OpenError::WrongKey { .. })
-    ));
-    let (l, report) = Ledger::open(dir.path(), key(2), opts).unwrap();
+    let (l, report) = open_rotated(dir.path());
     assert_eq!(report.resumed_from, None, "the edited heads were not used");
     l.close();
 }
