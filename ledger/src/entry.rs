@@ -93,16 +93,6 @@ impl Draft {
         if RESERVED.contains(&name) {
             return Err(DraftError::ReservedMember(name.to_owned()));
         }
-        let reserved = if crate::json::is_reserved_key(name) {
-            Some(String::new())
-        } else {
-            crate::json::find_reserved_key(value)
-        };
-        if let Some(path) = reserved {
-            let mut pointer = String::new();
-            crate::json::push_token(&mut pointer, name);
-            return Err(DraftError::ReservedKey(pointer + &path));
-        }
         let pos = match self
             .members
             .binary_search_by(|(n, _)| canonical::cmp_keys(n, name))
@@ -111,6 +101,20 @@ impl Draft {
             Err(pos) => pos,
         };
         let encoded = canonical::encode(value);
+        // JCS never escapes `$`, so a value without one in its encoding holds no reserved key
+        // and is not walked (most are not: the gateway screened them already).
+        let reserved = if crate::json::is_reserved_key(name) {
+            Some(String::new())
+        } else if encoded.contains(&b'$') {
+            crate::json::find_reserved_key(value)
+        } else {
+            None
+        };
+        if let Some(path) = reserved {
+            let mut pointer = String::new();
+            crate::json::push_token(&mut pointer, name);
+            return Err(DraftError::ReservedKey(pointer + &path));
+        }
         if name == "session" {
             self.session = value.as_str().map(str::to_owned);
         }

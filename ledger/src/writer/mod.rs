@@ -646,25 +646,31 @@ impl Ledger {
         visit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), io::Error> {
         let numbers = self.store.list()?;
-        // Backward, one segment at a time, to the newest segment holding a mark.
-        let mut start = (numbers.first().copied().unwrap_or(0), 0);
+        // Backward, one segment at a time, to the newest segment holding a mark; that segment's
+        // bytes are kept for the forward pass, the later ones are read again.
+        let mut start = None;
         for &n in numbers.iter().rev() {
             let bytes = self.store.read(n)?;
-            let marks = entry_payloads(&bytes)
+            let last_mark = entry_payloads(&bytes)
                 .enumerate()
                 .filter(|(_, p)| is_mark(p))
                 .map(|(i, _)| i)
                 .last();
-            if let Some(i) = marks {
-                start = (n, i);
+            if let Some(i) = last_mark {
+                start = Some((n, bytes, i));
                 break;
             }
         }
-        // Forward from the mark.
-        for &n in numbers.iter().filter(|&&n| n >= start.0) {
-            let bytes = self.store.read(n)?;
-            let skip = if n == start.0 { start.1 } else { 0 };
-            entry_payloads(&bytes).skip(skip).for_each(&mut *visit);
+        let (first, bytes, skip) = match start {
+            Some(found) => found,
+            None => match numbers.first() {
+                Some(&n) => (n, self.store.read(n)?, 0),
+                None => return Ok(()),
+            },
+        };
+        entry_payloads(&bytes).skip(skip).for_each(&mut *visit);
+        for &n in numbers.iter().filter(|&&n| n > first) {
+            entry_payloads(&self.store.read(n)?).for_each(&mut *visit);
         }
         Ok(())
     }
@@ -680,27 +686,11 @@ impl Ledger {
         else {
             return Ok(None);
         };
-        let bad =
-            |e: segment::FrameError| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
         let mut offset = run.offset;
-        for skipped in 0..=run.skip {
-            let head = self
-                .store
-                .read_at(run.segment, offset, segment::FRAME_OVERHEAD)?;
-            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            if len == 0 || len > segment::MAX_PAYLOAD {
-                return Err(bad(segment::FrameError::BadLength(len as u32)));
-            }
-            if skipped == run.skip {
-                let frame = self
-                    .store
-                    .read_at(run.segment, offset, segment::record_len(len))?;
-                let rec = segment::decode_record(&frame, 0).map_err(bad)?;
-                return Ok(Some(rec.payload.to_vec()));
-            }
-            offset += segment::record_len(len) as u64;
+        for _ in 0..run.skip {
+            offset += record_len_at(self.store.as_ref(), run.segment, offset)? as u64;
         }
-        Ok(None)
+        read_payload_at(self.store.as_ref(), run.segment, offset).map(Some)
     }
 
     /// Stops the writer after every queued append is answered, and flushes the index.
@@ -858,10 +848,33 @@ fn saved_head(
         })
 }
 
+/// The length of the record (frame included) at `offset` of segment `number`, from its frame
+/// head alone.
+fn record_len_at(store: &dyn Store, number: u64, offset: u64) -> io::Result<usize> {
+    let head = store.read_at(number, offset, segment::FRAME_OVERHEAD)?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len == 0 || len > segment::MAX_PAYLOAD {
+        return Err(bad_frame(segment::FrameError::BadLength(len as u32)));
+    }
+    Ok(segment::record_len(len))
+}
+
+/// The payload of the record at `offset` of segment `number`, reading only that record.
+fn read_payload_at(store: &dyn Store, number: u64, offset: u64) -> io::Result<Vec<u8>> {
+    let len = record_len_at(store, number, offset)?;
+    let frame = store.read_at(number, offset, len)?;
+    let rec = segment::decode_record(&frame, 0).map_err(bad_frame)?;
+    Ok(rec.payload.to_vec())
+}
+
+fn bad_frame(e: segment::FrameError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// The ledger id, from the genesis entry (segment 0's first record).
 fn read_ledger_id(store: &dyn Store) -> Option<String> {
-    let bytes = store.read(0).ok()?;
-    let rec = segment::decode_record(&bytes, HEADER_LEN).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(rec.payload).ok()?;
+    let payload = read_payload_at(store, 0, HEADER_LEN as u64).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&payload).ok()?;
     v.get("ledger_id")?.as_str().map(str::to_owned)
 }
 
