@@ -79,6 +79,15 @@ pub fn parse_plain(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     serde_json::from_slice::<Plain>(bytes).map(|p| p.0)
 }
 
+/// For `#[serde(deserialize_with = …)]` on an `Option<Value>` field: the value read like
+/// [`parse_plain`] reads one; `null` is `None`, as for a plain `Option<Value>`.
+pub fn deserialize_plain_opt<'de, D: de::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Value>, D::Error> {
+    let value = deserializer.deserialize_any(PlainVisitor)?;
+    Ok((!value.is_null()).then_some(value))
+}
+
 /// A [`Value`] deserialized by [`PlainVisitor`].
 struct Plain(Value);
 

@@ -24,7 +24,7 @@ pub struct LeftPending {
 
 /// Every approval left pending by earlier runs, oldest first.
 pub fn left_pending(ledger: &Ledger) -> io::Result<Vec<LeftPending>> {
-    let lifecycle = |b: &[u8]| matches!(kind(b).as_deref(), Some("gateway.start" | "gateway.stop"));
+    let lifecycle = |b: &[u8]| kind_is(b, &["gateway.start", "gateway.stop"]);
     let mut scan = Scan::default();
     let mut first: Option<Value> = None;
     ledger.visit_from_last(&lifecycle, &mut |b| {
@@ -45,16 +45,19 @@ pub fn left_pending(ledger: &Ledger) -> io::Result<Vec<LeftPending>> {
     // A stop that left approvals pending, saw appends fail, or says nothing of either: back to
     // its run's start.
     let mut scan = Scan::default();
-    ledger.visit_from_last(
-        &|b: &[u8]| kind(b).as_deref() == Some("gateway.start"),
-        &mut |b| scan.feed(b),
-    )?;
+    ledger.visit_from_last(&|b: &[u8]| kind_is(b, &["gateway.start"]), &mut |b| {
+        scan.feed(b)
+    })?;
     Ok(scan.finish())
 }
 
-/// The top-level `kind` of a stored entry (a nested `"kind"` in arguments is not it).
-fn kind(bytes: &[u8]) -> Option<String> {
-    Some(canonical::check(bytes).ok()?.get_str("kind")?.into_owned())
+/// Whether a stored entry's top-level `kind` is one of `kinds` (a nested `"kind"` in arguments
+/// is not it).
+fn kind_is(bytes: &[u8], kinds: &[&str]) -> bool {
+    canonical::check(bytes)
+        .ok()
+        .and_then(|entry| entry.get_str("kind"))
+        .is_some_and(|kind| kinds.contains(&kind.as_ref()))
 }
 
 /// Open approvals while reading entries in order: memory in the number still open.

@@ -125,11 +125,11 @@ pub struct ConvexClient {
 #[serde(rename_all = "camelCase")]
 struct Envelope {
     status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json::deserialize_plain_opt")]
     value: Option<Value>,
     #[serde(default)]
     error_message: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json::deserialize_plain_opt")]
     error_data: Option<Value>,
     #[serde(default)]
     log_lines: Vec<String>,
@@ -407,20 +407,36 @@ impl WithoutUrl for reqwest::Error {
 /// (`auditgate_ledger::json`), and real Convex values never hold them (field names starting with
 /// `$` are reserved there too).
 fn parse_body(status: StatusCode, bytes: &[u8]) -> Result<Value, UpstreamError> {
-    let malformed = |detail: String| UpstreamError::MalformedResponse {
+    let value = json::parse_plain(bytes).map_err(|e| malformed(status, bytes, e.to_string()))?;
+    refuse_reserved(status, bytes, "", &value)?;
+    Ok(value)
+}
+
+/// `MalformedResponse` with the start of the body.
+fn malformed(status: StatusCode, bytes: &[u8], detail: String) -> UpstreamError {
+    UpstreamError::MalformedResponse {
         status: status.as_u16(),
         detail: format!(
             "{detail} (body starts: {})",
             excerpt(&bytes[..bytes.len().min(80)])
         ),
-    };
-    let value = json::parse_plain(bytes).map_err(|e| malformed(e.to_string()))?;
-    match json::find_reserved_key(&value) {
-        Some(path) => Err(malformed(format!(
-            "reserved object key at {}",
-            excerpt(path.as_bytes())
-        ))),
-        None => Ok(value),
+    }
+}
+
+/// A `MalformedResponse` when `value` (the body's member at `at`) holds a reserved key.
+fn refuse_reserved(
+    status: StatusCode,
+    bytes: &[u8],
+    at: &str,
+    value: &Value,
+) -> Result<(), UpstreamError> {
+    match json::find_reserved_key(value) {
+        Some(path) => Err(malformed(
+            status,
+            bytes,
+            format!("reserved object key at {at}{}", excerpt(path.as_bytes())),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -431,12 +447,17 @@ fn parse_function_response(
     if status != StatusCode::OK && status.as_u16() != STATUS_UDF_FAILED {
         return Err(status_error(status, bytes));
     }
-    let envelope: Envelope = serde_json::from_value(parse_body(status, bytes)?).map_err(|e| {
-        UpstreamError::MalformedResponse {
-            status: status.as_u16(),
-            detail: e.to_string(),
+    // One parse, straight into the envelope; its values are read without serde_json's magic.
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| malformed(status, bytes, e.to_string()))?;
+    for (at, value) in [
+        ("/value", &envelope.value),
+        ("/errorData", &envelope.error_data),
+    ] {
+        if let Some(value) = value {
+            refuse_reserved(status, bytes, at, value)?;
         }
-    })?;
+    }
     match envelope.status.as_str() {
         "success" => Ok(FunctionResult {
             value: envelope.value.unwrap_or(Value::Null),
