@@ -37,6 +37,14 @@
 //! header_timeout_secs = 10                   # for a request head (and idle keep-alive)
 //! body_timeout_secs = 30                     # for a body, after its head (then 408)
 //! max_connections = 1024                     # open connections at most; then accepting waits
+//! max_sessions = 1024                        # open HTTP sessions at most
+//! max_sessions_per_principal = 256           # per caller (default: a quarter of max_sessions)
+//!
+//! [server.refusals]                          # how many refusals are written one by one
+//! per_source = { rate = 2, burst = 20 }      # before authentication, per peer IP address
+//! per_principal = { rate = 10, burst = 100 } # after it, per (qualified) principal
+//! window_secs = 10                           # the rest: one refusals.summary per window
+//! tarpit_ms = 1000                           # unauthenticated refusals over budget wait this
 //!
 //! [auth]
 //! api_keys_file = "api-keys.json"            # bearer API keys, stored hashed
@@ -124,6 +132,10 @@ pub struct OAuthConfig {
     /// Clock skew allowed on `exp` and `nbf`.
     #[serde(default = "default_leeway_secs")]
     pub leeway_secs: u64,
+    /// An OAuth role that grants the operator API (`/admin/…`). Without it only API keys with
+    /// `[server] admin_role` may use it, whatever roles a token claims.
+    #[serde(default)]
+    pub operator_role: Option<String>,
 }
 
 fn default_roles_claim() -> String {
@@ -234,6 +246,14 @@ pub struct ServerConfig {
     /// Open HTTP sessions at most; `initialize` beyond it is refused.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Open HTTP sessions of one principal at most (default: a quarter of `max_sessions`, at
+    /// least 1). A principal at its cap that opens another session closes its own least recently
+    /// used idle one (`session.close`, reason `evicted`); never another principal's.
+    #[serde(default)]
+    pub max_sessions_per_principal: Option<usize>,
+    /// Recording budgets for refusals (`docs/audit-events.md` §7).
+    #[serde(default)]
+    pub refusals: RefusalsConfig,
     /// The API key role that may use the operator API (`/admin/...`).
     #[serde(default = "default_admin_role")]
     pub admin_role: String,
@@ -259,6 +279,63 @@ pub struct ServerConfig {
     pub max_connections: usize,
 }
 
+impl ServerConfig {
+    /// `max_sessions_per_principal`, or its default.
+    pub fn sessions_per_principal(&self) -> usize {
+        self.max_sessions_per_principal
+            .unwrap_or((self.max_sessions / 4).max(1))
+    }
+}
+
+/// `[server.refusals]`: how many refusals are recorded one entry each, and how the rest are
+/// summarized.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalsConfig {
+    /// Refusals before authentication, per peer IP address.
+    #[serde(default = "default_refusals_per_source")]
+    pub per_source: BucketConfig,
+    /// Refusals of an authenticated principal (qualified name).
+    #[serde(default = "default_refusals_per_principal")]
+    pub per_principal: BucketConfig,
+    /// Refusals over budget are counted and written as one `refusals.summary` per window.
+    #[serde(default = "default_refusals_window_secs")]
+    pub window_secs: u64,
+    /// An unauthenticated refusal over budget is answered (429) after this delay.
+    #[serde(default = "default_tarpit_ms")]
+    pub tarpit_ms: u64,
+}
+
+impl Default for RefusalsConfig {
+    fn default() -> Self {
+        Self {
+            per_source: default_refusals_per_source(),
+            per_principal: default_refusals_per_principal(),
+            window_secs: default_refusals_window_secs(),
+            tarpit_ms: default_tarpit_ms(),
+        }
+    }
+}
+
+fn default_refusals_per_source() -> BucketConfig {
+    BucketConfig {
+        rate: 2.0,
+        burst: 20,
+    }
+}
+fn default_refusals_per_principal() -> BucketConfig {
+    BucketConfig {
+        rate: 10.0,
+        burst: 100,
+    }
+}
+fn default_refusals_window_secs() -> u64 {
+    10
+}
+fn default_tarpit_ms() -> u64 {
+    1000
+}
+
 fn default_admin_role() -> String {
     "admin".into()
 }
@@ -271,6 +348,8 @@ impl Default for ServerConfig {
             session_idle_secs: default_session_idle_secs(),
             page_size: default_page_size(),
             max_sessions: default_max_sessions(),
+            max_sessions_per_principal: None,
+            refusals: RefusalsConfig::default(),
             admin_role: default_admin_role(),
             header_timeout_secs: default_header_timeout_secs(),
             body_timeout_secs: default_body_timeout_secs(),
@@ -522,6 +601,24 @@ impl Config {
         if s.page_size == 0 || s.max_body_bytes == 0 || s.max_sessions == 0 {
             return Err(invalid(
                 "server.page_size, server.max_body_bytes and server.max_sessions must be positive",
+            ));
+        }
+        if s.max_sessions_per_principal == Some(0) {
+            return Err(invalid(
+                "server.max_sessions_per_principal must be positive",
+            ));
+        }
+        let r = &s.refusals;
+        for b in [&r.per_source, &r.per_principal] {
+            if !(b.rate.is_finite() && b.rate > 0.0) || b.burst == 0 {
+                return Err(invalid(
+                    "server.refusals: rate must be a positive number and burst at least 1",
+                ));
+            }
+        }
+        if !(1..=3600).contains(&r.window_secs) || r.tarpit_ms > 60_000 {
+            return Err(invalid(
+                "server.refusals: window_secs must be 1..=3600 and tarpit_ms at most 60000",
             ));
         }
         for origin in &s.allowed_origins {

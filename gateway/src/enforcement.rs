@@ -142,9 +142,16 @@ impl Enforcer {
         self.calls.load(Ordering::Relaxed)
     }
 
-    fn request<'a>(&self, caller: &'a Caller<'_>, tool: &'a Tool, args: &'a Value) -> Request<'a> {
+    /// What the policy is asked; `qualified` is the caller's [`Principal::qualified`] name.
+    fn request<'a>(
+        &self,
+        qualified: &'a str,
+        caller: &'a Caller<'_>,
+        tool: &'a Tool,
+        args: &'a Value,
+    ) -> Request<'a> {
         Request {
-            principal: &caller.principal.name,
+            principal: qualified,
             roles: &caller.principal.roles,
             tool: &tool.name,
             function_path: tool.function_path(),
@@ -176,8 +183,9 @@ impl Enforcer {
             principal,
             progress: None,
         };
+        let qualified = principal.qualified();
         self.policy
-            .listing_tier(&self.request(&caller, tool, &Value::Null))
+            .listing_tier(&self.request(&qualified, &caller, tool, &Value::Null))
             == Tier::ApprovalRequired
     }
 
@@ -192,8 +200,9 @@ impl Enforcer {
             .map_err(|e| Refusal::Protocol(e.to_jsonrpc_error()))?;
         let mut visible: Vec<(&Tool, Tier, bool)> = Vec::new();
         let mut hidden = 0usize;
+        let qualified = caller.principal.qualified();
         for tool in self.catalog.tools() {
-            let request = self.request(&caller, tool, &Value::Null);
+            let request = self.request(&qualified, &caller, tool, &Value::Null);
             let tier = self.policy.listing_tier(&request);
             if tier == Tier::Blocked {
                 hidden += 1;
@@ -280,20 +289,9 @@ impl Enforcer {
             Some(_) => return Err(invalid("tools/call: \"arguments\" must be an object")),
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
-        if let Err(limited) = self.limiter.check(&caller.principal.name, name) {
-            let entry =
-                events::rate_limited(caller.session, &caller.principal.name, name, &limited);
-            let seq = self.audit.record(entry).await?.seq;
-            let per = if limited.scope == "tool" {
-                format!("calls to {name}")
-            } else {
-                "calls".to_string()
-            };
-            return Ok(error_result(format!(
-                "Rate limited: at most {} {per} per second (bursts of {}); retry in {} ms \
-                 (audit ref: ledger seq {seq}).",
-                limited.rate, limited.burst, limited.retry_after_ms
-            )));
+        let qualified = caller.principal.qualified();
+        if let Err(limited) = self.limiter.check(&qualified, name) {
+            return self.rate_limited(&caller, &qualified, name, &limited).await;
         }
         let request_digest = blake3_ref(raw);
         let args_digest = blake3_ref(&canonical::encode(&args));
@@ -330,7 +328,9 @@ impl Enforcer {
             ))));
         };
 
-        let decision = self.policy.decide(&self.request(&caller, tool, &args));
+        let decision = self
+            .policy
+            .decide(&self.request(&qualified, &caller, tool, &args));
         let redacted = decision.audit_args.apply(&args, &self.commit_key);
         let mut errors: Vec<Value> = Vec::new();
         let mut upstream_args = Value::Null;
@@ -558,6 +558,44 @@ impl Enforcer {
             )
         })?;
         Ok(answer)
+    }
+
+    /// A call over a rate limit: recorded as `rate.limited` within the principal's refusal
+    /// budget (counted in the window's summary beyond it), answered with when to retry.
+    async fn rate_limited(
+        &self,
+        caller: &Caller<'_>,
+        qualified: &str,
+        name: &str,
+        limited: &crate::ratelimit::Limited,
+    ) -> Result<Value, Refusal> {
+        let charged = crate::audit::refusals::Refusal {
+            kind: "rate.limited",
+            reason: limited.scope,
+            status: 0,
+            source: crate::audit::refusals::Source::Principal(qualified.to_owned()),
+        };
+        let recorded = self
+            .audit
+            .refusal(&charged, || {
+                events::rate_limited(caller.session, &caller.principal.name, name, limited)
+            })
+            .await?;
+        let per = if limited.scope == "tool" {
+            format!("calls to {}", crate::audit::bounded::string(name))
+        } else {
+            "calls".to_string()
+        };
+        let audit_ref = match recorded {
+            crate::audit::RefusalRecord::Entry { seq } => format!("audit ref: ledger seq {seq}"),
+            crate::audit::RefusalRecord::Counted { .. } => {
+                "counted in the audit ledger's next refusals summary".to_string()
+            }
+        };
+        Ok(error_result(format!(
+            "Rate limited: at most {} {per} per second (bursts of {}); retry in {} ms ({audit_ref}).",
+            limited.rate, limited.burst, limited.retry_after_ms
+        )))
     }
 
     /// Waits for a pending approval's outcome, sending progress notifications while it waits;

@@ -11,6 +11,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Value, json};
 
+use crate::audit::bounded;
 use crate::config::OAuthConfig;
 use crate::principal::{AuthMethod, Principal};
 
@@ -227,20 +228,22 @@ impl ResourceServer {
             .get(&self.config.principal_claim)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or(TokenError::NoPrincipal)?
-            .to_string();
+            .ok_or(TokenError::NoPrincipal)?;
+        // Claims are the issuer's, but their length is the caller's to choose: capped here, once,
+        // so that the principal the policy sees is the one the ledger records.
+        let name = bounded::owned(name);
         let roles = match claims.get(&self.config.roles_claim) {
             Some(Value::Array(a)) => a
                 .iter()
-                .filter_map(|r| r.as_str().map(str::to_string))
+                .filter_map(|r| r.as_str().map(bounded::owned))
                 .collect(),
-            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            Some(Value::String(s)) => s.split_whitespace().map(bounded::owned).collect(),
             _ => Vec::new(),
         };
         let token_ref = claims
             .get("jti")
             .and_then(Value::as_str)
-            .map(|j| format!("jti:{j}"))
+            .map(|j| format!("jti:{}", bounded::string(j)))
             .unwrap_or_else(|| format!("fp:{}", crate::apikeys::token_fingerprint(token)));
         Ok(Validated {
             principal: Principal {
@@ -252,11 +255,11 @@ impl ResourceServer {
                     email: claims
                         .get("email")
                         .and_then(Value::as_str)
-                        .map(str::to_string),
+                        .map(bounded::owned),
                     display_name: claims
                         .get("name")
                         .and_then(Value::as_str)
-                        .map(str::to_string),
+                        .map(bounded::owned),
                 },
             },
             scopes,
@@ -375,6 +378,7 @@ mod tests {
             required_scope: None,
             tool_scopes: BTreeMap::new(),
             leeway_secs: 30,
+            operator_role: None,
         }
     }
 

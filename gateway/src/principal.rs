@@ -37,6 +37,18 @@ impl Principal {
         }
     }
 
+    /// The principal qualified by its name space (`key:eve`, `oauth:eve`, `local:eve`): what
+    /// rate-limit buckets, session caps and the policy's `match.principals` key on, so that an
+    /// OAuth subject `eve` is never the API key principal `eve`.
+    pub fn qualified(&self) -> String {
+        let space = match self.auth {
+            AuthMethod::ApiKey { .. } => "key",
+            AuthMethod::Local => "local",
+            AuthMethod::OAuth { .. } => "oauth",
+        };
+        format!("{space}:{}", self.name)
+    }
+
     pub fn key_id(&self) -> Option<&str> {
         match &self.auth {
             AuthMethod::ApiKey { key_id } => Some(key_id),

@@ -1,6 +1,8 @@
 //! Token buckets for `tools/call`: per principal (all tools) and per principal and tool (first
-//! matching glob of `[rate_limits.per_tool]`). A refused call is recorded (`rate.limited`) and
-//! answered with a clear error saying when to retry; it never reaches the policy or Convex.
+//! matching glob of `[rate_limits.per_tool]`), keyed by the qualified principal (`key:eve` and
+//! `oauth:eve` have separate buckets). A refused call is recorded (`rate.limited`, within the
+//! refusal budget of `crate::refusals`) and answered with a clear error saying when to retry; it
+//! never reaches the policy or Convex. [`TokenBucket`] is the bucket both use.
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -8,10 +10,44 @@ use std::time::Instant;
 use crate::config::{BucketConfig, RateLimitsConfig};
 use crate::oauth::glob_match;
 
+/// `rate` tokens a second, up to `burst`; starts full.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct TokenBucket {
     tokens: f64,
     at: Instant,
+}
+
+impl TokenBucket {
+    pub fn full(c: &BucketConfig, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(c.burst),
+            at: now,
+        }
+    }
+
+    /// Refills up to `now`; `Err(ms)` when no whole token is available (when one will be).
+    pub fn peek(&mut self, c: &BucketConfig, now: Instant) -> Result<(), u64> {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * c.rate).min(f64::from(c.burst));
+        self.at = now;
+        if self.tokens < 1.0 {
+            return Err(((1.0 - self.tokens) / c.rate * 1000.0).ceil() as u64);
+        }
+        Ok(())
+    }
+
+    /// Takes one token if one is available.
+    pub fn take(&mut self, c: &BucketConfig, now: Instant) -> Result<(), u64> {
+        self.peek(c, now)?;
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Whether the bucket would be full at `now` (a full bucket holds no state worth keeping).
+    pub fn is_full_at(&self, c: &BucketConfig, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens + elapsed * c.rate >= f64::from(c.burst)
+    }
 }
 
 /// Which limit refused a call, and when a token is next available.
@@ -27,7 +63,7 @@ pub struct Limited {
 #[derive(Debug)]
 pub struct RateLimiter {
     config: RateLimitsConfig,
-    buckets: Mutex<HashMap<(String, String), Bucket>>,
+    buckets: Mutex<HashMap<(String, String), TokenBucket>>,
 }
 
 impl RateLimiter {
@@ -38,7 +74,8 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token from each applicable bucket, or none if any is empty.
+    /// Takes one token from each applicable bucket, or none if any is empty. `principal` is the
+    /// qualified name ([`crate::principal::Principal::qualified`]).
     pub fn check(&self, principal: &str, tool: &str) -> Result<(), Limited> {
         let per_tool = self
             .config
@@ -58,32 +95,22 @@ impl RateLimiter {
         }
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let mut refill = |key: &(String, String), c: &BucketConfig| -> Bucket {
-            let b = buckets.entry(key.clone()).or_insert(Bucket {
-                tokens: f64::from(c.burst),
-                at: now,
-            });
-            let elapsed = now.duration_since(b.at).as_secs_f64();
-            b.tokens = (b.tokens + elapsed * c.rate).min(f64::from(c.burst));
-            b.at = now;
-            *b
-        };
         for (scope, sub, c) in &limits {
-            let key = (principal.to_string(), sub.clone());
-            let b = refill(&key, c);
-            if b.tokens < 1.0 {
-                let wait = ((1.0 - b.tokens) / c.rate * 1000.0).ceil();
+            let bucket = buckets
+                .entry((principal.to_string(), sub.clone()))
+                .or_insert_with(|| TokenBucket::full(c, now));
+            if let Err(wait) = bucket.peek(c, now) {
                 return Err(Limited {
                     scope,
                     rate: c.rate,
                     burst: c.burst,
-                    retry_after_ms: wait as u64,
+                    retry_after_ms: wait,
                 });
             }
         }
-        for (_, sub, _) in &limits {
+        for (_, sub, c) in &limits {
             if let Some(b) = buckets.get_mut(&(principal.to_string(), sub.clone())) {
-                b.tokens -= 1.0;
+                let _ = b.take(c, now);
             }
         }
         Ok(())
@@ -113,13 +140,15 @@ mod tests {
             }),
             per_tool,
         });
-        assert!(rl.check("alice", "invoices_refund").is_ok());
-        assert!(rl.check("alice", "invoices_refund").is_ok());
-        let limited = rl.check("alice", "invoices_refund").unwrap_err();
+        assert!(rl.check("key:alice", "invoices_refund").is_ok());
+        assert!(rl.check("key:alice", "invoices_refund").is_ok());
+        let limited = rl.check("key:alice", "invoices_refund").unwrap_err();
         assert_eq!(limited.scope, "tool");
         assert!(limited.retry_after_ms > 0 && limited.retry_after_ms <= 1000);
         // Other tools and other principals have their own buckets.
-        assert!(rl.check("alice", "customers_get").is_ok());
-        assert!(rl.check("bob", "invoices_refund").is_ok());
+        assert!(rl.check("key:alice", "customers_get").is_ok());
+        assert!(rl.check("key:bob", "invoices_refund").is_ok());
+        // An OAuth subject of the same name is another caller with its own buckets.
+        assert!(rl.check("oauth:alice", "invoices_refund").is_ok());
     }
 }

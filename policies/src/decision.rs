@@ -12,7 +12,9 @@ use crate::tier::{Tier, ToolKind};
 /// One call (or one catalog entry, for `tools/list`) to decide.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    /// The authenticated caller (API key id or token subject).
+    /// The authenticated caller, qualified by its name space: `key:<principal>` (API keys),
+    /// `oauth:<subject>` (OAuth tokens), `local:<principal>` (stdio). See
+    /// [`crate::rule::principal_matches`] for how `match.principals` entries name it.
     pub principal: &'a str,
     /// The caller's roles.
     pub roles: &'a [String],

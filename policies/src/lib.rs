@@ -41,5 +41,5 @@ pub use error::{Location, PolicyError, Warning, WarningKind};
 pub use explain::{Explanation, Outcome, RuleTrace};
 pub use policy::Policy;
 pub use redaction::{MASK, Redacted, RedactedField, RedactionEntry, RedactionMode, RedactionPlan};
-pub use rule::Mismatch;
+pub use rule::{Mismatch, principal_matches};
 pub use tier::{Tier, ToolKind, WriteMode};

@@ -98,7 +98,7 @@ impl Rule {
             return false;
         }
         if let Some(ps) = &self.principals
-            && !ps.iter().any(|p| p == req.principal)
+            && !ps.iter().any(|p| principal_matches(p, req.principal))
         {
             return false;
         }
@@ -135,7 +135,7 @@ impl Rule {
             });
         }
         if let Some(ps) = &self.principals
-            && !ps.iter().any(|p| p == req.principal)
+            && !ps.iter().any(|p| principal_matches(p, req.principal))
         {
             out.push(Mismatch::Principal {
                 principal: req.principal.to_owned(),
@@ -196,5 +196,40 @@ impl Rule {
             && subset(&self.principals, &later.principals)
             && names(&self.tools, &later.tools)
             && names(&self.functions, &later.functions)
+    }
+}
+
+/// Whether a `match.principals` entry names the caller. The caller is qualified by its name
+/// space (`key:eve`, `oauth:eve`, `local:eve`); an entry with a name space must equal it, a bare
+/// entry (`eve`) names an API-key or stdio principal, never an OAuth subject, so that a token whose
+/// `sub` is `eve` cannot take the rules written for the API key principal `eve`.
+pub fn principal_matches(entry: &str, caller: &str) -> bool {
+    if entry.starts_with("key:") || entry.starts_with("oauth:") || entry.starts_with("local:") {
+        return entry == caller;
+    }
+    match caller.split_once(':') {
+        Some(("key" | "local", name)) => name == entry,
+        Some(_) => false,
+        // An unqualified caller (a ledger written before name spaces, re-decided by `what-if`).
+        None => caller == entry,
+    }
+}
+
+#[cfg(test)]
+mod principal_tests {
+    use super::principal_matches;
+
+    #[test]
+    fn bare_entries_name_api_key_and_stdio_principals_never_oauth_subjects() {
+        assert!(principal_matches("eve", "key:eve"));
+        assert!(principal_matches("eve", "local:eve"));
+        assert!(!principal_matches("eve", "oauth:eve"));
+        assert!(principal_matches("oauth:eve", "oauth:eve"));
+        assert!(!principal_matches("oauth:eve", "key:eve"));
+        assert!(principal_matches("key:eve", "key:eve"));
+        assert!(!principal_matches("key:eve", "local:eve"));
+        assert!(!principal_matches("eve", "key:eve2"));
+        // Ledgers written before name spaces carry bare names.
+        assert!(principal_matches("eve", "eve"));
     }
 }

@@ -1,17 +1,20 @@
-//! Approvals an earlier run left pending, found on start without reading the whole ledger.
+//! What an earlier run left open, found on start without reading the whole ledger: approvals
+//! still pending, and calls forwarded without a recorded result.
 //!
 //! Nothing pending survives a restart (`docs/approvals.md` §4): on start the gateway records
 //! `approval.expired` (`gateway_restart`) for every `approval_pending` request of an earlier
-//! run that has no final entry, and only then `gateway.start`. So when a `gateway.start` is in
-//! the ledger, every approval requested before it is already closed, and the search reads back
-//! only to the last one ([`Ledger::visit_from_last`]). A run that stopped cleanly says in its
-//! `gateway.stop` how many approvals it left pending (`approvals_pending`) and how many appends
-//! failed (`audit_failures`: an expiry, or the result of an approved call, may be among them);
-//! when both are 0 nothing at all is read.
+//! run that has no final entry and fewer than its `required` grants, and `call.interrupted`
+//! (outcome unknown) for every call that was forwarded — disposition `forward`, or an approval
+//! whose grants were all recorded — without a `call.result`; only then `gateway.start`. So when
+//! a `gateway.start` is in the ledger, everything opened before it is closed, and the search
+//! reads back only to the last one ([`Ledger::visit_from_last`]). A run that stopped cleanly says
+//! in its `gateway.stop` how many approvals it left pending (`approvals_pending`) and how many
+//! appends failed (`audit_failures`: an expiry, or a result, may be among them); when both are 0
+//! nothing at all is read.
 use std::io;
 
 use auditgate_ledger::Ledger;
-use auditgate_ledger::canonical;
+use auditgate_ledger::canonical::{self, Object};
 use serde_json::Value;
 
 /// An approval left pending: the session, the approval id and its request's seq.
@@ -22,8 +25,26 @@ pub struct LeftPending {
     pub request_seq: u64,
 }
 
-/// Every approval left pending by earlier runs, oldest first.
-pub fn left_pending(ledger: &Ledger) -> io::Result<Vec<LeftPending>> {
+/// A call forwarded (or, approved, about to be) whose result was never recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftInterrupted {
+    pub session: String,
+    pub request_seq: u64,
+    pub request_id: Value,
+    pub tool: String,
+    /// Its approval, when the call was approval-required and every grant was recorded.
+    pub approval_id: Option<String>,
+}
+
+/// Everything earlier runs left open, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeftOpen {
+    pub pending: Vec<LeftPending>,
+    pub interrupted: Vec<LeftInterrupted>,
+}
+
+/// What earlier runs left open.
+pub fn left_open(ledger: &Ledger) -> io::Result<LeftOpen> {
     let lifecycle = |b: &[u8]| kind_is(b, &["gateway.start", "gateway.stop"]);
     let mut scan = Scan::default();
     let mut first: Option<Value> = None;
@@ -34,13 +55,13 @@ pub fn left_pending(ledger: &Ledger) -> io::Result<Vec<LeftPending>> {
         scan.feed(b);
     })?;
     let Some(first) = first else {
-        return Ok(Vec::new());
+        return Ok(LeftOpen::default());
     };
     if first["kind"] != "gateway.stop" {
         return Ok(scan.finish());
     }
     if first["approvals_pending"] == 0 && first["audit_failures"] == 0 {
-        return Ok(Vec::new());
+        return Ok(LeftOpen::default());
     }
     // A stop that left approvals pending, saw appends fail, or says nothing of either: back to
     // its run's start.
@@ -60,49 +81,108 @@ fn kind_is(bytes: &[u8], kinds: &[&str]) -> bool {
         .is_some_and(|kind| kinds.contains(&kind.as_ref()))
 }
 
-/// Open approvals while reading entries in order: memory in the number still open.
+/// A request still open while reading: forwarded, or waiting for approvals.
+#[derive(Debug)]
+struct Open {
+    call: LeftInterrupted,
+    /// `(approval id, grants so far, grants required)` for an approval-required call.
+    approval: Option<(String, u64, u64)>,
+}
+
+/// Requests still open while reading entries in order: memory in the number still open.
 #[derive(Debug, Default)]
 struct Scan {
-    open: Vec<LeftPending>,
+    open: Vec<Open>,
 }
 
 impl Scan {
     fn feed(&mut self, bytes: &[u8]) {
-        // Most entries are neither approvals nor results of an open one: skip them unparsed.
+        // Only call and approval entries matter: skip the rest without parsing them.
         let mentions = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-        let relevant = mentions(b"approval")
-            || (!self.open.is_empty() && mentions(b"\"kind\":\"call.result\""));
-        if !relevant {
+        if !(mentions(b"\"kind\":\"call.") || mentions(b"\"kind\":\"approval.")) {
             return;
         }
-        let Ok(e) = serde_json::from_slice::<Value>(bytes) else {
+        let Ok(e) = canonical::check(bytes) else {
             return;
         };
-        let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
-        match e["kind"].as_str().unwrap_or_default() {
-            "call.request" if e["disposition"] == "approval_pending" => {
-                if let Some(id) = e.pointer("/approval/id").and_then(Value::as_str) {
-                    self.open.push(LeftPending {
-                        session: text("session"),
-                        approval_id: id.to_owned(),
-                        request_seq: e["seq"].as_u64().unwrap_or_default(),
-                    });
+        let text = |k: &str| e.get_str(k).map(|s| s.into_owned()).unwrap_or_default();
+        match e.get_str("kind").as_deref().unwrap_or_default() {
+            "call.request" => self.request(&e),
+            "approval.granted" => {
+                let id = text("approval_id");
+                if let Some((_, granted, _)) = self
+                    .open
+                    .iter_mut()
+                    .filter_map(|o| o.approval.as_mut())
+                    .find(|(a, _, _)| *a == id)
+                {
+                    *granted += 1;
                 }
             }
             "approval.denied" | "approval.expired" => {
                 let id = text("approval_id");
-                self.open.retain(|p| p.approval_id != id);
+                self.open
+                    .retain(|o| o.approval.as_ref().is_none_or(|(a, _, _)| *a != id));
             }
-            "call.result" => {
-                let seq = e["request_seq"].as_u64();
-                self.open.retain(|p| Some(p.request_seq) != seq);
+            "call.result" | "call.interrupted" => {
+                let seq = e.get_u64("request_seq");
+                self.open.retain(|o| Some(o.call.request_seq) != seq);
             }
             _ => {}
         }
     }
 
-    fn finish(self) -> Vec<LeftPending> {
-        self.open
+    fn request(&mut self, e: &Object<'_>) {
+        let disposition = e.get_str("disposition");
+        let approval = match disposition.as_deref() {
+            Some("forward") => None,
+            Some("approval_pending") => {
+                let approval: Value = e
+                    .get("approval")
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                let Some(id) = approval["id"].as_str() else {
+                    return;
+                };
+                Some((id.to_owned(), 0, approval["required"].as_u64().unwrap_or(1)))
+            }
+            _ => return,
+        };
+        let text = |k: &str| e.get_str(k).map(|s| s.into_owned()).unwrap_or_default();
+        self.open.push(Open {
+            call: LeftInterrupted {
+                session: text("session"),
+                request_seq: e.get_u64("seq").unwrap_or_default(),
+                request_id: e
+                    .get("request_id")
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null),
+                tool: text("tool"),
+                approval_id: None,
+            },
+            approval,
+        });
+    }
+
+    fn finish(self) -> LeftOpen {
+        let mut left = LeftOpen::default();
+        for o in self.open {
+            match o.approval {
+                None => left.interrupted.push(o.call),
+                Some((id, granted, required)) if granted >= required => {
+                    left.interrupted.push(LeftInterrupted {
+                        approval_id: Some(id),
+                        ..o.call
+                    });
+                }
+                Some((approval_id, _, _)) => left.pending.push(LeftPending {
+                    session: o.call.session,
+                    approval_id,
+                    request_seq: o.call.request_seq,
+                }),
+            }
+        }
+        left
     }
 }
 
@@ -141,8 +221,8 @@ mod tests {
         append(&l, "gateway.start", json!({"instance": "a"}));
         // The gateway closes every pending approval before it records a start, so nothing before
         // the last start is read (this one was left open on purpose: it is not found).
-        let left = left_pending(&l).unwrap();
-        assert!(left.is_empty(), "{left:?}");
+        let left = left_open(&l).unwrap();
+        assert_eq!(left, LeftOpen::default());
         // After the start: one closed by a result, one denied, one left open. An argument
         // holding `"kind": "gateway.start"` is not a start.
         let answered = pending(&l, "ap_answered");
@@ -155,7 +235,7 @@ mod tests {
             approval_id: "ap_open".into(),
             request_seq: open,
         }];
-        assert_eq!(left_pending(&l).unwrap(), expected);
+        assert_eq!(left_open(&l).unwrap().pending, expected);
         assert_ne!(early, open);
 
         // A stop that saw appends fail: read back to its run's start.
@@ -164,14 +244,80 @@ mod tests {
             "gateway.stop",
             json!({"approvals_pending": 0, "audit_failures": 2}),
         );
-        assert_eq!(left_pending(&l).unwrap(), expected);
+        assert_eq!(left_open(&l).unwrap().pending, expected);
         // A clean stop: nothing is read.
         append(
             &l,
             "gateway.stop",
             json!({"approvals_pending": 0, "audit_failures": 0}),
         );
-        assert!(left_pending(&l).unwrap().is_empty());
+        assert!(left_open(&l).unwrap().pending.is_empty());
+        l.close();
+    }
+
+    #[test]
+    fn forwarded_calls_and_fully_granted_approvals_without_results_are_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = ledger(dir.path());
+        append(&l, "gateway.start", json!({"instance": "a"}));
+        let forwarded = append(
+            &l,
+            "call.request",
+            json!({"session": "s1", "request_id": 7, "tool": "invoices_refund",
+                   "disposition": "forward"}),
+        );
+        let answered = append(
+            &l,
+            "call.request",
+            json!({"session": "s1", "request_id": 8, "tool": "t", "disposition": "forward"}),
+        );
+        append(&l, "call.result", json!({"request_seq": answered}));
+        append(
+            &l,
+            "call.request",
+            json!({"session": "s1", "request_id": 9, "tool": "t", "disposition": "blocked"}),
+        );
+        // Four eyes: one grant of two is still pending; two of two were forwarded.
+        let half = append(
+            &l,
+            "call.request",
+            json!({"session": "s1", "request_id": 10, "tool": "big_refund",
+                   "disposition": "approval_pending",
+                   "approval": {"id": "apr_half", "required": 2}}),
+        );
+        append(&l, "approval.granted", json!({"approval_id": "apr_half"}));
+        let granted = append(
+            &l,
+            "call.request",
+            json!({"session": "s1", "request_id": "r11", "tool": "big_refund",
+                   "disposition": "approval_pending",
+                   "approval": {"id": "apr_full", "required": 2}}),
+        );
+        append(&l, "approval.granted", json!({"approval_id": "apr_full"}));
+        append(&l, "approval.granted", json!({"approval_id": "apr_full"}));
+        let left = left_open(&l).unwrap();
+        assert_eq!(
+            left.pending,
+            vec![LeftPending {
+                session: "s1".into(),
+                approval_id: "apr_half".into(),
+                request_seq: half,
+            }]
+        );
+        let call = |seq, id: Value, tool: &str, approval: Option<&str>| LeftInterrupted {
+            session: "s1".into(),
+            request_seq: seq,
+            request_id: id,
+            tool: tool.into(),
+            approval_id: approval.map(str::to_string),
+        };
+        assert_eq!(
+            left.interrupted,
+            vec![
+                call(forwarded, json!(7), "invoices_refund", None),
+                call(granted, json!("r11"), "big_refund", Some("apr_full")),
+            ]
+        );
         l.close();
     }
 }

@@ -3,6 +3,7 @@
 use auditgate_ledger::Draft;
 use serde_json::{Map, Value, json};
 
+use super::bounded;
 use crate::principal::Principal;
 
 /// A draft from a JSON object built by this module (never fails: kinds and members are ours).
@@ -102,20 +103,30 @@ pub struct SessionOpen<'a> {
 pub fn session_open(s: &SessionOpen<'_>) -> Draft {
     let mut caps: Vec<&String> = s.capabilities.keys().collect();
     caps.sort();
+    let (caps, caps_omitted) = bounded::names(caps.into_iter());
     let mut body = json!({
         "session": s.session,
-        "principal": s.principal.name,
-        "roles": s.principal.roles,
+        "principal": bounded::string(&s.principal.name),
+        "roles": bounded::names(s.principal.roles.iter()).0,
         "auth": s.principal.auth_name(),
         "transport": s.transport,
         "protocol_version": s.protocol_version,
-        "client": s.client.cloned().unwrap_or(Value::Null),
+        "client": s.client.map(bounded::value).unwrap_or(Value::Null),
         "capabilities": caps,
     });
+    put(
+        &mut body,
+        "capabilities_omitted",
+        (caps_omitted > 0).then(|| Value::from(caps_omitted)),
+    );
     put(&mut body, "key_id", s.principal.key_id().map(Value::from));
     put(&mut body, "token", s.principal.token_ref().map(Value::from));
     if let crate::principal::AuthMethod::OAuth { issuer, .. } = &s.principal.auth {
-        put(&mut body, "issuer", Some(Value::from(issuer.as_str())));
+        put(
+            &mut body,
+            "issuer",
+            Some(Value::from(bounded::owned(issuer))),
+        );
     }
     put(&mut body, "remote", s.remote.map(Value::from));
     draft("session.open", body)
@@ -140,7 +151,7 @@ pub fn auth_refused(reason: &str, presented: &Presented, remote: &str, transport
     let mut body = json!({"reason": reason, "remote": remote, "transport": transport});
     match presented {
         Presented::Nothing => {}
-        Presented::KeyId(id) => put(&mut body, "key_id", Some(id.as_str().into())),
+        Presented::KeyId(id) => put(&mut body, "key_id", Some(bounded::owned(id).into())),
         Presented::Fingerprint(fp) => put(&mut body, "token_fp", Some(fp.as_str().into())),
     }
     draft("auth.refused", body)
@@ -157,10 +168,21 @@ pub struct Refused<'a> {
 }
 
 pub fn request_refused(r: &Refused<'_>) -> Draft {
+    // `detail` is the gateway's sentence, quoting caller strings only capped; capped once more
+    // (at a larger size) so that no refusal can approach the entry limit.
+    let detail = cap_sentence(r.detail);
     let mut body = json!({"status": r.status, "reason": r.reason, "remote": r.remote,
-                          "detail": r.detail});
-    put(&mut body, "session", r.session.map(Value::from));
-    put(&mut body, "principal", r.principal.map(Value::from));
+                          "detail": detail});
+    put(
+        &mut body,
+        "session",
+        r.session.map(|s| bounded::owned(s).into()),
+    );
+    put(
+        &mut body,
+        "principal",
+        r.principal.map(|p| bounded::owned(p).into()),
+    );
     draft("request.refused", body)
 }
 
@@ -174,10 +196,14 @@ pub struct ProtocolError<'a> {
 }
 
 pub fn protocol_error(p: &ProtocolError<'_>) -> Draft {
-    let mut body = json!({"code": p.code, "message": p.message, "bytes": p.raw.len(),
-                          "digest": super::blake3_ref(p.raw)});
+    let mut body = json!({"code": p.code, "message": cap_sentence(p.message),
+                          "bytes": p.raw.len(), "digest": super::blake3_ref(p.raw)});
     put(&mut body, "session", p.session.map(Value::from));
-    put(&mut body, "method", p.method.map(Value::from));
+    put(
+        &mut body,
+        "method",
+        p.method.map(|m| bounded::owned(m).into()),
+    );
     draft("protocol.error", body)
 }
 
@@ -198,8 +224,8 @@ pub fn tools_listed(l: &Listed<'_>) -> Draft {
         "tools.listed",
         json!({
             "session": l.session,
-            "request_id": l.request_id,
-            "cursor": l.cursor,
+            "request_id": bounded::id(&l.request_id),
+            "cursor": l.cursor.map(bounded::owned),
             "policy_hash": l.policy_hash,
             "catalog_hash": l.catalog_hash,
             "shown": l.shown,
@@ -233,10 +259,11 @@ pub struct CallRequest<'a> {
 pub fn call_request(c: CallRequest<'_>) -> Draft {
     let mut body = json!({
         "session": c.session,
-        "request_id": c.request_id,
-        "principal": c.principal.name,
-        "roles": c.principal.roles,
-        "tool": c.tool,
+        "request_id": bounded::id(&c.request_id),
+        "principal": bounded::string(&c.principal.name),
+        "auth": c.principal.auth_name(),
+        "roles": bounded::names(c.principal.roles.iter()).0,
+        "tool": bounded::string(c.tool),
         "request_digest": c.request_digest,
         "args_digest": c.args_digest,
         "args": c.args,
@@ -284,9 +311,9 @@ pub enum RecordedResult {
 pub fn call_result(c: CallResult<'_>) -> Draft {
     let mut body = json!({
         "session": c.session,
-        "request_id": c.request_id,
+        "request_id": bounded::id(&c.request_id),
         "request_seq": c.request_seq,
-        "tool": c.tool,
+        "tool": bounded::string(c.tool),
         "outcome": c.outcome,
         "latency_us": c.latency_us,
     });
@@ -359,8 +386,8 @@ pub fn approval_expired(session: &str, approval_id: &str, request_seq: u64, reas
 pub fn approval_refused(approval_id: &str, approver: &str, reason: &str, remote: &str) -> Draft {
     draft(
         "approval.refused",
-        json!({"approval_id": approval_id, "approver": approver, "reason": reason,
-               "remote": remote}),
+        json!({"approval_id": bounded::string(approval_id),
+               "approver": bounded::string(approver), "reason": reason, "remote": remote}),
     )
 }
 
@@ -372,8 +399,62 @@ pub fn rate_limited(
 ) -> Draft {
     draft(
         "rate.limited",
-        json!({"session": session, "principal": principal, "tool": tool,
+        json!({"session": session, "principal": bounded::string(principal),
+               "tool": bounded::string(tool),
                "scope": limited.scope, "burst": limited.burst,
                "retry_after_ms": limited.retry_after_ms}),
     )
+}
+
+/// A sentence of the gateway's own that may quote caller strings (already capped where they are
+/// quoted): kept whole up to 4 KiB, capped beyond, so that no refusal approaches the entry limit.
+fn cap_sentence(text: &str) -> String {
+    if text.len() <= bounded::MAX_VALUE_BYTES {
+        return text.to_owned();
+    }
+    let mut end = bounded::MAX_VALUE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}…[{} bytes, {}]",
+        &text[..end],
+        text.len(),
+        super::blake3_ref(text.as_bytes())
+    )
+}
+
+/// `audit.resumed`: appends work again after `failures` failed, the first at `since`.
+pub fn audit_resumed(
+    failures: u64,
+    since: &auditgate_ledger::timestamp::Timestamp,
+    last_error: &str,
+) -> Draft {
+    draft(
+        "audit.resumed",
+        json!({"failures": failures, "since": since.as_str(), "last_error": last_error}),
+    )
+}
+
+/// A call an earlier run forwarded (or, its approvals all granted, was about to) without a
+/// recorded result: its outcome is unknown (`call.interrupted`).
+#[derive(Debug, Clone)]
+pub struct Interrupted<'a> {
+    pub session: &'a str,
+    pub request_seq: u64,
+    pub request_id: &'a Value,
+    pub tool: &'a str,
+    /// The approval whose grants were all recorded, for an approval-required call.
+    pub approval_id: Option<&'a str>,
+}
+
+pub fn call_interrupted(i: &Interrupted<'_>) -> Draft {
+    let mut body = json!({"session": i.session, "request_seq": i.request_seq,
+                          "request_id": i.request_id, "tool": i.tool,
+                          "reason": "gateway_restart", "outcome": "unknown"});
+    if let Some(id) = i.approval_id {
+        put(&mut body, "approval_id", Some(id.into()));
+        put(&mut body, "approved", Some(true.into()));
+    }
+    draft("call.interrupted", body)
 }

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::http::{HttpState, Refused, authenticate, check_origin, read_body, refuse};
 use crate::approvals::{Receipt, Refused as ReceiptRefused};
-use crate::principal::Principal;
+use crate::principal::{AuthMethod, Principal};
 
-/// Origin, bearer key and admin role; `Err` is the recorded refusal.
+/// Origin, bearer credentials and operator rights; `Err` is the recorded refusal.
 async fn operator(
     state: &HttpState,
     headers: &HeaderMap,
@@ -22,17 +22,34 @@ async fn operator(
 ) -> Result<Principal, Response> {
     check_origin(state, headers, remote).await?;
     let principal = authenticate(state, headers, remote).await?.principal;
-    let role = &state.gateway.config.server.admin_role;
-    if !principal.roles.contains(role) {
+    let gateway = &state.gateway;
+    if !is_operator(&principal, gateway) {
+        let role = &gateway.config.server.admin_role;
         let mut r = Refused::new(
             StatusCode::FORBIDDEN,
             "not_admin",
-            format!("Forbidden: the operator API needs the {role:?} role"),
+            format!("Forbidden: the operator API needs an API key with the {role:?} role"),
         );
-        r.principal = Some(principal.name.clone());
+        r.principal = Some(principal);
         return Err(refuse(state, remote, r).await);
     }
     Ok(principal)
+}
+
+/// Operator rights (`docs/approvals.md` §4): an API key with `[server] admin_role`; an OAuth
+/// token only when `[oauth] operator_role` maps one of its roles to them explicitly (a token's
+/// roles claim is the identity provider's word, not the gateway operator's).
+fn is_operator(principal: &Principal, gateway: &crate::server::Gateway) -> bool {
+    match &principal.auth {
+        AuthMethod::ApiKey { .. } => principal.roles.contains(&gateway.config.server.admin_role),
+        AuthMethod::OAuth { .. } => gateway
+            .config
+            .oauth
+            .as_ref()
+            .and_then(|o| o.operator_role.as_ref())
+            .is_some_and(|role| principal.roles.contains(role)),
+        AuthMethod::Local => false,
+    }
 }
 
 pub async fn list(

@@ -1,19 +1,41 @@
 //! Routes one parsed message of one session: lifecycle first, then the enforcement point;
-//! records `session.open` and every JSON-RPC error the gateway answers with.
+//! records `session.open` and every JSON-RPC error the gateway answers with (within the
+//! caller's refusal budget, `docs/audit-events.md` §7).
+//!
+//! A request is decided as the principal that sent *it* ([`Gateway::handle_as`]): over HTTP
+//! every request is authenticated again, and an OAuth token's roles can differ from those of
+//! the token that opened the session (the session is bound to the subject, not to its roles).
 use serde_json::json;
 
 use super::Gateway;
 use super::session::Session;
 use crate::audit::events;
+use crate::audit::refusals::{Refusal as Charged, Source};
 use crate::enforcement::{Caller, Progress, Refusal};
 use crate::mcp::jsonrpc::{ErrorObject, FrameError, Message};
 use crate::mcp::lifecycle::{Lifecycle, SessionState, Step};
+use crate::principal::Principal;
 
 impl Gateway {
-    /// Handles one message; `Some(response)` for requests.
+    /// Handles one message as the session's own principal (stdio); `Some(response)` for
+    /// requests.
     pub async fn handle(
         &self,
         session: &Session,
+        raw: &[u8],
+        message: Message,
+        progress: Option<Progress>,
+    ) -> Option<Message> {
+        self.handle_as(session, &session.principal, raw, message, progress)
+            .await
+    }
+
+    /// Handles one message of `session` sent by `who` (the same caller, as the transport
+    /// checked, with the roles its credentials carry now).
+    pub async fn handle_as(
+        &self,
+        session: &Session,
+        who: &Principal,
         raw: &[u8],
         message: Message,
         progress: Option<Progress>,
@@ -32,6 +54,7 @@ impl Gateway {
                     return Some(
                         self.refuse(
                             Some(session),
+                            who,
                             raw,
                             message.method(),
                             id.clone(),
@@ -64,13 +87,13 @@ impl Gateway {
                         "Invalid Request: the session is closed",
                     );
                     return Some(
-                        self.refuse(Some(session), raw, Some(&method), Some(id), error)
+                        self.refuse(Some(session), who, raw, Some(&method), Some(id), error)
                             .await,
                     );
                 }
                 let caller = Caller {
                     session: &session.id,
-                    principal: &session.principal,
+                    principal: who,
                     progress: progress.as_ref(),
                 };
                 let outcome = match method.as_str() {
@@ -95,7 +118,7 @@ impl Gateway {
                 Some(match outcome {
                     Ok(result) => Message::result(id, result),
                     Err(Refusal::Protocol(error)) => {
-                        self.refuse(Some(session), raw, Some(&method), Some(id), error)
+                        self.refuse(Some(session), who, raw, Some(&method), Some(id), error)
                             .await
                     }
                     Err(other) => Message::error(Some(id), other.error_object()),
@@ -104,26 +127,37 @@ impl Gateway {
         }
     }
 
-    /// Records a `protocol.error` and returns the error response (or, if even that cannot be
-    /// recorded, the audit-unavailable error).
+    /// Records a `protocol.error` (within `who`'s refusal budget; over it, counted in the
+    /// window's summary) and returns the error response (or, if even that cannot be recorded,
+    /// the audit-unavailable error).
     pub async fn refuse(
         &self,
         session: Option<&Session>,
+        who: &Principal,
         raw: &[u8],
         method: Option<&str>,
         id: Option<crate::mcp::jsonrpc::Id>,
         error: ErrorObject,
     ) -> Message {
+        let code = error.code.to_string();
+        let charged = Charged {
+            kind: "protocol.error",
+            reason: &code,
+            status: 0,
+            source: Source::Principal(who.qualified()),
+        };
         // Only an opened session is named: an error before `initialize` belongs to no session
         // (verifier rule G3).
-        let entry = events::protocol_error(&events::ProtocolError {
-            session: session.filter(|s| s.is_open()).map(|s| s.id.as_str()),
-            code: error.code,
-            message: &error.message,
-            method,
-            raw,
-        });
-        match self.audit.record(entry).await {
+        let entry = || {
+            events::protocol_error(&events::ProtocolError {
+                session: session.filter(|s| s.is_open()).map(|s| s.id.as_str()),
+                code: error.code,
+                message: &error.message,
+                method,
+                raw,
+            })
+        };
+        match self.audit.refusal(&charged, entry).await {
             Ok(_) => Message::error(id, error),
             Err(e) => Message::error(id, Refusal::Audit(e).error_object()),
         }
@@ -133,11 +167,13 @@ impl Gateway {
     pub async fn refuse_frame(
         &self,
         session: Option<&Session>,
+        who: &Principal,
         raw: &[u8],
         error: &FrameError,
     ) -> Message {
         self.refuse(
             session,
+            who,
             raw,
             None,
             error.id().cloned(),

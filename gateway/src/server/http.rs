@@ -30,7 +30,8 @@ use super::Gateway;
 use super::listener::{self, BodyTimedOut, Limits, caused_by};
 use super::session::{Session, Transport, new_session_id};
 use crate::apikeys::{self, Refusal as KeyRefusal};
-use crate::audit::events;
+use crate::audit::refusals::{Refusal, Source};
+use crate::audit::{RefusalRecord, bounded, events};
 use crate::enforcement::Progress;
 use crate::mcp::jsonrpc::{Frame, Message};
 use crate::mcp::lifecycle::{LifecycleError, ProtocolVersion};
@@ -169,7 +170,10 @@ pub(super) async fn check_origin(
             let r = Refused::new(
                 StatusCode::FORBIDDEN,
                 "bad_origin",
-                format!("Forbidden: Origin {origin:?} is not allowed"),
+                format!(
+                    "Forbidden: Origin {:?} is not allowed",
+                    bounded::string(origin)
+                ),
             );
             Err(refuse(state, remote, r).await)
         }
@@ -201,7 +205,8 @@ pub(super) struct Refused {
     reason: &'static str,
     detail: String,
     session: Option<String>,
-    pub(super) principal: Option<String>,
+    /// The authenticated caller, if authentication passed: the refusal is charged to it.
+    pub(super) principal: Option<Principal>,
     /// A `WWW-Authenticate` value to send (scope step-up).
     challenge: Option<String>,
 }
@@ -223,20 +228,46 @@ fn jsonrpc_error_body(code: i64, message: &str) -> String {
     json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}}).to_string()
 }
 
-/// Records a refusal and renders it (a JSON-RPC error body, as the TypeScript SDK's server does).
+/// Records a refusal (within its budget, `docs/audit-events.md` §7) and renders it (a JSON-RPC
+/// error body, as the TypeScript SDK's server does).
 pub(super) async fn refuse(state: &HttpState, remote: &str, r: Refused) -> Response {
-    let entry = events::request_refused(&events::Refused {
-        status: r.status.as_u16(),
+    let source = match &r.principal {
+        Some(p) => Source::Principal(p.qualified()),
+        None => Source::peer(remote),
+    };
+    let refusal = Refusal {
+        kind: "request.refused",
         reason: r.reason,
-        remote,
-        session: r.session.as_deref(),
-        principal: r.principal.as_deref(),
-        detail: &r.detail,
-    });
-    if let Err(e) = state.gateway.audit.record(entry).await {
-        tracing::error!(error = %e, "could not record a refused request");
-        return audit_unavailable();
+        status: r.status.as_u16(),
+        source,
+    };
+    let recorded = state
+        .gateway
+        .audit
+        .refusal(&refusal, || {
+            events::request_refused(&events::Refused {
+                status: r.status.as_u16(),
+                reason: r.reason,
+                remote,
+                session: r.session.as_deref(),
+                principal: r.principal.as_ref().map(|p| p.name.as_str()),
+                detail: &r.detail,
+            })
+        })
+        .await;
+    match recorded {
+        Err(e) => {
+            tracing::error!(error = %e, "could not record a refused request");
+            audit_unavailable()
+        }
+        Ok(RefusalRecord::Counted { retry_after_ms }) if r.principal.is_none() => {
+            throttled(state, retry_after_ms, &r.detail).await
+        }
+        Ok(_) => render_refusal(r),
     }
+}
+
+fn render_refusal(r: Refused) -> Response {
     let code = if r.status == StatusCode::NOT_FOUND {
         -32001
     } else {
@@ -259,6 +290,30 @@ pub(super) async fn refuse(state: &HttpState, remote: &str, r: Refused) -> Respo
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    }
+    response
+}
+
+/// An unauthenticated refusal over its source's budget: counted, not written, and answered 429
+/// after the tarpit delay, which slows a flooding client down at no thread's cost.
+async fn throttled(state: &HttpState, retry_after_ms: u64, why: &str) -> Response {
+    let tarpit = state.gateway.audit.refusal_config().tarpit_ms;
+    tokio::time::sleep(Duration::from_millis(tarpit)).await;
+    let secs = retry_after_ms.div_ceil(1000).max(1);
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "application/json")],
+        jsonrpc_error_body(
+            -32000,
+            &format!(
+                "Too Many Requests: too many refused requests from this address; retry after                  {secs} s ({})",
+                bounded::string(why)
+            ),
+        ),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     response
 }
@@ -369,11 +424,18 @@ pub(super) async fn authenticate(
         Ok(a) => return Ok(a),
         Err(e) => e,
     };
-    let entry = events::auth_refused(reason, &presented, remote, "http");
-    if let Err(e) = gateway.audit.record(entry).await {
-        tracing::error!(error = %e, "could not record an auth refusal");
-        return Err(audit_unavailable());
-    }
+    let refusal = Refusal {
+        kind: "auth.refused",
+        reason,
+        status: StatusCode::UNAUTHORIZED.as_u16(),
+        source: Source::peer(remote),
+    };
+    let recorded = gateway
+        .audit
+        .refusal(&refusal, || {
+            events::auth_refused(reason, &presented, remote, "http")
+        })
+        .await;
     let message = match reason {
         "missing" => "authentication required: send Authorization: Bearer <token>",
         "malformed" => "the Authorization header must be: Bearer <token>",
@@ -389,6 +451,16 @@ pub(super) async fn authenticate(
         "keys_unavailable" => "the issuer's keys are unavailable; try again later",
         _ => "invalid token",
     };
+    match recorded {
+        Err(e) => {
+            tracing::error!(error = %e, "could not record an auth refusal");
+            return Err(audit_unavailable());
+        }
+        Ok(RefusalRecord::Counted { retry_after_ms }) => {
+            return Err(throttled(state, retry_after_ms, message).await);
+        }
+        Ok(RefusalRecord::Entry { .. }) => {}
+    }
     let mut challenge = String::from("Bearer realm=\"auditgate\"");
     if let Some(rs) = &gateway.oauth {
         challenge.push_str(&format!(", resource_metadata=\"{}\"", rs.metadata_url()));
@@ -442,7 +514,7 @@ fn check_scope(state: &HttpState, who: &Authenticated, message: &Message) -> Res
         "insufficient_scope",
         format!("Forbidden: this tool needs the scope {needed:?}"),
     );
-    r.principal = Some(who.principal.name.clone());
+    r.principal = Some(who.principal.clone());
     r.challenge = Some(format!(
         "Bearer error=\"insufficient_scope\", scope=\"{needed}\", resource_metadata=\"{}\"",
         rs.metadata_url()
@@ -481,7 +553,7 @@ fn bound_session(
             "Session not found: it ended or never existed; initialize a new session",
         );
         r.session = Some(id.to_string());
-        r.principal = Some(principal.name.clone());
+        r.principal = Some(principal.clone());
         r
     };
     let session = state
@@ -506,7 +578,10 @@ fn check_version(headers: &HeaderMap) -> Result<(), Refused> {
         None => Err(Refused::new(
             StatusCode::BAD_REQUEST,
             "bad_protocol_version",
-            format!("Bad Request: unsupported MCP-Protocol-Version {text:?}"),
+            format!(
+                "Bad Request: unsupported MCP-Protocol-Version {:?}",
+                bounded::string(text)
+            ),
         )),
     }
 }
@@ -571,8 +646,14 @@ async fn post(
     let frame = match Frame::parse(raw.as_ref()) {
         Ok(f) => f,
         Err(e) => {
-            let session = header_str(headers, SESSION_HEADER).and_then(|id| state.session(id));
-            let reply = gateway.refuse_frame(session.as_deref(), &raw, &e).await;
+            // Ownership before anything is recorded into a session: a bad frame naming another
+            // principal's session is recorded as nobody's session.
+            let session = header_str(headers, SESSION_HEADER)
+                .and_then(|id| state.session(id))
+                .filter(|s| s.principal.same_caller(&who.principal));
+            let reply = gateway
+                .refuse_frame(session.as_deref(), &who.principal, &raw, &e)
+                .await;
             return Ok(json_response(StatusCode::BAD_REQUEST, &reply, None));
         }
     };
@@ -590,20 +671,29 @@ async fn post(
     {
         let error = LifecycleError::DiscoverUnsupported.to_jsonrpc_error();
         let reply = gateway
-            .refuse(None, &raw, Some(method), Some(id.clone()), error)
+            .refuse(
+                None,
+                &principal,
+                &raw,
+                Some(method),
+                Some(id.clone()),
+                error,
+            )
             .await;
         return Ok(json_response(StatusCode::OK, &reply, None));
     }
     let session = bound_session(state, headers, &principal)?;
     check_version(headers)?;
     if !matches!(message, Message::Request { .. }) {
-        gateway.handle(&session, &raw, message, None).await;
+        gateway
+            .handle_as(&session, &principal, &raw, message, None)
+            .await;
         return Ok(StatusCode::ACCEPTED.into_response());
     }
     // SSE when the client asked for progress, or when the call may wait for a human approval
     // (the stream then carries progress until the decision); plain JSON otherwise.
     let token = message.progress_token().cloned();
-    if token.is_some() || gateway.enforcer.may_wait(&session.principal, &message) {
+    if token.is_some() || gateway.enforcer.may_wait(&principal, &message) {
         let (tx, rx) = mpsc::unbounded_channel::<Message>();
         let progress = token.map(|token| Progress {
             token,
@@ -614,7 +704,7 @@ async fn post(
         tokio::spawn(async move {
             if let Some(reply) = state
                 .gateway
-                .handle(&session, &raw, message, progress)
+                .handle_as(&session, &principal, &raw, message, progress)
                 .await
             {
                 let _ = tx.send(reply);
@@ -640,7 +730,7 @@ async fn post(
     let reply = tokio::spawn(async move {
         task_state
             .gateway
-            .handle(&task_session, &raw, message, None)
+            .handle_as(&task_session, &principal, &raw, message, None)
             .await
     })
     .await
@@ -684,7 +774,7 @@ pub(super) async fn read_body(
              closed or failed)",
         ),
     };
-    refused.principal = Some(principal.name.clone());
+    refused.principal = Some(principal.clone());
     Err(refused)
 }
 
@@ -710,13 +800,7 @@ async fn initialize(
             "Service Unavailable: the gateway is shutting down",
         ));
     }
-    if state.open_sessions() >= state.gateway.config.server.max_sessions {
-        return Err(Refused::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_sessions",
-            "Service Unavailable: too many open sessions; close one (DELETE) or retry later",
-        ));
-    }
+    make_room(state, &principal).await?;
     let id = new_session_id().map_err(|e| {
         Refused::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -751,6 +835,47 @@ async fn initialize(
         _ => StatusCode::BAD_REQUEST,
     };
     Ok(json_response(status, &reply, None))
+}
+
+/// Makes room for one more session of `principal` under both caps (`[server]
+/// max_sessions_per_principal`, `max_sessions`): at either, the principal's own least recently
+/// used session with no request in flight is closed (`evicted`) — never another principal's;
+/// with none to close, 503 `too_many_sessions`.
+async fn make_room(state: &HttpState, principal: &Principal) -> Result<(), Refused> {
+    let server = &state.gateway.config.server;
+    let qualified = principal.qualified();
+    let evict = {
+        let mut map = state.sessions.write().unwrap_or_else(|e| e.into_inner());
+        let own: Vec<&Arc<Session>> = map
+            .values()
+            .filter(|s| s.principal.qualified() == qualified)
+            .collect();
+        let full = own.len() >= server.sessions_per_principal() || map.len() >= server.max_sessions;
+        if !full {
+            return Ok(());
+        }
+        let idle = own
+            .into_iter()
+            .filter(|s| s.inflight.try_write().is_ok())
+            .max_by_key(|s| s.idle_for())
+            .map(|s| s.id.clone());
+        let Some(id) = idle else {
+            let mut r = Refused::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_sessions",
+                "Service Unavailable: too many open sessions, and none of this caller's is idle; \
+                 close one (DELETE) or retry later",
+            );
+            r.principal = Some(principal.clone());
+            return Err(r);
+        };
+        map.remove(&id)
+    };
+    if let Some(s) = evict {
+        tracing::info!(session = %s.id, principal = %qualified, "evicting the caller's least recently used session");
+        state.gateway.close_session(&s, "evicted").await;
+    }
+    Ok(())
 }
 
 fn json_response(status: StatusCode, message: &Message, session: Option<&str>) -> Response {

@@ -71,6 +71,9 @@ pub struct Gateway {
     pub instance: String,
     policy_file: String,
     policy_text: String,
+    /// The audit log's background duties (refusal summaries, the health probe), from
+    /// `record_start` to `record_stop`.
+    duties: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Reads the commit key: 64 hex digits, not readable by group or others.
@@ -134,7 +137,10 @@ impl Gateway {
         })?;
 
         let commit_key = load_commit_key(&config.ledger.commit_key_file)?;
-        let audit = Arc::new(AuditLog::new(Arc::new(ledger)));
+        let audit = Arc::new(AuditLog::new(
+            Arc::new(ledger),
+            config.server.refusals.clone(),
+        ));
         let page_size = NonZeroUsize::new(config.server.page_size)
             .unwrap_or(crate::mcp::pagination::DEFAULT_PAGE_SIZE);
         let approvals = Arc::new(Approvals::new(audit.clone(), &config.approvers));
@@ -173,25 +179,31 @@ impl Gateway {
             instance,
             policy_file,
             policy_text,
+            duties: std::sync::Mutex::new(None),
         })
     }
 
-    /// Expires the approvals an earlier run left pending, then records `gateway.start`,
-    /// `policy.loaded` and `catalog.loaded` (durably, in that order).
+    /// Closes what an earlier run left open, then records `gateway.start`, `policy.loaded` and
+    /// `catalog.loaded` (durably, in that order), and starts the audit log's duties.
     pub async fn record_start(&self, transport: &str, listen: &str) -> Result<(), AuditError> {
-        // Nothing pending survives a restart: approvals left open by an earlier run expire, and
-        // before `gateway.start`, so that the next start need read back no further than it
-        // (approvals/left.rs).
+        self.close_what_was_left().await?;
+        self.record_start_entries(transport, listen).await?;
+        *self.duties.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.audit.spawn_duties());
+        Ok(())
+    }
+
+    /// The truth about what an earlier run left open, before `gateway.start` (so that the next
+    /// start need read back no further than it; approvals/left.rs): an approval still pending
+    /// expires (`gateway_restart`); a call that was forwarded — or whose approvals were all
+    /// granted — without a result is `call.interrupted`, its outcome unknown.
+    async fn close_what_was_left(&self) -> Result<(), AuditError> {
         let ledger = self.audit.ledger().clone();
-        let left =
-            tokio::task::spawn_blocking(move || crate::approvals::left::left_pending(&ledger))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|scanned| scanned)
-                .map_err(|e| {
-                    AuditError(format!("scanning the ledger for pending approvals: {e}"))
-                })?;
-        for p in left {
+        let left = tokio::task::spawn_blocking(move || crate::approvals::left::left_open(&ledger))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|scanned| scanned)
+            .map_err(|e| AuditError(format!("scanning the ledger for what was left open: {e}")))?;
+        for p in &left.pending {
             tracing::warn!(approval = %p.approval_id, "expiring an approval left pending by an earlier run");
             self.audit
                 .record(events::approval_expired(
@@ -202,6 +214,26 @@ impl Gateway {
                 ))
                 .await?;
         }
+        for c in &left.interrupted {
+            tracing::warn!(
+                request_seq = c.request_seq,
+                tool = %c.tool,
+                "a call forwarded by an earlier run has no recorded result: outcome unknown"
+            );
+            self.audit
+                .record(events::call_interrupted(&events::Interrupted {
+                    session: &c.session,
+                    request_seq: c.request_seq,
+                    request_id: &c.request_id,
+                    tool: &c.tool,
+                    approval_id: c.approval_id.as_deref(),
+                }))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn record_start_entries(&self, transport: &str, listen: &str) -> Result<(), AuditError> {
         let e = &self.enforcer;
         let identity_mode = match e.identity_mode {
             IdentityMode::Caller => "caller",
@@ -244,8 +276,13 @@ impl Gateway {
         Ok(())
     }
 
-    /// Records `gateway.stop` (best effort: a failing ledger is already reported).
+    /// Writes the last refusals summary, then `gateway.stop` (best effort: a failing ledger is
+    /// already reported), and ends the audit log's duties.
     pub async fn record_stop(&self, reason: &str, sessions_closed: u64) {
+        if let Some(duties) = self.duties.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            duties.abort();
+        }
+        self.audit.end_refusal_window().await;
         let entry = events::gateway_stop(&events::Stop {
             instance: &self.instance,
             reason,

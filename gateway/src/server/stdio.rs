@@ -99,7 +99,9 @@ where
                 code::INVALID_REQUEST,
                 format!("Invalid Request: message longer than {limit} bytes"),
             );
-            let reply = gateway.refuse(Some(&session), &[], None, None, error).await;
+            let reply = gateway
+                .refuse(Some(&session), &session.principal, &[], None, None, error)
+                .await;
             let _ = tx.send(reply);
             continue;
         }
@@ -111,7 +113,9 @@ where
             Ok(f) => f,
             Err(e) => {
                 tracing::debug!(error = %e, "stdio: not a JSON-RPC message");
-                let reply = gateway.refuse_frame(Some(&session), &raw, &e).await;
+                let reply = gateway
+                    .refuse_frame(Some(&session), &session.principal, &raw, &e)
+                    .await;
                 let _ = tx.send(reply);
                 continue;
             }

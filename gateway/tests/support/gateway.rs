@@ -407,7 +407,7 @@ pub fn kinds(entries: &[Value]) -> Vec<&str> {
     reason = "the caller terminates and waits for the child"
 )]
 pub fn spawn_http(dir: &GatewayDir) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auditgate"))
+    let mut child = Command::new(gateway_bin())
         .args(["serve", "--http", "127.0.0.1:0", "--config"])
         .arg(dir.config_path())
         .env("AUDITGATE_LOG", "warn")
@@ -439,4 +439,42 @@ pub fn terminate(mut child: Child) {
         .unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "graceful shutdown exits 0");
+}
+
+/// The `auditgate` binary under test: this build's, or the one `AUDITGATE_BIN_UNDER_TEST` names
+/// (to reproduce a finding against an older build before fixing it).
+pub fn gateway_bin() -> PathBuf {
+    std::env::var_os("AUDITGATE_BIN_UNDER_TEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_auditgate")))
+}
+
+/// The bytes the ledger's segment files hold.
+pub fn ledger_bytes(dir: &GatewayDir) -> u64 {
+    std::fs::read_dir(dir.ledger_dir().join("segments"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|f| f.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Entries of `kind`.
+pub fn of_kind<'a>(entries: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    entries.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+/// How many refusals of `kind` the ledger accounts for: one per entry, plus the summaries'
+/// counts.
+pub fn refusals_accounted(entries: &[Value], kind: &str) -> u64 {
+    let own = of_kind(entries, kind).len() as u64;
+    let summarized: u64 = of_kind(entries, "refusals.summary")
+        .iter()
+        .flat_map(|s| s["groups"].as_array().cloned().unwrap_or_default())
+        .filter(|g| g["kind"] == kind)
+        .map(|g| g["count"].as_u64().unwrap())
+        .sum();
+    own + summarized
 }

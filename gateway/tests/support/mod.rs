@@ -95,6 +95,24 @@ impl TestApp {
         ConvexClient::new(&self.url, key, ClientOptions::default()).unwrap()
     }
 
+    /// Stops the app's process (SIGSTOP): calls to it hang until [`TestApp::resume`], which
+    /// widens the window between a forward and its result for crash tests.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} the test app");
+    }
+
     /// `{customers: {alice, bob}, invoices: {alice, bob}}` ids of the seeded rows.
     pub async fn seed(&self) -> Value {
         self.get("/_test/seed").await
