@@ -419,3 +419,86 @@ fn a_restart_expires_what_was_pending() {
     dir.verify();
     assert_eq!(of_kind(&dir.entries(), "approval.expired").len(), 1);
 }
+
+/// Finding 11 (issue 16): killed after an approval was granted and the call forwarded, but before
+/// its `call.result`, the restart wrote `approval.expired (gateway_restart)` though the refund
+/// may have run in Convex. The truth is "approved and forwarded, outcome unknown": the restart
+/// now records `call.interrupted` for it (and for a plain forwarded call caught the same way),
+/// and expires only approvals still pending. The app is paused (SIGSTOP) to hold both calls
+/// between their forward and their result while the gateway is killed.
+#[test]
+fn finding_11_a_restart_after_a_grant_records_the_call_interrupted_not_expired() {
+    let app = app_or_skip!();
+    let dir = GatewayDir::with_timeout(&app.url, "", "10m");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seed = rt.block_on(app.seed());
+    let (mut child, url) = spawn_http(&dir);
+    let base = url.trim_end_matches("/mcp").to_string();
+    let ops = Ops::new(&dir, &base);
+    let (token, u) = (dir.token("alice"), url.clone());
+    let invoice = seed["invoices"]["alice"].clone();
+    rt.spawn(async move {
+        let mut alice = Mcp::new(&u, Some(token));
+        alice.initialize().await;
+        let _ = alice
+            .request(
+                "tools/call",
+                json!({"name": "invoices_refund", "arguments":
+                    {"invoiceId": invoice, "amountCents": 11000, "reason": "r"}}),
+            )
+            .await;
+    });
+    let p = rt.block_on(ops.pending(1)).remove(0);
+    app.pause();
+    let signature = sign(&dir, "dana", &p, Verdict::Approve);
+    let (status, _) = rt.block_on(ops.post(&p.id, "dana", "approve", &signature));
+    assert_eq!(status, StatusCode::OK, "the grant is recorded");
+    // A plain allowed call, forwarded to the paused app too.
+    let (token, u) = (dir.token("alice"), url.clone());
+    rt.spawn(async move {
+        let mut alice = Mcp::new(&u, Some(token));
+        alice.initialize().await;
+        let _ = alice
+            .request(
+                "tools/call",
+                json!({"name": "diagnostics_echo", "arguments": {"value": 1}}),
+            )
+            .await;
+    });
+    // Both calls are now waiting on the app (its timeout is 5 s in the test config).
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    app.resume();
+    let (child, _url) = spawn_http(&dir);
+    terminate(child);
+    dir.verify();
+    let entries = dir.entries();
+    assert!(
+        of_kind(&entries, "approval.expired").is_empty(),
+        "a granted approval must not be recorded as expired: {:?}",
+        kinds(&entries)
+    );
+    let interrupted = of_kind(&entries, "call.interrupted");
+    assert_eq!(interrupted.len(), 2, "{:?}", kinds(&entries));
+    let approved = interrupted
+        .iter()
+        .find(|e| e["tool"] == "invoices_refund")
+        .unwrap();
+    assert_eq!(approved["approval_id"], p.id.as_str());
+    assert_eq!(approved["approved"], true);
+    assert_eq!(approved["outcome"], "unknown");
+    assert_eq!(approved["request_seq"], p.request_seq);
+    let plain = interrupted
+        .iter()
+        .find(|e| e["tool"] == "diagnostics_echo")
+        .unwrap();
+    assert!(plain.get("approval_id").is_none());
+    // Recorded before the new run's `gateway.start`.
+    let second_start = of_kind(&entries, "gateway.start")[1]["seq"].as_u64().unwrap();
+    assert!(
+        interrupted
+            .iter()
+            .all(|e| e["seq"].as_u64().unwrap() < second_start)
+    );
+}

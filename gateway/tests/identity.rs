@@ -385,3 +385,163 @@ async fn ctx_auth_sees_each_caller_and_rate_limits_apply() {
         .unwrap();
     assert_eq!(refused["reason"], "expired");
 }
+
+/// An OAuth gateway folder whose catalog is the committed spec and whose upstream is
+/// unreachable, served by the `auditgate` binary.
+fn offline_oauth_dir(keys: &Keys, extra: &str) -> GatewayDir {
+    let spec = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/function-spec.json");
+    let dir = oauth_dir("http://127.0.0.1:9", keys, extra);
+    let config = std::fs::read_to_string(dir.config_path()).unwrap();
+    std::fs::write(
+        dir.config_path(),
+        format!(
+            "{config}\n[catalog]\nspec_file = {:?}\n",
+            spec.display().to_string()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn sign(keys: &Keys, sub: &str, roles: &[&str], scope: &str) -> String {
+    jwt(
+        Algorithm::EdDSA,
+        "ed1",
+        &keys.ed,
+        &claims(sub, roles, scope),
+    )
+}
+
+/// Finding 4 (medium): a session opened with a JWT carrying `roles: [finance]` kept those roles:
+/// a refund sent with a JWT carrying `roles: [analyst]` on the same session was forwarded under
+/// `small-refund` and recorded with roles `[finance]`. Each request is now decided with the roles
+/// of the token it carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_04_each_request_is_decided_with_the_roles_of_its_own_token() {
+    let keys = keys();
+    let dir = offline_oauth_dir(&keys, "");
+    let (child, url) = support::gateway::spawn_http(&dir);
+    let scope = "mcp billing:refund";
+    let mut dana = Mcp::new(&url, Some(sign(&keys, "dana", &["finance"], scope)));
+    dana.initialize().await;
+    dana.token = Some(sign(&keys, "dana", &["analyst"], scope));
+    let r = dana
+        .call(
+            "invoices_refund",
+            json!({"invoiceId": "x", "amountCents": 500, "reason": "r"}),
+        )
+        .await;
+    assert!(text(&r).starts_with("Blocked by policy"), "{r}");
+    support::gateway::terminate(child);
+    let entries = dir.entries();
+    let call = entries
+        .iter()
+        .find(|e| e["kind"] == "call.request")
+        .unwrap();
+    assert_eq!(call["roles"], json!(["analyst"]));
+    assert_eq!(call["auth"], "oauth");
+    assert_eq!(call["disposition"], "blocked");
+    let open = entries
+        .iter()
+        .find(|e| e["kind"] == "session.open")
+        .unwrap();
+    assert_eq!(open["roles"], json!(["finance"]));
+}
+
+/// Finding 6 (low): a JWT whose roles claim said `admin` opened `/admin/approvals`, though
+/// docs/approvals.md says the operator API needs an API key with the admin role. An OAuth role
+/// grants it only when `[oauth] operator_role` names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_06_a_token_claiming_admin_is_not_an_operator_unless_mapped() {
+    let keys = keys();
+    let dir = offline_oauth_dir(&keys, "");
+    let (child, url) = support::gateway::spawn_http(&dir);
+    let admin = url.trim_end_matches("/mcp").to_string() + "/admin/approvals";
+    let http = reqwest::Client::new();
+    let get = |token: String| http.get(&admin).bearer_auth(token).send();
+    let claimed = get(sign(&keys, "mallory", &["admin"], "mcp")).await.unwrap();
+    assert_eq!(claimed.status(), StatusCode::FORBIDDEN);
+    let key = get(dir.token("ops")).await.unwrap();
+    assert_eq!(key.status(), StatusCode::OK);
+    support::gateway::terminate(child);
+    let entries = dir.entries();
+    let refused: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "request.refused")
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["reason"], "not_admin");
+    assert_eq!(refused[0]["principal"], "mallory");
+
+    let dir = offline_oauth_dir(&keys, "operator_role = \"auditgate-operator\"\n");
+    // `extra` lands after [oauth.tool_scopes]: move the key into [oauth].
+    let config = std::fs::read_to_string(dir.config_path())
+        .unwrap()
+        .replace("operator_role = \"auditgate-operator\"\n", "")
+        .replace(
+            "required_scope = \"mcp\"\n",
+            "required_scope = \"mcp\"\noperator_role = \"auditgate-operator\"\n",
+        );
+    std::fs::write(dir.config_path(), config).unwrap();
+    let (child, url) = support::gateway::spawn_http(&dir);
+    let admin = url.trim_end_matches("/mcp").to_string() + "/admin/approvals";
+    let get = |token: String| http.get(&admin).bearer_auth(token).send();
+    let mapped = get(sign(&keys, "olga", &["auditgate-operator"], "mcp"))
+        .await
+        .unwrap();
+    assert_eq!(mapped.status(), StatusCode::OK);
+    let claimed = get(sign(&keys, "mallory", &["admin"], "mcp")).await.unwrap();
+    assert_eq!(claimed.status(), StatusCode::FORBIDDEN);
+    support::gateway::terminate(child);
+}
+
+/// Finding 7 (low): API-key principals and OAuth subjects shared one name space: a JWT with
+/// `sub: eve` matched rules and rate-limit buckets written for the API-key principal eve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_07_an_oauth_subject_is_not_the_api_key_principal_of_the_same_name() {
+    let keys = keys();
+    let dir = offline_oauth_dir(
+        &keys,
+        "\n[rate_limits]\nper_principal = { rate = 0.01, burst = 1 }\n",
+    );
+    // A rule for the API-key principal eve (a bare name: API keys and stdio only).
+    let policy = dir.path().join("policy.toml");
+    let text_before = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        format!(
+            "{text_before}\n[[rules]]\nid = \"eve-echo\"\nmatch.principals = [\"eve\"]\n\
+             match.tool = [\"diagnostics_echo\"]\ntier = \"allow\"\n"
+        ),
+    )
+    .unwrap();
+    let store = KeyStore::new(dir.path().join("api-keys.json"));
+    let (eve_key, _) = store
+        .create("eve", &[], None, support::gateway::NOW)
+        .unwrap();
+    let (child, url) = support::gateway::spawn_http(&dir);
+    let mut by_key = Mcp::new(&url, Some(eve_key));
+    by_key.initialize().await;
+    let first = by_key.call("diagnostics_echo", json!({"value": 1})).await;
+    assert!(!text(&first).starts_with("Blocked"), "{first}");
+    let second = by_key.call("diagnostics_echo", json!({"value": 1})).await;
+    assert!(text(&second).starts_with("Rate limited"), "{second}");
+    // The OAuth subject eve has its own bucket, and the rule for the key principal eve is not
+    // its rule.
+    let mut by_token = Mcp::new(&url, Some(sign(&keys, "eve", &[], "mcp")));
+    by_token.initialize().await;
+    let r = by_token.call("diagnostics_echo", json!({"value": 1})).await;
+    assert!(text(&r).starts_with("Blocked by policy"), "{r}");
+    support::gateway::terminate(child);
+    let entries = dir.entries();
+    let requests: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "call.request")
+        .collect();
+    assert_eq!(requests.len(), 2, "the rate-limited call is never decided");
+    assert_eq!(requests[0]["auth"], "api_key");
+    assert_eq!(requests[0]["decision"]["rule"], "eve-echo");
+    assert_eq!(requests[1]["auth"], "oauth");
+    assert_eq!(requests[1]["disposition"], "blocked");
+}
