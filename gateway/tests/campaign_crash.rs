@@ -3,8 +3,9 @@
 //!
 //! - every call a client saw answered is in the ledger: its `call.request`, and for a forwarded
 //!   call its `call.result` with the outcome (and, for `ok`, the value) the client saw;
-//! - every forwarded `call.request` has a result or is a dangling request the verifier reports
-//!   (G2), and no answered call is among the dangling ones;
+//! - every forwarded `call.request` has a result or, after the kill, a `call.interrupted` the
+//!   restart recorded (outcome unknown); no answered call is among them, and the verifier reports
+//!   no dangling request (G2);
 //! - the ledger verifies (`auditgate-verify verify --pubkey`, binary) after every restart;
 //! - nothing reached Convex without a request entry: every call in the test app's own log
 //!   (`/_test/calls`) is matched, by function path and the unique marker each call carries
@@ -262,17 +263,24 @@ async fn kill_9_under_load_loses_no_answered_call_and_forwards_nothing_unaudited
             other => panic!("unexpected disposition {other}: {}", ctx()),
         }
     }
-    // Every forwarded request without a result is one the verifier reports as dangling, and
-    // none of them was answered (checked above).
+    // Every forwarded request without a result was recorded `call.interrupted` by the restart
+    // that followed its crash (outcome unknown), none of them was answered (checked above), and
+    // the verifier is left with no dangling request.
+    let interrupted: HashMap<u64, &Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "call.interrupted")
+        .map(|e| (e["request_seq"].as_u64().unwrap(), e))
+        .collect();
     let mut no_result = 0;
     for e in requests.values() {
         let seq = e["seq"].as_u64().unwrap();
         if e["disposition"] == "forward" && !results.contains_key(&seq) {
             no_result += 1;
-            assert!(dangling.contains_key(&seq), "unaccounted request {e}");
+            assert!(interrupted.contains_key(&seq), "unaccounted request {e}");
         }
     }
-    assert_eq!(no_result, dangling.len());
+    assert_eq!(no_result, interrupted.len());
+    assert!(dangling.is_empty(), "dangling requests: {dangling:?}");
 
     // ---- the upstream's own log against the ledger ----
     let calls = campaign::app_calls(&app.url).await;
@@ -335,8 +343,8 @@ async fn kill_9_under_load_loses_no_answered_call_and_forwards_nothing_unaudited
     );
     println!("  calls by tool: {by_tool:?}");
     println!(
-        "  dangling requests (forwarded, no result, reported by the verifier): {}",
-        dangling.len()
+        "  interrupted calls (forwarded, killed before the result, call.interrupted on restart): {}",
+        interrupted.len()
     );
     println!("  torn tails cut on restart (ledger.recovered): {recovered}");
     println!("  approvals left pending and expired on restart or timeout: {expired}");
@@ -355,4 +363,130 @@ async fn kill_9_under_load_loses_no_answered_call_and_forwards_nothing_unaudited
         verdict["entries"], verdict["checkpoints"]
     );
     assert!(answered > 0, "no call was ever answered");
+}
+
+/// The operator API as `ops`: waits for the first pending approval, calls `before_grant`, then
+/// posts dana's signed grant.
+async fn grant_first_pending(dir: &GatewayDir, base: &str, before_grant: impl FnOnce()) -> Value {
+    use base64::Engine as _;
+    let http = reqwest::Client::new();
+    let token = dir.token("ops");
+    for _ in 0..500 {
+        let v: Value = http
+            .get(format!("{base}/admin/approvals"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let Some(p) = v["pending"].as_array().and_then(|a| a.first()).cloned() else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let info: auditgate::approvals::PendingInfo = serde_json::from_value(p.clone()).unwrap();
+        let key = auditgate_ledger::SigningKey::load(&dir.path().join("approvers/dana.key")).unwrap();
+        let statement = info.statement(auditgate::approvals::Verdict::Approve, "dana");
+        let signature = key.sign(statement.as_bytes());
+        before_grant();
+        let r = http
+            .post(format!("{base}/admin/approvals/{}", info.id))
+            .bearer_auth(&token)
+            .json(&json!({"approver": "dana", "decision": "approve",
+                          "signature": base64::engine::general_purpose::STANDARD.encode(signature)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the grant is accepted");
+        return p;
+    }
+    panic!("no approval became pending");
+}
+
+/// The kill -9 campaign's grant-to-result variant (issue 16, finding 11): each round an
+/// approval-required refund is granted while the Convex app is paused (SIGSTOP), so the call is
+/// forwarded and waits; the gateway is killed at a random moment in that window, the app resumed,
+/// the gateway restarted. Expect: 0 `approval.expired` for a granted approval, every granted call
+/// with a `call.result` or a `call.interrupted` (approved, outcome unknown), the ledger valid.
+///
+/// CI: 3 rounds. `AUDITGATE_CAMPAIGN=full`: 20 (`AUDITGATE_GRANT_ROUNDS` overrides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_grant_and_result_records_no_wrong_expiry() {
+    let app = app_or_skip!();
+    let seed = campaign::seed();
+    let rounds = campaign::env_or(
+        "AUDITGATE_GRANT_ROUNDS",
+        if campaign::full() { 20 } else { 3 },
+    );
+    let mut rng = Rng(seed ^ 0x9e37_79b9);
+    let seeded = app.seed().await;
+    let invoice = seeded["invoices"]["alice"].clone();
+    let dir = GatewayDir::with_timeout(&app.url, "", "10m");
+    let mut granted = Vec::new();
+    let mut moments = Vec::new();
+    for round in 0..=rounds {
+        let mut gw = Spawned::start(&dir).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        campaign::assert_verifies(&dir, &format!("after restart {round}"));
+        if round == rounds {
+            let status = tokio::task::block_in_place(|| gw.terminate(Duration::from_secs(30)));
+            assert!(status.is_some_and(|s| s.success()), "graceful stop: {status:?}");
+            break;
+        }
+        let (url, token, inv) = (gw.url.clone(), dir.token("alice"), invoice.clone());
+        let caller = tokio::spawn(async move {
+            let mut c = Client::new(&url, &token, Duration::from_secs(60));
+            if c.initialize().await.is_ok() {
+                let _ = c
+                    .call(
+                        "invoices_refund",
+                        json!({"invoiceId": inv, "amountCents": 12000 + round, "reason": "r"}),
+                    )
+                    .await;
+            }
+        });
+        // The app is paused before the grant: the forward that follows waits on it.
+        let pending = grant_first_pending(&dir, &gw.base, || app.pause()).await;
+        granted.push(pending["id"].as_str().unwrap().to_string());
+        let moment = rng.range_ms(0, 1500);
+        moments.push(moment);
+        tokio::time::sleep(moment).await;
+        gw.kill9();
+        app.resume();
+        let _ = tokio::time::timeout(Duration::from_secs(60), caller).await;
+        gw.assert_no_panic();
+    }
+    let verdict = campaign::assert_verifies(&dir, "at the end");
+    let entries = dir.entries();
+    let closed_by = |id: &str, kind: &str| {
+        entries
+            .iter()
+            .filter(|e| e["kind"] == kind && e["approval_id"] == id)
+            .count()
+    };
+    let mut interrupted = 0;
+    let mut with_result = 0;
+    for id in &granted {
+        assert_eq!(closed_by(id, "approval.expired"), 0, "{id} wrongly expired");
+        let request_seq = entries
+            .iter()
+            .find(|e| e["kind"] == "call.request" && e["approval"]["id"] == id.as_str())
+            .unwrap()["seq"]
+            .as_u64()
+            .unwrap();
+        let result = entries
+            .iter()
+            .any(|e| e["kind"] == "call.result" && e["request_seq"] == request_seq);
+        let cut = closed_by(id, "call.interrupted");
+        assert_eq!(usize::from(result) + cut, 1, "{id}: result {result}, interrupted {cut}");
+        interrupted += cut;
+        with_result += usize::from(result);
+    }
+    println!(
+        "grant-to-result crash campaign (seed {seed}): {rounds} rounds, kills at {moments:?}; \
+         granted {}: interrupted (approved, outcome unknown) {interrupted}, with a result \
+         {with_result}; wrong approval.expired 0; verifier: {}",
+        granted.len(),
+        verdict["gateway"]
+    );
 }
