@@ -495,7 +495,9 @@ fn finding_11_a_restart_after_a_grant_records_the_call_interrupted_not_expired()
         .unwrap();
     assert!(plain.get("approval_id").is_none());
     // Recorded before the new run's `gateway.start`.
-    let second_start = of_kind(&entries, "gateway.start")[1]["seq"].as_u64().unwrap();
+    let second_start = of_kind(&entries, "gateway.start")[1]["seq"]
+        .as_u64()
+        .unwrap();
     assert!(
         interrupted
             .iter()

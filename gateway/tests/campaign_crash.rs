@@ -386,7 +386,8 @@ async fn grant_first_pending(dir: &GatewayDir, base: &str, before_grant: impl Fn
             continue;
         };
         let info: auditgate::approvals::PendingInfo = serde_json::from_value(p.clone()).unwrap();
-        let key = auditgate_ledger::SigningKey::load(&dir.path().join("approvers/dana.key")).unwrap();
+        let key =
+            auditgate_ledger::SigningKey::load(&dir.path().join("approvers/dana.key")).unwrap();
         let statement = info.statement(auditgate::approvals::Verdict::Approve, "dana");
         let signature = key.sign(statement.as_bytes());
         before_grant();
@@ -430,7 +431,10 @@ async fn kill_9_between_grant_and_result_records_no_wrong_expiry() {
         campaign::assert_verifies(&dir, &format!("after restart {round}"));
         if round == rounds {
             let status = tokio::task::block_in_place(|| gw.terminate(Duration::from_secs(30)));
-            assert!(status.is_some_and(|s| s.success()), "graceful stop: {status:?}");
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "graceful stop: {status:?}"
+            );
             break;
         }
         let (url, token, inv) = (gw.url.clone(), dir.token("alice"), invoice.clone());
@@ -478,7 +482,11 @@ async fn kill_9_between_grant_and_result_records_no_wrong_expiry() {
             .iter()
             .any(|e| e["kind"] == "call.result" && e["request_seq"] == request_seq);
         let cut = closed_by(id, "call.interrupted");
-        assert_eq!(usize::from(result) + cut, 1, "{id}: result {result}, interrupted {cut}");
+        assert_eq!(
+            usize::from(result) + cut,
+            1,
+            "{id}: result {result}, interrupted {cut}"
+        );
         interrupted += cut;
         with_result += usize::from(result);
     }

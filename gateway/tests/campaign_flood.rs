@@ -169,11 +169,7 @@ async fn an_unauthenticated_flood_grows_the_ledger_by_windows_and_keeps_legitima
     let dir = GatewayDir::new(&app.url);
     let mut gw = Spawned::start(&dir).unwrap();
     let token = dir.token("alice");
-    let gateway: SocketAddr = gw
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let gateway: SocketAddr = gw.base.trim_start_matches("http://").parse().unwrap();
 
     let unflooded = legit_rate(&gw.url, &token, base_secs).await;
 
@@ -197,7 +193,10 @@ async fn an_unauthenticated_flood_grows_the_ledger_by_windows_and_keeps_legitima
     }
     // Past the last window, so that its summary is written before the stop.
     let status = tokio::task::block_in_place(|| gw.terminate(Duration::from_secs(30)));
-    assert!(status.is_some_and(|s| s.success()), "graceful stop: {status:?}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "graceful stop: {status:?}"
+    );
     gw.assert_no_panic();
     let grown = ledger_bytes(&dir) - before_bytes;
 

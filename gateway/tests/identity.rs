@@ -460,7 +460,9 @@ async fn finding_06_a_token_claiming_admin_is_not_an_operator_unless_mapped() {
     let admin = url.trim_end_matches("/mcp").to_string() + "/admin/approvals";
     let http = reqwest::Client::new();
     let get = |token: String| http.get(&admin).bearer_auth(token).send();
-    let claimed = get(sign(&keys, "mallory", &["admin"], "mcp")).await.unwrap();
+    let claimed = get(sign(&keys, "mallory", &["admin"], "mcp"))
+        .await
+        .unwrap();
     assert_eq!(claimed.status(), StatusCode::FORBIDDEN);
     let key = get(dir.token("ops")).await.unwrap();
     assert_eq!(key.status(), StatusCode::OK);
@@ -491,7 +493,9 @@ async fn finding_06_a_token_claiming_admin_is_not_an_operator_unless_mapped() {
         .await
         .unwrap();
     assert_eq!(mapped.status(), StatusCode::OK);
-    let claimed = get(sign(&keys, "mallory", &["admin"], "mcp")).await.unwrap();
+    let claimed = get(sign(&keys, "mallory", &["admin"], "mcp"))
+        .await
+        .unwrap();
     assert_eq!(claimed.status(), StatusCode::FORBIDDEN);
     support::gateway::terminate(child);
 }

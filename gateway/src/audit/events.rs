@@ -366,7 +366,12 @@ pub fn approval_receipt(granted: bool, r: &Receipt<'_>) -> Draft {
         "signature": r.signature,
         "count": r.count,
     });
-    put(&mut body, "reason", r.reason.map(Value::from));
+    // The approver's own words: a sentence, capped like one.
+    put(
+        &mut body,
+        "reason",
+        r.reason.map(|t| cap_sentence(t).into()),
+    );
     let kind = if granted {
         "approval.granted"
     } else {

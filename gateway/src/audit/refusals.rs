@@ -113,11 +113,11 @@ impl Window {
             .entry(key)
             .and_modify(|g| {
                 g.count += 1;
-                g.last = now.clone();
+                g.last = now;
             })
             .or_insert(Group {
                 count: 1,
-                first: now.clone(),
+                first: now,
                 last: now,
             });
     }
@@ -215,7 +215,7 @@ impl RefusalBudget {
                 .entry(key)
                 .and_modify(|c| {
                     c.count += g.count;
-                    c.first = g.first.clone();
+                    c.first = g.first;
                 })
                 .or_insert(g);
         }

@@ -30,7 +30,7 @@ async fn operator(
             "not_admin",
             format!("Forbidden: the operator API needs an API key with the {role:?} role"),
         );
-        r.principal = Some(principal);
+        r.principal = Some(Box::new(principal.clone()));
         return Err(refuse(state, remote, r).await);
     }
     Ok(principal)

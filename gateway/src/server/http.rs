@@ -206,7 +206,7 @@ pub(super) struct Refused {
     detail: String,
     session: Option<String>,
     /// The authenticated caller, if authentication passed: the refusal is charged to it.
-    pub(super) principal: Option<Principal>,
+    pub(super) principal: Option<Box<Principal>>,
     /// A `WWW-Authenticate` value to send (scope step-up).
     challenge: Option<String>,
 }
@@ -514,7 +514,7 @@ fn check_scope(state: &HttpState, who: &Authenticated, message: &Message) -> Res
         "insufficient_scope",
         format!("Forbidden: this tool needs the scope {needed:?}"),
     );
-    r.principal = Some(who.principal.clone());
+    r.principal = Some(Box::new(who.principal.clone()));
     r.challenge = Some(format!(
         "Bearer error=\"insufficient_scope\", scope=\"{needed}\", resource_metadata=\"{}\"",
         rs.metadata_url()
@@ -553,7 +553,7 @@ fn bound_session(
             "Session not found: it ended or never existed; initialize a new session",
         );
         r.session = Some(id.to_string());
-        r.principal = Some(principal.clone());
+        r.principal = Some(Box::new(principal.clone()));
         r
     };
     let session = state
@@ -774,7 +774,7 @@ pub(super) async fn read_body(
              closed or failed)",
         ),
     };
-    refused.principal = Some(principal.clone());
+    refused.principal = Some(Box::new(principal.clone()));
     Err(refused)
 }
 
@@ -866,7 +866,7 @@ async fn make_room(state: &HttpState, principal: &Principal) -> Result<(), Refus
                 "Service Unavailable: too many open sessions, and none of this caller's is idle; \
                  close one (DELETE) or retry later",
             );
-            r.principal = Some(principal.clone());
+            r.principal = Some(Box::new(principal.clone()));
             return Err(r);
         };
         map.remove(&id)
