@@ -495,6 +495,8 @@ impl Checker {
             return;
         };
         let forward = disposition == "forward";
+        // A request that is or may become forwarded (once approved) may dangle: keep its tool.
+        let may_forward = forward || disposition == "approval_pending";
         let session = self.session_index(session);
         self.requests.insert(
             f.seq,
@@ -504,7 +506,7 @@ impl Checker {
                 forward,
                 // Kept only where a message may need them (`""` does not allocate).
                 disposition: if forward { "" } else { disposition }.into(),
-                tool: if forward {
+                tool: if may_forward {
                     f.tool.as_deref().unwrap_or("")
                 } else {
                     ""
