@@ -382,19 +382,22 @@ fn exports_of_an_interrupted_run_say_outcome_unknown() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         out
     };
-    let interruptions =
-        |out: &Path| -> usize {
-            std::fs::read_to_string(out.join("entries.jsonl"))
-                .unwrap()
-                .matches("\"kind\":\"call.interrupted\"")
-                .count()
-        };
+    let interruptions = |out: &Path| -> usize {
+        std::fs::read_to_string(out.join("entries.jsonl"))
+            .unwrap()
+            .matches("\"kind\":\"call.interrupted\"")
+            .count()
+    };
 
     let out = export("session", &["--session", FIN]);
     assert_eq!(interruptions(&out), 2);
     let (code, v) = verify_json(&out);
     assert_eq!(code, Some(0), "{v}");
-    assert_eq!(v["gateway"]["interrupted"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(
+        v["gateway"]["interrupted"].as_array().unwrap().len(),
+        2,
+        "{v}"
+    );
 
     let ocsf = std::fs::read_to_string(out.join("ocsf.jsonl")).unwrap();
     let event = |seq: u64| -> Value {
@@ -431,8 +434,9 @@ fn exports_of_an_interrupted_run_say_outcome_unknown() {
         "{csv}"
     );
     assert!(
-        row(refund.seq)
-            .contains(",approval_pending,\"approved and forwarded, outcome unknown (gateway restarted)\","),
+        row(refund.seq).contains(
+            ",approval_pending,\"approved and forwarded, outcome unknown (gateway restarted)\","
+        ),
         "{csv}"
     );
 

@@ -535,7 +535,10 @@ fn dangling_approved_request_names_its_tool() {
     assert_eq!(w[0]["tool"], "invoices_refund", "{v}");
     let out = summary_text(&s);
     assert!(
-        out.contains(&format!("dangling request seq {} (invoices_refund in", r.seq)),
+        out.contains(&format!(
+            "dangling request seq {} (invoices_refund in",
+            r.seq
+        )),
         "{out}"
     );
 }
@@ -685,7 +688,10 @@ fn interruption_disagreeing_with_the_approval_is_g5() {
     s.events.last_mut().unwrap().body["approval_id"] = json!("apr_0001");
     s.start();
     let v = assert_g5(&s, "InterruptionApprovalMismatch", seq);
-    assert!(v["message"].as_str().unwrap().contains("approval_id"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("approval_id"),
+        "{v}"
+    );
 }
 
 /// The scripted crash-and-restart run (`script::interrupted`): valid, both forwarded calls
