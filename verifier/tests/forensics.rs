@@ -363,3 +363,40 @@ fn interrupted_calls_are_shown_as_forwarded_with_an_unknown_outcome() {
         "{page}"
     );
 }
+
+/// A ledger of a gateway older than `call.interrupted`: the approved refund was forwarded when
+/// the gateway died, and the restart recorded its approval as expired. The replay shows it as
+/// approved and forwarded without a result, not as waiting for approval, and says what the
+/// expiry means.
+#[test]
+fn replay_of_an_old_restart_shows_the_granted_call_as_forwarded() {
+    use support::script::{Principal, Script, approver};
+    let mut s = Script::new();
+    s.start();
+    let mut fin = s.open(0xa1, Principal::finance_bot());
+    let r = s.call(
+        &mut fin,
+        "invoices_refund",
+        serde_json::json!({"invoiceId": "inv_9", "amountCents": 250000, "reason": "churn"}),
+        None,
+    );
+    s.receipt(&r, &approver("dana", 1), true, 1, 60_000_000);
+    s.receipt(&r, &approver("erin", 2), true, 2, 30_000_000);
+    s.expire(&r, "gateway_restart");
+    s.start();
+    let dir = tempfile::tempdir().unwrap();
+    support::writer::write(dir.path(), &s.events, &support::writer::Layout::default());
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["replay", d, "--session", &fin.id, "--pubkey", &pubkey()]);
+    let shown = stdout(&o, dir.path());
+    assert!(shown.contains("1 no result"), "{shown}");
+    assert!(!shown.contains("awaiting approval"), "{shown}");
+    assert!(
+        shown.contains("approved and forwarded, but no result is recorded"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("recorded after all its grants, by a gateway older than call.interrupted"),
+        "{shown}"
+    );
+}
