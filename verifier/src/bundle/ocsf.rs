@@ -120,34 +120,13 @@ fn call(req: &Entry, end: End<'_>, open: Option<&Entry>) -> Map<String, Value> {
     };
     // An interrupted call's outcome is the interruption's own (`unknown`).
     let outcome = result.or(interruption).and_then(|e| e.str("outcome"));
-    let (status_id, status) = match (disposition, outcome) {
-        _ if interruption.is_some() => (0, "Unknown"),
-        ("forward", Some("ok")) => (1, "Success"),
-        ("forward", None) | ("approval_pending", _) => (0, "Unknown"),
-        _ => (2, "Failure"),
-    };
-    // An interrupted call, like an upstream error, may or may not have taken effect.
-    let severity = if matches!(disposition, "blocked" | "unknown_tool")
-        || outcome == Some("upstream_error")
-        || interruption.is_some()
-    {
-        (3, "Medium")
-    } else {
-        (1, "Informational")
-    };
-    let detail = match (interruption, outcome) {
-        (Some(i), _) => format!(
-            "{disposition}/interrupted: {}",
-            event::interrupted_text(i.get("approved") == &Value::Bool(true), "")
-        ),
-        (None, Some(o)) => format!("{disposition}/{o}"),
-        (None, None) => disposition.to_owned(),
-    };
-    m.insert("status_id".into(), json!(status_id));
-    m.insert("status".into(), json!(status));
-    m.insert("status_detail".into(), json!(detail));
-    m.insert("severity_id".into(), json!(severity.0));
-    m.insert("severity".into(), json!(severity.1));
+    let status = call_status(disposition, outcome, interruption);
+    let status_id = status.id;
+    m.insert("status_id".into(), json!(status.id));
+    m.insert("status".into(), json!(status.name));
+    m.insert("status_detail".into(), json!(status.detail));
+    m.insert("severity_id".into(), json!(status.severity.0));
+    m.insert("severity".into(), json!(status.severity.1));
     let decision = req.get("decision");
     let mut response = Map::new();
     if let Some(err) = result.and_then(|r| event::error_text(r.get("error"))) {
@@ -184,6 +163,51 @@ fn call(req: &Entry, end: End<'_>, open: Option<&Entry>) -> Map<String, Value> {
     }
     m.insert("unmapped".into(), unmapped);
     m
+}
+
+/// A call's OCSF `status_id`/`status`, `status_detail` and `severity_id`/`severity`.
+struct CallStatus {
+    id: u64,
+    name: &'static str,
+    detail: String,
+    severity: (u64, &'static str),
+}
+
+fn call_status(
+    disposition: &str,
+    outcome: Option<&str>,
+    interruption: Option<&Entry>,
+) -> CallStatus {
+    let (id, name) = match (disposition, outcome) {
+        // Forwarded, then the gateway restarted: it may or may not have taken effect.
+        _ if interruption.is_some() => (0, "Unknown"),
+        ("forward", Some("ok")) => (1, "Success"),
+        ("forward", None) | ("approval_pending", _) => (0, "Unknown"),
+        _ => (2, "Failure"),
+    };
+    // An interrupted call, like an upstream error, may have taken effect unseen.
+    let severity = if matches!(disposition, "blocked" | "unknown_tool")
+        || outcome == Some("upstream_error")
+        || interruption.is_some()
+    {
+        (3, "Medium")
+    } else {
+        (1, "Informational")
+    };
+    let detail = match (interruption, outcome) {
+        (Some(i), _) => format!(
+            "{disposition}/interrupted: {}",
+            event::interrupted_text(i.get("approved") == &Value::Bool(true), "")
+        ),
+        (None, Some(o)) => format!("{disposition}/{o}"),
+        (None, None) => disposition.to_owned(),
+    };
+    CallStatus {
+        id,
+        name,
+        detail,
+        severity,
+    }
 }
 
 fn listing(e: &Entry, open: Option<&Entry>) -> Map<String, Value> {
