@@ -4,7 +4,7 @@
 //! `cargo bench -p auditgate-verify --bench verify` generates (deterministically, with the
 //! tests' scripted gateway: sessions of forwarded calls with results, refusals, approvals;
 //! batches of 25 entries per signed checkpoint, 64 MiB segments) a ledger and prints:
-//! - the CLI's `verify` (every ledger rule V1–V14 and the gateway invariants G1–G4), entries/s;
+//! - the CLI's `verify` (every ledger rule V1–V14 and the gateway invariants G1–G5), entries/s;
 //! - the ledger crate's `verify_dir` alone (no gateway invariants), entries/s;
 //! - the raw hashing limit: BLAKE3 (chain) + SHA-256 (RFC 6962 leaf) of the same entry bytes
 //!   on all cores, nothing else; and that plus one strict Ed25519 check per checkpoint;
@@ -171,7 +171,7 @@ fn main() {
     let lib_rate = e / lib;
     let hash_sig_rate = e / (e / hash + sig);
     println!(
-        "auditgate-verify verify (V1-V14 + G1-G4):      {cli_rate:>12.0} entries/s ({cli:.2} s)"
+        "auditgate-verify verify (V1-V14 + G1-G5):      {cli_rate:>12.0} entries/s ({cli:.2} s)"
     );
     println!(
         "ledger verify_dir alone (V1-V14):               {lib_rate:>12.0} entries/s ({lib:.2} s)"

@@ -3,7 +3,8 @@
 //!
 //! `cargo run -p auditgate-verify --example scripted_ledger -- OUT_DIR [ENTRIES]`
 //! writes `OUT_DIR/ledger/` and `OUT_DIR/ledger.pub` (the test key: never use it for real);
-//! with ENTRIES, the benchmark's long run of that many entries instead (25 per batch).
+//! with ENTRIES, the benchmark's long run of that many entries instead (25 per batch); with
+//! `interrupted`, the run killed with two calls in flight and restarted (`script::interrupted`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "example")]
 
 #[path = "../tests/support/mod.rs"]
@@ -17,6 +18,11 @@ fn main() {
     );
     let w = match std::env::args().nth(2) {
         None => support::standard_ledger(&out.join("ledger")),
+        Some(run) if run == "interrupted" => support::writer::write(
+            &out.join("ledger"),
+            &support::script::interrupted().0.events,
+            &support::writer::Layout::default(),
+        ),
         Some(n) => {
             let layout = support::writer::Layout {
                 batch: 25,

@@ -1,7 +1,8 @@
-//! The verifier's approval rules A1–A5 (`docs/approvals.md` §5), checked alongside G1–G4: each
+//! The verifier's approval rules A1–A5 (`docs/approvals.md` §5), checked alongside G1–G5: each
 //! `approval.granted`/`approval.denied` carries the approver's Ed25519 signature over a statement
 //! the verifier rebuilds from the pending `call.request`; a call waiting for approval runs only
-//! after `required` grants; each approval ends once.
+//! after `required` grants; each approval ends once (forwarded, interrupted, denied or expired).
+//! An expiry after all the grants is G5's warning `expired_after_grant`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,7 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::event::{self, Facts};
-use crate::invariants::Violation;
+use crate::invariants::{ExpiredAfterGrant, Violation};
 
 /// What a request waiting for approval needs to be checked against.
 #[derive(Debug)]
@@ -25,8 +26,21 @@ struct Pending {
     tool: String,
     approvers: Vec<String>,
     grants: u64,
-    /// The final outcome and its seq: `forwarded`, `denied`, `expired`.
+    /// The final outcome and its seq: `forwarded`, `interrupted`, `denied`, `expired`.
     done: Option<(&'static str, u64)>,
+}
+
+/// How far the approval of one request got, for G5.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing<'a> {
+    /// The approval id.
+    pub id: &'a str,
+    /// Valid grants recorded.
+    pub grants: u64,
+    /// Grants it needs.
+    pub required: u64,
+    /// The final outcome so far and its seq.
+    pub done: Option<(&'static str, u64)>,
 }
 
 /// Approval state across a ledger or bundle.
@@ -76,6 +90,24 @@ impl Approvals {
     /// Whether `seq` is a request waiting for approval.
     pub fn is_pending_request(&self, seq: u64) -> bool {
         self.pending.contains_key(&seq)
+    }
+
+    /// The standing of request `seq`'s approval, if it waited for one.
+    pub fn standing(&self, seq: u64) -> Option<Standing<'_>> {
+        self.pending.get(&seq).map(|p| Standing {
+            id: &p.id,
+            grants: p.grants,
+            required: p.required,
+            done: p.done,
+        })
+    }
+
+    /// A valid `call.interrupted` (at `seq`) ends request `req_seq`'s approval, unless an
+    /// earlier entry did (A5: no receipt or expiry may follow it).
+    pub fn interrupted(&mut self, seq: u64, req_seq: u64) {
+        if let Some(p) = self.pending.get_mut(&req_seq) {
+            p.done.get_or_insert(("interrupted", seq));
+        }
     }
 
     /// `approval.granted` / `approval.denied` (A1, A2, A3, A5). `known_request` says whether
@@ -175,10 +207,14 @@ impl Approvals {
         }
     }
 
-    /// `approval.expired` (A5).
-    pub fn expired(&mut self, f: &Facts<'_>) -> Result<(), Violation> {
-        let Some(p) = f.request_seq.and_then(|r| self.pending.get_mut(&r)) else {
-            return Ok(());
+    /// `approval.expired` (A5). An expiry of an approval that had all its grants is reported
+    /// (G5's warning): the call had been forwarded, whatever the expiry says.
+    pub fn expired(&mut self, f: &Facts<'_>) -> Result<Option<ExpiredAfterGrant>, Violation> {
+        let Some((req_seq, p)) = f
+            .request_seq
+            .and_then(|r| Some((r, self.pending.get_mut(&r)?)))
+        else {
+            return Ok(None);
         };
         if let Some((how, at)) = p.done {
             return Err(Violation::Approval {
@@ -188,7 +224,15 @@ impl Approvals {
             });
         }
         p.done = Some(("expired", f.seq));
-        Ok(())
+        Ok((p.grants >= p.required).then(|| ExpiredAfterGrant {
+            seq: f.seq,
+            request_seq: req_seq,
+            session: f.session.as_deref().unwrap_or("").to_owned(),
+            approval_id: p.id.clone(),
+            tool: p.tool.clone(),
+            reason: f.reason.as_deref().unwrap_or("").to_owned(),
+            grants: p.grants,
+        }))
     }
 
     /// A `call.result` for a request that waited for approval (A4, A5). `complete` says whether

@@ -24,6 +24,9 @@ pub const TOOLS_LISTED: &str = "tools.listed";
 pub const CALL_REQUEST: &str = "call.request";
 /// `call.result`.
 pub const CALL_RESULT: &str = "call.result";
+/// `call.interrupted`: written by a restarting gateway, before its `gateway.start`, for a call an
+/// earlier run forwarded without recording its result; may follow the session's close.
+pub const CALL_INTERRUPTED: &str = "call.interrupted";
 /// `request.refused`: may name a session that does not exist (that is why it was refused).
 pub const REQUEST_REFUSED: &str = "request.refused";
 /// `approval.granted`.
@@ -74,6 +77,10 @@ pub struct Facts<'a> {
     pub statement: Option<Cow<'a, str>>,
     /// `signature` (base64).
     pub signature: Option<Cow<'a, str>>,
+    /// `approved` (`call.interrupted` of an approval-required call).
+    pub approved: Option<bool>,
+    /// `reason`.
+    pub reason: Option<Cow<'a, str>>,
 }
 
 /// Reads the facts of an entry's stored bytes; `None` if they are not an object with a string
@@ -100,6 +107,8 @@ pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
         key: None,
         statement: None,
         signature: None,
+        approved: None,
+        reason: None,
     };
     let mut kind = None;
     for (key, value) in Members::new(bytes) {
@@ -122,6 +131,8 @@ pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
             b"key" => f.key = string(value),
             b"statement" => f.statement = string(value),
             b"signature" => f.signature = string(value),
+            b"approved" => f.approved = boolean(value),
+            b"reason" => f.reason = string(value),
             _ => {}
         }
     }
@@ -136,6 +147,15 @@ fn string(raw: &[u8]) -> Option<Cow<'_, str>> {
         return serde_json::from_slice::<String>(raw).ok().map(Cow::Owned);
     }
     std::str::from_utf8(inner).ok().map(Cow::Borrowed)
+}
+
+/// A JSON boolean value.
+fn boolean(raw: &[u8]) -> Option<bool> {
+    match raw {
+        b"true" => Some(true),
+        b"false" => Some(false),
+        _ => None,
+    }
 }
 
 /// A JSON integer value in `0 ..= 2^53 − 1`.
@@ -301,6 +321,14 @@ pub fn error_text(v: &Value) -> Option<String> {
     }
 }
 
+/// What became of an interrupted call (`call.interrupted`), in the words every output uses:
+/// it was forwarded (approved and forwarded, for an approval-required call) and its outcome is
+/// unknown because the gateway restarted; `note` goes inside the parentheses after that.
+pub fn interrupted_text(approved: bool, note: &str) -> String {
+    let approved = if approved { "approved and " } else { "" };
+    format!("{approved}forwarded, outcome unknown (gateway restarted{note})")
+}
+
 /// `"<name> <version>"` of a `session.open`'s `client` (its `clientInfo`), or `None` when the
 /// client sent none.
 pub fn client_label(client: &Value) -> Option<String> {
@@ -342,6 +370,21 @@ mod tests {
         assert_eq!(f.request_id, Some(&b"{\"n\":[1,2]}"[..]));
         assert_eq!(f.session.as_deref(), Some("s\"1"));
         assert_eq!(f.tool.as_deref(), Some("t"));
+        assert_eq!(f.approved, None);
+    }
+
+    #[test]
+    fn an_interruption_s_approval_members_are_read() {
+        let v = serde_json::json!({
+            "approval_id": "apr_1", "approved": true, "kind": "call.interrupted",
+            "outcome": "unknown", "reason": "gateway_restart", "request_seq": 4
+        });
+        let bytes = auditgate_ledger::canonical::encode(&v);
+        let f = facts(9, &bytes).unwrap();
+        assert_eq!(f.approved, Some(true));
+        assert_eq!(f.approval_id.as_deref(), Some("apr_1"));
+        assert_eq!(f.reason.as_deref(), Some("gateway_restart"));
+        assert_eq!(boolean(b"1"), None);
     }
 
     #[test]

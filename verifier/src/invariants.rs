@@ -1,11 +1,15 @@
-//! The gateway invariants G1–G4 of `docs/audit-events.md` §4, checked in one pass over a
+//! The gateway invariants G1–G5 of `docs/audit-events.md` §4, checked in one pass over a
 //! verified ledger (or, where both ends of a rule are present, over a bundle's subset), plus
 //! the counts the human summary shows.
 //!
 //! G1 every `call.result` answers an earlier forwarded `call.request` of the same session and
-//! request id, once; G2 every forwarded request gets a result (a missing one before a restart,
-//! a clean stop or the ledger's end is a *dangling request*: a warning); G3 session-scoped entries name an
-//! open session; G4 requests and listings name the policy and catalog loaded last.
+//! request id, once; G2 every forwarded request gets a result or a `call.interrupted` (an
+//! *interrupted call*, listed; with neither before a restart, a clean stop or the ledger's end it
+//! is a *dangling request*: a warning); G3 session-scoped entries name an open session; G4
+//! requests and listings name the policy and catalog loaded last; G5 (`interruption`) every
+//! `call.interrupted` ends a forwarded call of its run that has no other end.
+
+mod interruption;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -109,6 +113,111 @@ pub enum Violation {
         /// What is wrong.
         why: String,
     },
+    /// G5: the interruption names no earlier `call.request`.
+    #[error(
+        "call.interrupted names request_seq {request_seq}, which is not an earlier call.request"
+    )]
+    InterruptionWithoutRequest {
+        /// The interruption.
+        seq: u64,
+        /// What it names.
+        request_seq: u64,
+    },
+    /// G5: the interruption's session or request id differs from its request's.
+    #[error(
+        "call.interrupted for request seq {request_seq} names another {member} than the request"
+    )]
+    InterruptionMismatch {
+        /// The interruption.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// `session` or `request_id`.
+        member: &'static str,
+    },
+    /// G5: an interruption of a request the gateway never forwarded.
+    #[error(
+        "call.interrupted for request seq {request_seq}, whose disposition is `{disposition}`: \
+         it was never forwarded, so nothing was in flight"
+    )]
+    InterruptedNotForwarded {
+        /// The interruption.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// The request's disposition.
+        disposition: String,
+    },
+    /// G5: an interruption of a request waiting for approval that was never approved.
+    #[error("call.interrupted for request seq {request_seq}, yet {why}: it was never forwarded")]
+    InterruptedUnapproved {
+        /// The interruption.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// How far the approval got (a phrase).
+        why: String,
+    },
+    /// G5: `approval_id` or `approved` does not match the request's approval.
+    #[error("call.interrupted for request seq {request_seq}: `{member}` {why}")]
+    InterruptionApprovalMismatch {
+        /// The interruption.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// `approval_id` or `approved`.
+        member: &'static str,
+        /// What is wrong (a phrase).
+        why: String,
+    },
+    /// G5: an interruption of a request that has its result.
+    #[error(
+        "call.interrupted for request seq {request_seq}, which has a call.result (seq {result})"
+    )]
+    InterruptedAfterResult {
+        /// The interruption.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// The result.
+        result: u64,
+    },
+    /// G5: a second interruption of one request.
+    #[error("second call.interrupted for request seq {request_seq} (the first is seq {first})")]
+    DuplicateInterruption {
+        /// The second interruption.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// The first.
+        first: u64,
+    },
+    /// G5: an interruption written after the start that should have preceded it.
+    #[error(
+        "call.interrupted for request seq {request_seq} comes after the gateway.start at seq \
+         {restart_seq}: a restart records interruptions before its start"
+    )]
+    InterruptedAfterRestart {
+        /// The interruption.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// The first `gateway.start` after the request.
+        restart_seq: u64,
+    },
+    /// G5: a result for a request already recorded as interrupted.
+    #[error(
+        "call.result for request seq {request_seq}, which was recorded as interrupted at seq \
+         {interrupted}"
+    )]
+    ResultAfterInterruption {
+        /// The result.
+        seq: u64,
+        /// Its request.
+        request_seq: u64,
+        /// The interruption.
+        interrupted: u64,
+    },
     /// G4: a request or listing under another policy or catalog than the one loaded last.
     #[error("{kind} names {member} {named}, but {loaded}")]
     StaleHash {
@@ -137,13 +246,23 @@ impl Violation {
             | Violation::SessionNotOpen { seq, .. }
             | Violation::SessionReopened { seq, .. }
             | Violation::StaleHash { seq, .. }
-            | Violation::Approval { seq, .. } => *seq,
+            | Violation::Approval { seq, .. }
+            | Violation::InterruptionWithoutRequest { seq, .. }
+            | Violation::InterruptionMismatch { seq, .. }
+            | Violation::InterruptedNotForwarded { seq, .. }
+            | Violation::InterruptedUnapproved { seq, .. }
+            | Violation::InterruptionApprovalMismatch { seq, .. }
+            | Violation::InterruptedAfterResult { seq, .. }
+            | Violation::DuplicateInterruption { seq, .. }
+            | Violation::InterruptedAfterRestart { seq, .. }
+            | Violation::ResultAfterInterruption { seq, .. } => *seq,
         }
     }
 
-    /// The rule: `G1` … `G4`.
+    /// The rule: `G1` … `G5`, `A1` … `A5`.
     pub fn rule(&self) -> &'static str {
         match self {
+            Violation::MissingMember { kind, .. } if kind == event::CALL_INTERRUPTED => "G5",
             Violation::ResultWithoutRequest { .. }
             | Violation::MissingMember { .. }
             | Violation::ResultMismatch { .. }
@@ -151,6 +270,15 @@ impl Violation {
             | Violation::DuplicateResult { .. } => "G1",
             Violation::SessionNotOpen { .. } | Violation::SessionReopened { .. } => "G3",
             Violation::StaleHash { .. } => "G4",
+            Violation::InterruptionWithoutRequest { .. }
+            | Violation::InterruptionMismatch { .. }
+            | Violation::InterruptedNotForwarded { .. }
+            | Violation::InterruptedUnapproved { .. }
+            | Violation::InterruptionApprovalMismatch { .. }
+            | Violation::InterruptedAfterResult { .. }
+            | Violation::DuplicateInterruption { .. }
+            | Violation::InterruptedAfterRestart { .. }
+            | Violation::ResultAfterInterruption { .. } => "G5",
             Violation::Approval { rule, .. } => rule,
         }
     }
@@ -179,6 +307,42 @@ pub struct Dangling {
     pub stop_seq: Option<u64>,
 }
 
+/// G2's interrupted call: a forwarded request whose run ended before its result, recorded by
+/// the restart as `call.interrupted`. Its outcome is unknown (it may have taken effect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    /// The request.
+    pub seq: u64,
+    /// Its session.
+    pub session: String,
+    /// Its tool.
+    pub tool: String,
+    /// Its approval, for an approval-required call (approved, then forwarded).
+    pub approval_id: Option<String>,
+    /// The `call.interrupted`.
+    pub interrupted_seq: u64,
+}
+
+/// G5's warning: an `approval.expired` recorded after its approval had all its required grants
+/// (gateways before `call.interrupted` wrote one on restart for a call they had forwarded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredAfterGrant {
+    /// The `approval.expired`.
+    pub seq: u64,
+    /// Its request.
+    pub request_seq: u64,
+    /// Its session.
+    pub session: String,
+    /// The approval.
+    pub approval_id: String,
+    /// The request's tool.
+    pub tool: String,
+    /// The expiry's `reason`.
+    pub reason: String,
+    /// The grants it had (its `required`, or more).
+    pub grants: u64,
+}
+
 /// What the pass found.
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
@@ -186,6 +350,10 @@ pub struct Findings {
     pub violation: Option<Violation>,
     /// Every dangling request.
     pub dangling: Vec<Dangling>,
+    /// Every interrupted call, in the order of their `call.interrupted`.
+    pub interrupted: Vec<Interrupted>,
+    /// Every approval expired after all its grants.
+    pub expired_after_grant: Vec<ExpiredAfterGrant>,
     /// Gateway runs (`gateway.start` entries).
     pub runs: u64,
     /// Sessions opened.
@@ -214,6 +382,15 @@ struct SessionState {
     run: u64,
 }
 
+/// How a request's call ended, with the entry's seq.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    /// Its `call.result`.
+    Result(u64),
+    /// Its `call.interrupted`.
+    Interrupted(u64),
+}
+
 #[derive(Debug)]
 struct RequestState {
     session: u32,
@@ -221,7 +398,9 @@ struct RequestState {
     forward: bool,
     disposition: Box<str>,
     tool: Box<str>,
-    result: Option<u64>,
+    end: Option<End>,
+    /// The run (count of `gateway.start`s before it) it was made in.
+    run: u64,
 }
 
 /// The streaming checker: feed entries in seq order, then [`Checker::finish`].
@@ -237,6 +416,11 @@ pub struct Checker {
     requests: HashMap<u64, RequestState>,
     /// Forwarded requests of the current run still waiting for their result.
     pending: BTreeMap<u64, ()>,
+    /// Forwarded requests unanswered at a clean `gateway.stop` (→ its seq): dangling, unless a
+    /// `call.interrupted` follows before the next start.
+    stopped: BTreeMap<u64, u64>,
+    /// The seq of each `gateway.start`, in order (run `n` began at `starts[n - 1]`).
+    starts: Vec<u64>,
     policy_hash: Option<String>,
     catalog_hash: Option<String>,
     approvals: Approvals,
@@ -254,6 +438,8 @@ impl Checker {
             sessions: HashMap::new(),
             requests: HashMap::new(),
             pending: BTreeMap::new(),
+            stopped: BTreeMap::new(),
+            starts: Vec::new(),
             policy_hash: None,
             catalog_hash: None,
             approvals: Approvals::default(),
@@ -292,6 +478,7 @@ impl Checker {
         if kind != event::SESSION_OPEN
             && kind != event::REQUEST_REFUSED
             && kind != event::APPROVAL_EXPIRED
+            && kind != event::CALL_INTERRUPTED
             && let Some(session) = &f.session
         {
             self.check_open(f.seq, kind, session);
@@ -314,12 +501,13 @@ impl Checker {
                 self.request(f);
             }
             event::CALL_RESULT => self.result(f),
+            event::CALL_INTERRUPTED => self.interruption(f),
             event::APPROVAL_GRANTED | event::APPROVAL_DENIED => self.receipt(f),
-            event::APPROVAL_EXPIRED => {
-                if let Err(v) = self.approvals.expired(f) {
-                    self.fail(v);
-                }
-            }
+            event::APPROVAL_EXPIRED => match self.approvals.expired(f) {
+                Ok(Some(late)) => self.findings.expired_after_grant.push(late),
+                Ok(None) => {}
+                Err(v) => self.fail(v),
+            },
             _ => {}
         }
     }
@@ -335,7 +523,7 @@ impl Checker {
                     && let Some(req) = self.requests.get_mut(&r)
                 {
                     req.forward = true;
-                    if req.result.is_none() {
+                    if req.end.is_none() {
                         self.pending.insert(r, ());
                     }
                 }
@@ -348,23 +536,31 @@ impl Checker {
     fn start(&mut self, seq: u64) {
         self.findings.runs += 1;
         self.run += 1;
-        // The previous run ended without answering these: dangling requests.
-        for (req, ()) in std::mem::take(&mut self.pending) {
-            self.dangle(req, Some(seq));
-        }
+        self.starts.push(seq);
+        // The previous run ended without answering these, and the restart recorded no
+        // `call.interrupted` for them: dangling requests.
+        self.dangle_all(Some(seq));
     }
 
     fn stop(&mut self, seq: u64) {
         // A forwarded call still unanswered at a clean stop is one whose `call.result` could not
         // be written (audit-events.md §6 step 5: the client was told the call may have taken
-        // effect): a dangling request, reported, not a broken history.
+        // effect): a dangling request, reported, not a broken history — unless the next start
+        // records it as interrupted.
         for (req, ()) in std::mem::take(&mut self.pending) {
-            self.dangle_at(req, None, Some(seq));
+            self.stopped.insert(req, seq);
         }
     }
 
-    fn dangle(&mut self, req: u64, restart_seq: Option<u64>) {
-        self.dangle_at(req, restart_seq, None);
+    /// Reports every request still waiting as dangling: those unanswered at a clean stop, then
+    /// those of a run ended by the `gateway.start` at `restart_seq` (or by the ledger's end).
+    fn dangle_all(&mut self, restart_seq: Option<u64>) {
+        for (req, stop) in std::mem::take(&mut self.stopped) {
+            self.dangle_at(req, None, Some(stop));
+        }
+        for (req, ()) in std::mem::take(&mut self.pending) {
+            self.dangle_at(req, restart_seq, None);
+        }
     }
 
     fn dangle_at(&mut self, req: u64, restart_seq: Option<u64>, stop_seq: Option<u64>) {
@@ -495,6 +691,8 @@ impl Checker {
             return;
         };
         let forward = disposition == "forward";
+        // A request that is or may become forwarded (once approved) may dangle: keep its tool.
+        let may_forward = forward || disposition == "approval_pending";
         let session = self.session_index(session);
         self.requests.insert(
             f.seq,
@@ -504,13 +702,14 @@ impl Checker {
                 forward,
                 // Kept only where a message may need them (`""` does not allocate).
                 disposition: if forward { "" } else { disposition }.into(),
-                tool: if forward {
+                tool: if may_forward {
                     f.tool.as_deref().unwrap_or("")
                 } else {
                     ""
                 }
                 .into(),
-                result: None,
+                end: None,
+                run: self.run,
             },
         );
         if forward {
@@ -558,11 +757,17 @@ impl Checker {
                 request_seq: req_seq,
                 member: "request_id",
             })
-        } else if let Some(first) = req.result {
+        } else if let Some(End::Result(first)) = req.end {
             Some(Violation::DuplicateResult {
                 seq: f.seq,
                 request_seq: req_seq,
                 first,
+            })
+        } else if let Some(End::Interrupted(interrupted)) = req.end {
+            Some(Violation::ResultAfterInterruption {
+                seq: f.seq,
+                request_seq: req_seq,
+                interrupted,
             })
         } else if self.approvals.is_pending_request(req_seq) {
             let complete = self.scope == Scope::Ledger;
@@ -576,8 +781,9 @@ impl Checker {
         } else {
             None
         };
-        req.result.get_or_insert(f.seq);
+        req.end.get_or_insert(End::Result(f.seq));
         self.pending.remove(&req_seq);
+        self.stopped.remove(&req_seq);
         if let Some(v) = v {
             self.fail(v);
         }
@@ -587,12 +793,12 @@ impl Checker {
     /// any `gateway.start` was not written by the gateway (a test vector, another writer): the
     /// rules are not applied to it, and the findings say so.
     pub fn finish(mut self) -> Findings {
-        for (req, ()) in std::mem::take(&mut self.pending) {
-            self.dangle(req, None);
-        }
+        self.dangle_all(None);
         if self.findings.runs == 0 {
             self.findings.violation = None;
             self.findings.dangling.clear();
+            self.findings.interrupted.clear();
+            self.findings.expired_after_grant.clear();
         }
         self.findings.approver_keys = std::mem::take(&mut self.approvals.keys);
         self.findings

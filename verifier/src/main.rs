@@ -43,7 +43,7 @@ struct Cli {
 enum Command {
     /// Recompute and check everything: framing, checksums, canonical encoding, the hash chain,
     /// every Merkle root, every checkpoint signature, key rotations, a pinned checkpoint, and the
-    /// gateway's invariants (G1–G4). Also checks evidence bundles.
+    /// gateway's invariants (G1–G5). Also checks evidence bundles.
     Verify {
         /// A ledger directory (holding `segments/`), a directory of segment files, or an
         /// evidence bundle (holding `MANIFEST.json`).

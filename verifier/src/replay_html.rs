@@ -34,7 +34,9 @@ fn family(st: Status) -> &'static str {
         Status::ToolError | Status::UpstreamError | Status::Blocked | Status::UnknownTool => {
             "s-bad"
         }
-        Status::ApprovalPending | Status::InvalidArgs | Status::NoResult => "s-warn",
+        Status::ApprovalPending | Status::InvalidArgs | Status::NoResult | Status::Interrupted => {
+            "s-warn"
+        }
         Status::Info => "s-info",
     }
 }

@@ -33,7 +33,10 @@ impl Paint {
             Status::ToolError | Status::UpstreamError | Status::Blocked | Status::UnknownTool => {
                 "31"
             }
-            Status::ApprovalPending | Status::InvalidArgs | Status::NoResult => "33",
+            Status::ApprovalPending
+            | Status::InvalidArgs
+            | Status::NoResult
+            | Status::Interrupted => "33",
             Status::Info => "36",
         };
         self.wrap(code, s)
@@ -57,6 +60,7 @@ fn mark(st: Status) -> &'static str {
         Status::InvalidArgs => "!",
         Status::UnknownTool => "?",
         Status::NoResult => "…",
+        Status::Interrupted => "↯",
     }
 }
 

@@ -1,5 +1,5 @@
 //! `auditgate-verify sessions`: one line per session — principal, client, transport, start and
-//! end, calls counted by outcome.
+//! end, calls counted by outcome — then a line per interrupted call (forwarded, outcome unknown).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -27,14 +27,44 @@ struct Row {
     listings: u64,
     calls: u64,
     outcomes: BTreeMap<String, u64>,
+    interrupted: Vec<Interruption>,
+}
+
+/// A call of the session recorded as interrupted (`call.interrupted`).
+#[derive(Debug, Clone)]
+struct Interruption {
+    request_seq: u64,
+    tool: String,
+    approval_id: Option<String>,
+    interrupted_seq: u64,
+}
+
+impl Interruption {
+    fn json(&self) -> Value {
+        json!({"seq": self.request_seq, "tool": self.tool, "approval_id": self.approval_id,
+               "interrupted_seq": self.interrupted_seq})
+    }
+
+    fn line(&self, session: &str) -> String {
+        format!(
+            "interrupted #{} {} in session {session}: {}",
+            self.request_seq,
+            self.tool,
+            event::interrupted_text(
+                self.approval_id.is_some(),
+                &format!("; call.interrupted #{}", self.interrupted_seq)
+            )
+        )
+    }
 }
 
 /// The order outcomes are listed in.
-const ORDER: [&str; 8] = [
+const ORDER: [&str; 9] = [
     "ok",
     "tool_error",
     "upstream_error",
     "no_result",
+    "interrupted",
     "blocked",
     "approval_pending",
     "invalid_args",
@@ -74,6 +104,7 @@ pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode>
                 listings: 0,
                 calls: 0,
                 outcomes: BTreeMap::new(),
+                interrupted: Vec::new(),
             });
             return;
         }
@@ -101,7 +132,7 @@ pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode>
                     .entry(sits.unwrap_or(d).to_owned())
                     .or_default() += 1;
             }
-            event::CALL_RESULT => {
+            event::CALL_RESULT | event::CALL_INTERRUPTED => {
                 if let Some(req) = e.get("request_seq").as_u64()
                     && let Some((_, sat)) = awaiting.remove(&req)
                 {
@@ -111,7 +142,17 @@ pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode>
                             row.outcomes.remove(sat);
                         }
                     }
-                    let o = e.str("outcome").unwrap_or("-");
+                    let o = if e.kind == event::CALL_INTERRUPTED {
+                        row.interrupted.push(Interruption {
+                            request_seq: req,
+                            tool: e.str("tool").unwrap_or("-").to_owned(),
+                            approval_id: e.str("approval_id").map(str::to_owned),
+                            interrupted_seq: e.seq,
+                        });
+                        "interrupted"
+                    } else {
+                        e.str("outcome").unwrap_or("-")
+                    };
                     *row.outcomes.entry(o.to_owned()).or_default() += 1;
                 }
             }
@@ -132,6 +173,7 @@ pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode>
                     "close_reason": r.closed.as_ref().map(|c| &c.1),
                     "ended_by_restart_at": r.ended_by_restart,
                     "listings": r.listings, "calls": r.calls, "outcomes": r.outcomes,
+                    "interrupted": r.interrupted.iter().map(Interruption::json).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -184,6 +226,11 @@ pub fn run(path: &Path, pubkey: Option<&str>, as_json: bool) -> Result<ExitCode>
                 outcomes.join(", ")
             }
         );
+    }
+    for r in &rows {
+        for i in &r.interrupted {
+            let _ = writeln!(o, "{}", i.line(&r.session));
+        }
     }
     let _ = writeln!(o, "{} session(s)", rows.len());
     emit(&o);

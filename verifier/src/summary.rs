@@ -1,6 +1,6 @@
 //! The verdicts `verify` prints: the human summary and the `--json` object, for a valid
-//! ledger, a ledger failing a ledger rule (V1–V14) or a gateway rule (G1–G4), and the gateway
-//! findings shared with bundle verification.
+//! ledger, a ledger failing a ledger rule (V1–V14) or a gateway rule (G1–G5, A1–A5), and the
+//! gateway findings shared with bundle verification (interrupted calls, warnings).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,7 +10,8 @@ use auditgate_ledger::{Report, VerifyError};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::invariants::{Findings, Violation};
+use crate::event;
+use crate::invariants::{Dangling, ExpiredAfterGrant, Findings, Interrupted, Violation};
 use crate::rfc3339;
 
 /// The human summary of a ledger whose every rule holds.
@@ -79,12 +80,13 @@ pub fn keys_text(o: &mut String, keys: &[String]) {
     }
 }
 
-/// The gateway lines of a summary: sessions, calls by disposition and outcome, G1–G4, warnings.
+/// The gateway lines of a summary: sessions, calls by disposition and outcome, G1–G5,
+/// interrupted calls, warnings.
 pub fn gateway_text(o: &mut String, g: &Findings) {
     if !g.checked() {
         let _ = writeln!(
             o,
-            "  gateway      no gateway.start entry: not written by the gateway, G1–G4 not applied"
+            "  gateway      no gateway.start entry: not written by the gateway, G1–G5 not applied"
         );
         return;
     }
@@ -108,7 +110,7 @@ pub fn gateway_text(o: &mut String, g: &Findings) {
     }
     let _ = writeln!(
         o,
-        "  gateway      G1–G4 and A1–A5 hold (results answer forwarded or approved requests once; sessions open; policy and catalog as loaded; approvals signed)"
+        "  gateway      G1–G5 and A1–A5 hold (results and interruptions answer forwarded or approved requests once; sessions open; policy and catalog as loaded; approvals signed)"
     );
     for (i, (key, n)) in g.approver_keys.iter().enumerate() {
         let label = if i == 0 { "approvers" } else { "" };
@@ -118,23 +120,67 @@ pub fn gateway_text(o: &mut String, g: &Findings) {
             plural(*n)
         );
     }
-    for d in &g.dangling {
-        let why = match (d.restart_seq, d.stop_seq) {
-            (Some(s), _) => {
-                format!("the gateway restarted at seq {s} (a crash between request and result?)")
-            }
-            (None, Some(s)) => format!(
-                "the clean stop at seq {s} (its result could not be recorded; the client was told \
-                 the call may have taken effect)"
-            ),
-            (None, None) => "the ledger ends (a crash between request and result?)".to_owned(),
-        };
-        let _ = writeln!(
-            o,
-            "  WARNING      dangling request seq {} ({} in session {}): forwarded, but no result before {why}",
-            d.seq, d.tool, d.session
-        );
+    for (i, c) in g.interrupted.iter().enumerate() {
+        let label = if i == 0 { "interrupted" } else { "" };
+        let _ = writeln!(o, "  {label:<12} {}", interrupted_line(c));
     }
+    for d in &g.dangling {
+        let _ = writeln!(o, "  WARNING      {}", dangling_line(d));
+    }
+    for e in &g.expired_after_grant {
+        let _ = writeln!(o, "  WARNING      {}", expired_after_grant_line(e));
+    }
+}
+
+/// An interrupted call: what it was, and that its outcome is unknown.
+fn interrupted_line(c: &Interrupted) -> String {
+    let approval = c
+        .approval_id
+        .as_ref()
+        .map_or(String::new(), |id| format!(", approval {id}"));
+    format!(
+        "seq {} ({} in session {}{approval}): {}",
+        c.seq,
+        c.tool,
+        c.session,
+        event::interrupted_text(
+            c.approval_id.is_some(),
+            &format!("; call.interrupted at seq {}", c.interrupted_seq)
+        )
+    )
+}
+
+fn dangling_line(d: &Dangling) -> String {
+    let why = match (d.restart_seq, d.stop_seq) {
+        (Some(s), _) => {
+            format!("the gateway restarted at seq {s} (a crash between request and result?)")
+        }
+        (None, Some(s)) => format!(
+            "the clean stop at seq {s} (its result could not be recorded; the client was told \
+             the call may have taken effect)"
+        ),
+        (None, None) => "the ledger ends (a crash between request and result?)".to_owned(),
+    };
+    format!(
+        "dangling request seq {} ({} in session {}): forwarded, but no result before {why}",
+        d.seq, d.tool, d.session
+    )
+}
+
+fn expired_after_grant_line(e: &ExpiredAfterGrant) -> String {
+    format!(
+        "expired_after_grant: approval {} of request seq {} ({} in session {}) recorded as \
+         expired ({}) at seq {}, after {} grant{}: the call had been forwarded and its outcome \
+         is unknown (a gateway older than call.interrupted)",
+        e.approval_id,
+        e.request_seq,
+        e.tool,
+        e.session,
+        e.reason,
+        e.seq,
+        e.grants,
+        plural(e.grants)
+    )
 }
 
 fn counts(m: &std::collections::BTreeMap<String, u64>) -> String {
@@ -162,7 +208,21 @@ pub fn gateway_json(g: &Findings) -> Value {
             (true, false) => "hold",
         },
         "approver_keys": g.approver_keys,
-        "warnings": g.dangling.iter().map(|d| json!({
+        "interrupted": g.interrupted.iter().map(|c| json!({
+            "seq": c.seq,
+            "session": c.session,
+            "tool": c.tool,
+            "approval_id": c.approval_id,
+            "interrupted_seq": c.interrupted_seq,
+        })).collect::<Vec<_>>(),
+        "warnings": warnings_json(g),
+    })
+}
+
+/// G2's dangling requests, then G5's approvals expired after their grants.
+fn warnings_json(g: &Findings) -> Vec<Value> {
+    let dangling = g.dangling.iter().map(|d| {
+        json!({
             "rule": "G2",
             "warning": "DanglingRequest",
             "seq": d.seq,
@@ -170,8 +230,22 @@ pub fn gateway_json(g: &Findings) -> Value {
             "tool": d.tool,
             "restart_seq": d.restart_seq,
             "stop_seq": d.stop_seq,
-        })).collect::<Vec<_>>(),
-    })
+        })
+    });
+    let expired = g.expired_after_grant.iter().map(|e| {
+        json!({
+            "rule": "G5",
+            "warning": "expired_after_grant",
+            "seq": e.seq,
+            "request_seq": e.request_seq,
+            "session": e.session,
+            "tool": e.tool,
+            "approval_id": e.approval_id,
+            "reason": e.reason,
+            "grants": e.grants,
+        })
+    });
+    dangling.chain(expired).collect()
 }
 
 /// `--json` for a valid ledger.

@@ -1,5 +1,6 @@
 //! One session as a sequence of steps — what the agent was shown, asked, was allowed and did —
-//! built from its ledger entries; rendered by `replay_text` (terminal) and `replay_html`.
+//! built from its ledger entries; rendered by `replay_text` (terminal) and `replay_html`. A
+//! call's result or `call.interrupted` is folded into its step.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,9 @@ pub enum Status {
     UpstreamError,
     /// Forwarded, no result in the ledger (dangling or cut off by the selection).
     NoResult,
+    /// Forwarded, then the gateway restarted before its result (`call.interrupted`): the
+    /// outcome is unknown.
+    Interrupted,
     /// Refused by the policy.
     Blocked,
     /// Waiting for approval.
@@ -40,6 +44,7 @@ impl Status {
             Status::ToolError => "tool_error",
             Status::UpstreamError => "upstream_error",
             Status::NoResult => "no_result",
+            Status::Interrupted => "interrupted",
             Status::Blocked => "blocked",
             Status::ApprovalPending => "approval_pending",
             Status::InvalidArgs => "invalid_args",
@@ -55,6 +60,7 @@ impl Status {
             Status::ToolError => "tool error",
             Status::UpstreamError => "upstream error",
             Status::NoResult => "no result",
+            Status::Interrupted => "outcome unknown",
             Status::Blocked => "blocked",
             Status::ApprovalPending => "awaiting approval",
             Status::InvalidArgs => "invalid arguments",
@@ -202,11 +208,15 @@ pub fn build(session: &str, entries: &[Entry]) -> Option<Timeline> {
         .iter()
         .filter(|e| e.session() == Some(session))
         .collect();
-    let results: HashMap<u64, &Entry> = mine
-        .iter()
-        .filter(|e| e.kind == event::CALL_RESULT)
-        .filter_map(|e| Some((e.get("request_seq").as_u64()?, *e)))
-        .collect();
+    let by_request = |kind: &str| -> HashMap<u64, &Entry> {
+        mine.iter()
+            .filter(|e| e.kind == kind)
+            .filter_map(|e| Some((e.get("request_seq").as_u64()?, *e)))
+            .collect()
+    };
+    let results = by_request(event::CALL_RESULT);
+    let interruptions = by_request(event::CALL_INTERRUPTED);
+    let mut grants = Grants::new(&mine);
     for e in mine {
         let offset_ns = rfc3339::ledger_nanos(&e.ts) - start;
         let mut step = Step {
@@ -269,8 +279,18 @@ pub fn build(session: &str, entries: &[Entry]) -> Option<Timeline> {
                         .push(format!("need approval: {}", names.join(", ")));
                 }
             }
-            event::CALL_REQUEST => call_step(&mut step, e, results.get(&e.seq).copied()),
+            event::CALL_REQUEST => {
+                grants.request(e);
+                let end = match (results.get(&e.seq), interruptions.get(&e.seq)) {
+                    (Some(r), _) => End::Result(r),
+                    (None, Some(i)) => End::Interrupted(i),
+                    (None, None) if grants.approved(e.seq) => End::ApprovedNone,
+                    (None, None) => End::None,
+                };
+                call_step(&mut step, e, end);
+            }
             event::APPROVAL_GRANTED | event::APPROVAL_DENIED | event::APPROVAL_EXPIRED => {
+                let granted_before = grants.fully_granted(e);
                 step.kind = "approval".into();
                 let id = e.str("approval_id").unwrap_or("?");
                 let req = event::plain(e.get("request_seq"));
@@ -300,8 +320,15 @@ pub fn build(session: &str, entries: &[Entry]) -> Option<Timeline> {
                 {
                     step.details.push(format!("reason: {r}"));
                 }
+                if e.kind == event::APPROVAL_EXPIRED && granted_before {
+                    step.details.push(
+                        "recorded after all its grants, by a gateway older than \
+                         call.interrupted: the call had been forwarded, its outcome is unknown"
+                            .into(),
+                    );
+                }
             }
-            event::CALL_RESULT => continue,
+            event::CALL_RESULT | event::CALL_INTERRUPTED => continue,
             _ => {}
         }
         tl.steps.push(step);
@@ -309,7 +336,83 @@ pub fn build(session: &str, entries: &[Entry]) -> Option<Timeline> {
     Some(tl)
 }
 
-fn call_step(step: &mut Step, req: &Entry, result: Option<&Entry>) {
+/// What the timeline holds of how a call ended.
+#[derive(Debug, Clone, Copy)]
+enum End<'a> {
+    /// Its `call.result`.
+    Result(&'a Entry),
+    /// Its `call.interrupted`.
+    Interrupted(&'a Entry),
+    /// Neither, though its approval was granted (so it was forwarded).
+    ApprovedNone,
+    /// Neither.
+    None,
+}
+
+/// Grants counted per approval-required request of the session: in all, and so far in entry
+/// order.
+#[derive(Debug)]
+struct Grants {
+    /// request seq → grants in the session's entries.
+    total: HashMap<u64, u64>,
+    /// request seq → (required, grants so far).
+    grants: HashMap<u64, (u64, u64)>,
+}
+
+impl Grants {
+    fn new(entries: &[&Entry]) -> Self {
+        let mut total: HashMap<u64, u64> = HashMap::new();
+        for e in entries.iter().filter(|e| e.kind == event::APPROVAL_GRANTED) {
+            if let Some(r) = e.get("request_seq").as_u64() {
+                *total.entry(r).or_default() += 1;
+            }
+        }
+        Grants {
+            total,
+            grants: HashMap::new(),
+        }
+    }
+
+    fn request(&mut self, req: &Entry) {
+        if let Value::Object(a) = req.get("approval") {
+            let four_eyes = a.get("four_eyes") == Some(&Value::Bool(true));
+            let required = a
+                .get("required")
+                .and_then(Value::as_u64)
+                .unwrap_or(if four_eyes { 2 } else { 1 });
+            self.grants.insert(req.seq, (required, 0));
+        }
+    }
+
+    /// Whether request `seq`'s approval gets its required grants in the session's entries.
+    fn approved(&self, seq: u64) -> bool {
+        self.grants.get(&seq).is_some_and(|(required, _)| {
+            self.total.get(&seq).copied().unwrap_or_default() >= *required
+        })
+    }
+
+    /// Counts a grant; says whether the approval `e` names had all its grants before `e`.
+    fn fully_granted(&mut self, e: &Entry) -> bool {
+        let Some((required, grants)) = e
+            .get("request_seq")
+            .as_u64()
+            .and_then(|r| self.grants.get_mut(&r))
+        else {
+            return false;
+        };
+        let before = *grants >= *required;
+        if e.kind == event::APPROVAL_GRANTED {
+            *grants += 1;
+        }
+        before
+    }
+}
+
+fn call_step(step: &mut Step, req: &Entry, end: End<'_>) {
+    let result = match end {
+        End::Result(r) => Some(r),
+        _ => None,
+    };
     step.kind = "call".into();
     let tool = req.str("tool").unwrap_or("?");
     step.title = match req.str("function_path") {
@@ -327,9 +430,19 @@ fn call_step(step: &mut Step, req: &Entry, result: Option<&Entry>) {
     ));
     step.args = Some(req.get("args").clone());
     step.redactions = redactions("args", req.get("redactions"));
-    step.status = match req.str("disposition") {
+    step.status = match (req.str("disposition"), end) {
+        (Some("blocked"), _) => Status::Blocked,
+        (_, End::Interrupted(_)) => Status::Interrupted,
+        (Some("approval_pending"), End::None) => Status::ApprovalPending,
+        (disposition, _) => status_of(disposition, result),
+    };
+    call_details(step, req, end);
+}
+
+/// The status of a call by its disposition and result (interruptions aside).
+fn status_of(disposition: Option<&str>, result: Option<&Entry>) -> Status {
+    match disposition {
         Some("blocked") => Status::Blocked,
-        Some("approval_pending") if result.is_none() => Status::ApprovalPending,
         Some("invalid_args") => Status::InvalidArgs,
         Some("unknown_tool") => Status::UnknownTool,
         _ => match result.and_then(|r| r.str("outcome")) {
@@ -338,7 +451,11 @@ fn call_step(step: &mut Step, req: &Entry, result: Option<&Entry>) {
             Some("upstream_error") => Status::UpstreamError,
             _ => Status::NoResult,
         },
-    };
+    }
+}
+
+/// The approval, validation errors, result and error lines of a call step.
+fn call_details(step: &mut Step, req: &Entry, end: End<'_>) {
     if let Value::Object(a) = req.get("approval") {
         step.details.push(format!(
             "approval {} by {}{}, expires {}",
@@ -364,7 +481,12 @@ fn call_step(step: &mut Step, req: &Entry, result: Option<&Entry>) {
             ));
         }
     }
-    if let Some(r) = result {
+    if let End::Interrupted(i) = end {
+        let approved = i.get("approved") == &Value::Bool(true);
+        let note = format!("; call.interrupted #{}", i.seq);
+        step.details.push(event::interrupted_text(approved, &note));
+    }
+    if let End::Result(r) = end {
         step.result_seq = Some(r.seq);
         step.latency_us = r.get("latency_us").as_u64();
         if r.body.get("result").is_some() {
@@ -384,7 +506,13 @@ fn call_step(step: &mut Step, req: &Entry, result: Option<&Entry>) {
             step.details.push(format!("error: {err}"));
         }
     } else if step.status == Status::NoResult {
-        step.details
-            .push("forwarded, but no result is recorded (dangling, or outside this bundle)".into());
+        let approved = if matches!(end, End::ApprovedNone) {
+            "approved and "
+        } else {
+            ""
+        };
+        step.details.push(format!(
+            "{approved}forwarded, but no result is recorded (dangling, or outside this bundle)"
+        ));
     }
 }

@@ -1,5 +1,5 @@
 //! `auditgate-verify verify`: full recomputation of a ledger (every ledger rule V1–V14 through
-//! the ledger crate, then the gateway invariants G1–G4) or of an evidence bundle, with a human
+//! the ledger crate, then the gateway invariants G1–G5) or of an evidence bundle, with a human
 //! or JSON verdict.
 
 use std::path::Path;

@@ -352,3 +352,108 @@ fn bundle_of_an_approved_call_carries_its_grants_and_verifies() {
         assert_eq!(grants, if name == "tool" { 2 } else { 0 }, "{name}");
     }
 }
+
+/// The scripted kill-and-restart run: exports carry the `call.interrupted` entries of the
+/// selected calls (and the requests of selected interruptions), verify on their own, and the
+/// derived formats say "outcome unknown" — OCSF status Unknown (0) with the reason in
+/// `status_detail`, the CSV in `outcome`.
+#[test]
+fn exports_of_an_interrupted_run_say_outcome_unknown() {
+    use support::script::interrupted;
+    let (s, read, refund) = interrupted();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    writer::write(&ledger, &s.events, &Layout::default());
+    let key = pubkey();
+    let export = |name: &str, filter: &[&str]| -> PathBuf {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "export",
+            ledger.to_str().unwrap(),
+            "--pubkey",
+            &key,
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "ocsf,csv",
+        ];
+        args.extend_from_slice(filter);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        out
+    };
+    let interruptions = |out: &Path| -> usize {
+        std::fs::read_to_string(out.join("entries.jsonl"))
+            .unwrap()
+            .matches("\"kind\":\"call.interrupted\"")
+            .count()
+    };
+
+    let out = export("session", &["--session", FIN]);
+    assert_eq!(interruptions(&out), 2);
+    let (code, v) = verify_json(&out);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(
+        v["gateway"]["interrupted"].as_array().unwrap().len(),
+        2,
+        "{v}"
+    );
+
+    let ocsf = std::fs::read_to_string(out.join("ocsf.jsonl")).unwrap();
+    let event = |seq: u64| -> Value {
+        ocsf.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|e| e["metadata"]["sequence"] == seq)
+            .unwrap()
+    };
+    for (seq, detail) in [
+        (
+            refund.seq,
+            "approval_pending/interrupted: approved and forwarded, outcome unknown (gateway restarted)",
+        ),
+        (
+            read.seq,
+            "forward/interrupted: forwarded, outcome unknown (gateway restarted)",
+        ),
+    ] {
+        let e = event(seq);
+        assert_eq!(e["status_id"], 0, "{e}");
+        assert_eq!(e["status"], "Unknown", "{e}");
+        assert_eq!(e["status_detail"], detail, "{e}");
+        assert_eq!(e["unmapped"]["outcome"], "unknown", "{e}");
+        assert!(e["unmapped"]["interrupted_seq"].is_u64(), "{e}");
+    }
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let row = |seq: u64| -> &str {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{seq},")))
+            .unwrap()
+    };
+    assert!(
+        row(read.seq).contains(",forward,\"forwarded, outcome unknown (gateway restarted)\","),
+        "{csv}"
+    );
+    assert!(
+        row(refund.seq).contains(
+            ",approval_pending,\"approved and forwarded, outcome unknown (gateway restarted)\","
+        ),
+        "{csv}"
+    );
+
+    // By tool: the read's interruption comes along with its request.
+    let out = export("tool", &["--tool", "customers_get"]);
+    assert_eq!(interruptions(&out), 1);
+    let (code, v) = verify_json(&out);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["gateway"]["interrupted"][0]["seq"], read.seq, "{v}");
+
+    // From the restart on: the interruptions bring their requests, not the refund's grants,
+    // and the bundle still verifies (A4's and G5's count of grants needs the whole ledger).
+    let out = export("late", &["--since", "2026-11-21T09:01:30.3355Z"]);
+    assert_eq!(interruptions(&out), 2);
+    let s = seqs(&out);
+    assert!(s.contains(&read.seq) && s.contains(&refund.seq), "{s:?}");
+    assert!(!s.contains(&(refund.seq + 1)), "no grant: {s:?}");
+    let (code, v) = verify_json(&out);
+    assert_eq!(code, Some(0), "{v}");
+}

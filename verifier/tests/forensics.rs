@@ -277,3 +277,126 @@ fn replay_shows_a_result_recorded_by_digest_only() {
     );
     assert!(shown.contains(&line), "{shown}");
 }
+
+/// The scripted kill-and-restart run (`script::interrupted`): the read and the approved refund
+/// were in Convex when the gateway died. `sessions` and `replay` (text and HTML) show them as
+/// forwarded with an unknown outcome — the refund as approved and forwarded — never as expired.
+#[test]
+fn interrupted_calls_are_shown_as_forwarded_with_an_unknown_outcome() {
+    let (s, read, refund) = support::script::interrupted();
+    let dir = tempfile::tempdir().unwrap();
+    support::writer::write(dir.path(), &s.events, &support::writer::Layout::default());
+    let d = dir.path().to_str().unwrap();
+    let apr = refund.approval.as_ref().unwrap()["id"].as_str().unwrap();
+
+    let o = run(&["sessions", d, "--pubkey", &pubkey()]);
+    let shown = stdout(&o, dir.path());
+    assert!(shown.contains("interrupted 2"), "{shown}");
+    for line in [
+        format!(
+            "interrupted #{} invoices_refund in session {FIN}: approved and forwarded, outcome \
+             unknown (gateway restarted; call.interrupted #{})",
+            refund.seq,
+            refund.seq + 5
+        ),
+        format!(
+            "interrupted #{} customers_get in session {FIN}: forwarded, outcome unknown \
+             (gateway restarted; call.interrupted #{})",
+            read.seq,
+            read.seq + 3
+        ),
+    ] {
+        assert!(shown.contains(&line), "{line}\n{shown}");
+    }
+    let o = run(&["sessions", d, "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let fin = &v["sessions"][0];
+    assert_eq!(fin["outcomes"]["interrupted"], 2, "{v}");
+    assert_eq!(fin["outcomes"]["ok"], 1, "{v}");
+    assert_eq!(fin["interrupted"][0]["seq"], refund.seq, "{v}");
+    assert_eq!(fin["interrupted"][0]["approval_id"], apr, "{v}");
+    assert_eq!(fin["interrupted"][1]["approval_id"], Value::Null, "{v}");
+
+    let o = run(&["replay", d, "--session", FIN, "--pubkey", &pubkey()]);
+    let shown = stdout(&o, dir.path());
+    assert!(shown.contains("2 outcome unknown"), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "approved and forwarded, outcome unknown (gateway restarted; call.interrupted #{})",
+            refund.seq + 5
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "forwarded, outcome unknown (gateway restarted; call.interrupted #{})",
+            read.seq + 3
+        )),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(&format!("approval {apr} expired")),
+        "the approved refund did not expire: {shown}"
+    );
+
+    let html = dir.path().join("replay.html");
+    let o = run(&[
+        "replay",
+        d,
+        "--session",
+        FIN,
+        "--pubkey",
+        &pubkey(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(
+        page.matches("class=\"step s-warn\" data-status=\"interrupted\"")
+            .count(),
+        2,
+        "{page}"
+    );
+    assert!(
+        page.contains("approved and forwarded, outcome unknown (gateway restarted"),
+        "{page}"
+    );
+}
+
+/// A ledger of a gateway older than `call.interrupted`: the approved refund was forwarded when
+/// the gateway died, and the restart recorded its approval as expired. The replay shows it as
+/// approved and forwarded without a result, not as waiting for approval, and says what the
+/// expiry means.
+#[test]
+fn replay_of_an_old_restart_shows_the_granted_call_as_forwarded() {
+    use support::script::{Principal, Script, approver};
+    let mut s = Script::new();
+    s.start();
+    let mut fin = s.open(0xa1, Principal::finance_bot());
+    let r = s.call(
+        &mut fin,
+        "invoices_refund",
+        serde_json::json!({"invoiceId": "inv_9", "amountCents": 250000, "reason": "churn"}),
+        None,
+    );
+    s.receipt(&r, &approver("dana", 1), true, 1, 60_000_000);
+    s.receipt(&r, &approver("erin", 2), true, 2, 30_000_000);
+    s.expire(&r, "gateway_restart");
+    s.start();
+    let dir = tempfile::tempdir().unwrap();
+    support::writer::write(dir.path(), &s.events, &support::writer::Layout::default());
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["replay", d, "--session", &fin.id, "--pubkey", &pubkey()]);
+    let shown = stdout(&o, dir.path());
+    assert!(shown.contains("1 no result"), "{shown}");
+    assert!(!shown.contains("awaiting approval"), "{shown}");
+    assert!(
+        shown.contains("approved and forwarded, but no result is recorded"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("recorded after all its grants, by a gateway older than call.interrupted"),
+        "{shown}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Black-box tests of `verify` on gateway ledgers: the scripted run of `support::script` is
-//! valid (golden summary and JSON), and each way of breaking G1–G4 is caught at its seq, while
-//! a dangling request is only a warning.
+//! valid (golden summary and JSON), and each way of breaking G1–G5 is caught at its seq, while
+//! a dangling request and an approval expired after its grants are only warnings and an
+//! interrupted call (`call.interrupted` after a restart) is listed.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod support;
@@ -396,4 +397,316 @@ fn expiry_recorded_before_the_restarted_gateway_starts_is_valid() {
     s.expire(&r, "gateway_restart");
     s.start();
     assert_eq!(verdict(&s)["valid"], true);
+}
+
+/// Writes `s` and runs `verify` without `--json`; returns the text (exit 0 expected).
+fn summary_text(s: &Script) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    writer::write(dir.path(), &s.events, &Layout::default());
+    let o = verify(dir.path(), false);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    normalized(&o, dir.path())
+}
+
+/// Killed between forwarding a call and recording its result; the restart records
+/// `call.interrupted`, then `gateway.start`: an interrupted call, listed, not a dangling one.
+#[test]
+fn forwarded_call_interrupted_by_a_restart_is_listed_not_dangling() {
+    let (mut s, mut fin) = started();
+    let r = s.call(&mut fin, "invoices_list", json!({}), None);
+    let at = s.interrupt(&r);
+    s.start();
+    let v = verdict(&s);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["gateway"]["warnings"], json!([]), "{v}");
+    let listed = &v["gateway"]["interrupted"];
+    assert_eq!(
+        listed,
+        &json!([{"seq": r.seq, "session": fin.id, "tool": "invoices_list",
+                 "approval_id": null, "interrupted_seq": at}]),
+        "{v}"
+    );
+    let out = summary_text(&s);
+    assert!(
+        out.contains(&format!(
+            "interrupted  seq {} (invoices_list in session {}): forwarded, outcome unknown \
+             (gateway restarted; call.interrupted at seq {at})",
+            r.seq, fin.id
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("dangling"), "{out}");
+}
+
+/// The same after a clean stop that followed a result the ledger could not write: the next
+/// start's `call.interrupted` makes it an interrupted call, not a dangling one.
+#[test]
+fn call_interrupted_after_a_clean_stop_is_listed_not_dangling() {
+    let (mut s, mut fin) = started();
+    let r = s.call(&mut fin, "invoices_list", json!({}), None);
+    s.close(&fin, "eof");
+    s.stop();
+    s.interrupt(&r);
+    s.start();
+    let v = verdict(&s);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["gateway"]["warnings"], json!([]), "{v}");
+    assert_eq!(v["gateway"]["interrupted"][0]["seq"], r.seq, "{v}");
+}
+
+/// An approval granted, the call forwarded, the gateway killed: the restart records
+/// `call.interrupted` with the approval (not `approval.expired`), and the verdict lists the
+/// call as approved and forwarded with an unknown outcome.
+#[test]
+fn approved_call_interrupted_by_a_restart_is_listed_not_expired() {
+    let (mut s, _fin, r) = awaiting_approval();
+    s.receipt(&r, &script::approver("dana", 1), true, 1, 60_000_000);
+    s.receipt(&r, &script::approver("erin", 2), true, 2, 30_000_000);
+    let at = s.interrupt(&r);
+    s.start();
+    let v = verdict(&s);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["gateway"]["warnings"], json!([]), "{v}");
+    let id = r.approval.as_ref().unwrap()["id"].clone();
+    assert_eq!(v["gateway"]["interrupted"][0]["approval_id"], id, "{v}");
+    assert_eq!(v["gateway"]["interrupted"][0]["interrupted_seq"], at, "{v}");
+    let out = summary_text(&s);
+    assert!(
+        out.contains(&format!(
+            "seq {} (invoices_refund in session {}, approval {}): approved and forwarded, outcome \
+             unknown (gateway restarted; call.interrupted at seq {at})",
+            r.seq,
+            r.session,
+            id.as_str().unwrap()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("expired"), "{out}");
+}
+
+/// Gateways before `call.interrupted` expired a fully granted approval on restart, although
+/// the call had been forwarded: still valid, with the warning `expired_after_grant` (and the
+/// request dangling, as a forwarded call without result before a restart).
+#[test]
+fn old_restart_expiring_a_granted_approval_warns_expired_after_grant() {
+    for expiry_first in [true, false] {
+        let (mut s, _fin, r) = awaiting_approval();
+        s.receipt(&r, &script::approver("dana", 1), true, 1, 60_000_000);
+        s.receipt(&r, &script::approver("erin", 2), true, 2, 30_000_000);
+        // The bounded restart expired before its start; older ones after it.
+        let expired = if expiry_first {
+            let e = s.expire(&r, "gateway_restart");
+            s.start();
+            e
+        } else {
+            s.start();
+            s.expire(&r, "gateway_restart")
+        };
+        let v = verdict(&s);
+        assert_eq!(v["valid"], true, "{v}");
+        let w = v["gateway"]["warnings"].as_array().unwrap();
+        let late = w
+            .iter()
+            .find(|w| w["warning"] == "expired_after_grant")
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(late["rule"], "G5", "{v}");
+        assert_eq!(late["seq"], expired, "{v}");
+        assert_eq!(late["request_seq"], r.seq, "{v}");
+        assert_eq!(late["approval_id"], r.approval.as_ref().unwrap()["id"]);
+        assert_eq!(v["gateway"]["interrupted"], json!([]), "{v}");
+        let out = summary_text(&s);
+        assert!(out.contains("expired_after_grant"), "{out}");
+    }
+}
+
+#[test]
+fn dangling_approved_request_names_its_tool() {
+    let (mut s, _fin, r) = awaiting_approval();
+    s.receipt(&r, &script::approver("dana", 1), true, 1, 60_000_000);
+    s.receipt(&r, &script::approver("erin", 2), true, 2, 30_000_000);
+    // Killed after forwarding it, by a gateway that recorded nothing on restart.
+    s.start();
+    let v = verdict(&s);
+    assert_eq!(v["valid"], true, "{v}");
+    let w = &v["gateway"]["warnings"];
+    assert_eq!(w.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(w[0]["warning"], "DanglingRequest", "{v}");
+    assert_eq!(w[0]["seq"], r.seq, "{v}");
+    assert_eq!(w[0]["tool"], "invoices_refund", "{v}");
+    let out = summary_text(&s);
+    assert!(
+        out.contains(&format!(
+            "dangling request seq {} (invoices_refund in",
+            r.seq
+        )),
+        "{out}"
+    );
+}
+
+/// Asserts that `s` breaks G5 with `code` at `seq`.
+fn assert_g5(s: &Script, code: &str, seq: u64) -> Value {
+    let v = verdict(s);
+    assert_eq!(v["valid"], false, "{v}");
+    assert_eq!(v["error"], code, "{v}");
+    assert_eq!(v["rule"], "G5", "{v}");
+    assert_eq!(v["seq"], seq, "{v}");
+    v
+}
+
+#[test]
+fn interruption_of_a_blocked_request_is_g5() {
+    let (mut s, mut fin) = started();
+    let r = s.call(
+        &mut fin,
+        "admin_purge_customer",
+        json!({"id": "cus_1"}),
+        None,
+    );
+    assert_eq!(r.disposition, "blocked");
+    let seq = s.interrupt(&r);
+    s.start();
+    let v = assert_g5(&s, "InterruptedNotForwarded", seq);
+    assert!(v["message"].as_str().unwrap().contains("`blocked`"), "{v}");
+}
+
+#[test]
+fn interruption_of_a_request_still_waiting_for_approval_is_g5() {
+    let (mut s, _fin, r) = awaiting_approval();
+    s.receipt(&r, &script::approver("dana", 1), true, 1, 1_000);
+    // One grant of two: never forwarded, so it can only expire.
+    let seq = s.interrupt(&r);
+    s.start();
+    let v = assert_g5(&s, "InterruptedUnapproved", seq);
+    assert!(v["message"].as_str().unwrap().contains("1 of 2"), "{v}");
+}
+
+#[test]
+fn interruption_naming_no_request_is_g5() {
+    let (mut s, mut fin) = started();
+    let listed = s.list(&mut fin);
+    let seq = s.push(
+        1_000,
+        "call.interrupted",
+        json!({"session": fin.id, "request_seq": listed, "request_id": 1, "tool": "invoices_list",
+               "reason": "gateway_restart", "outcome": "unknown"}),
+    );
+    s.start();
+    assert_g5(&s, "InterruptionWithoutRequest", seq);
+}
+
+#[test]
+fn interruption_in_another_session_is_g5() {
+    let (mut s, mut fin) = started();
+    let other = s.open(0xc3, Principal::finance_bot());
+    let mut r = s.call(&mut fin, "invoices_list", json!({}), None);
+    r.session = other.id.clone();
+    let seq = s.interrupt(&r);
+    s.start();
+    let v = assert_g5(&s, "InterruptionMismatch", seq);
+    assert!(v["message"].as_str().unwrap().contains("session"), "{v}");
+}
+
+#[test]
+fn second_interruption_is_g5() {
+    let (mut s, mut fin) = started();
+    let r = s.call(&mut fin, "invoices_list", json!({}), None);
+    let first = s.interrupt(&r);
+    let second = s.interrupt(&r);
+    s.start();
+    let v = assert_g5(&s, "DuplicateInterruption", second);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("the first is seq {first}")),
+        "{v}"
+    );
+}
+
+#[test]
+fn interruption_of_an_answered_request_is_g5() {
+    let (mut s, mut fin) = started();
+    let r = s.call(&mut fin, "invoices_list", json!({}), None);
+    s.result_ok(&r, 10, json!([]));
+    let seq = s.interrupt(&r);
+    s.start();
+    assert_g5(&s, "InterruptedAfterResult", seq);
+}
+
+#[test]
+fn result_after_an_interruption_is_g5() {
+    let (mut s, mut fin) = started();
+    let r = s.call(&mut fin, "invoices_list", json!({}), None);
+    s.interrupt(&r);
+    let seq = s.result_ok(&r, 10, json!([]));
+    assert_g5(&s, "ResultAfterInterruption", seq);
+
+    // Also for an approved call.
+    let (mut s, _fin, r) = awaiting_approval();
+    s.receipt(&r, &script::approver("dana", 1), true, 1, 1_000);
+    s.receipt(&r, &script::approver("erin", 2), true, 2, 1_000);
+    s.interrupt(&r);
+    let seq = s.result_ok(&r, 10, json!({"refundId": "re_9"}));
+    assert_g5(&s, "ResultAfterInterruption", seq);
+}
+
+#[test]
+fn interruption_after_the_next_start_is_g5() {
+    let (mut s, mut fin) = started();
+    let r = s.call(&mut fin, "invoices_list", json!({}), None);
+    let restart = s.next_seq();
+    s.start();
+    let seq = s.interrupt(&r);
+    let v = assert_g5(&s, "InterruptedAfterRestart", seq);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("gateway.start at seq {restart}")),
+        "{v}"
+    );
+}
+
+#[test]
+fn interruption_disagreeing_with_the_approval_is_g5() {
+    // An approved call's interruption must name its approval and say approved: true.
+    for member in ["approval_id", "approved"] {
+        let (mut s, _fin, r) = awaiting_approval();
+        s.receipt(&r, &script::approver("dana", 1), true, 1, 1_000);
+        s.receipt(&r, &script::approver("erin", 2), true, 2, 1_000);
+        let seq = s.interrupt(&r);
+        let body = &mut s.events.last_mut().unwrap().body;
+        body.as_object_mut().unwrap().remove(member);
+        s.start();
+        let v = assert_g5(&s, "InterruptionApprovalMismatch", seq);
+        assert!(v["message"].as_str().unwrap().contains(member), "{v}");
+    }
+    // An allowed call has no approval to name.
+    let (mut s, mut fin) = started();
+    let r = s.call(&mut fin, "invoices_list", json!({}), None);
+    let seq = s.interrupt(&r);
+    s.events.last_mut().unwrap().body["approval_id"] = json!("apr_0001");
+    s.start();
+    let v = assert_g5(&s, "InterruptionApprovalMismatch", seq);
+    assert!(
+        v["message"].as_str().unwrap().contains("approval_id"),
+        "{v}"
+    );
+}
+
+/// The scripted crash-and-restart run (`script::interrupted`): valid, both forwarded calls
+/// listed as interrupted, the still-pending approval expired, nothing dangling.
+#[test]
+fn scripted_restart_after_a_kill_is_valid_with_two_interrupted_calls() {
+    let (s, read, refund) = script::interrupted();
+    let v = verdict(&s);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["gateway"]["warnings"], json!([]), "{v}");
+    let seqs: Vec<&Value> = v["gateway"]["interrupted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["seq"])
+        .collect();
+    assert_eq!(seqs, [&json!(refund.seq), &json!(read.seq)], "{v}");
 }

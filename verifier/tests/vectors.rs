@@ -1,5 +1,5 @@
 //! Black-box `verify` on the ledger crate's committed test vectors (`ledger/testdata/`): the
-//! vector is valid (it has no gateway.start, so G1–G4 are reported as not applied), and every
+//! vector is valid (it has no gateway.start, so G1–G5 are reported as not applied), and every
 //! tampered copy fails with the error code and location the vector expects.
 #![allow(clippy::unwrap_used, reason = "tests")]
 

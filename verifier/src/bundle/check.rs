@@ -1,7 +1,7 @@
 //! Verifying an evidence bundle with trusted keys alone (`docs/evidence-bundle.md` §3–§5):
 //! each entry by its inclusion proof against the signed checkpoint, the key chain from genesis
-//! to that checkpoint, the manifest's hashes, the policy files, and G1–G4 where both ends are
-//! in the bundle.
+//! to that checkpoint, the manifest's hashes, the policy files, and G1–G5 and A1–A5 where both
+//! ends are in the bundle.
 
 use std::collections::BTreeMap;
 use std::path::Path;

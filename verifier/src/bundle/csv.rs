@@ -1,5 +1,5 @@
 //! The CSV summary of a bundle: one RFC 4180 row per `call.request` (`docs/evidence-bundle.md`
-//! §6), for a spreadsheet.
+//! §6), for a spreadsheet. An interrupted call's `outcome` says so in words.
 
 use std::collections::HashMap;
 
@@ -22,15 +22,26 @@ const HEADER: [&str; 12] = [
 
 /// The CSV text for `entries` (a bundle's, in seq order).
 pub fn summary(entries: &[Entry]) -> String {
-    let results: HashMap<u64, &Entry> = entries
-        .iter()
-        .filter(|e| e.kind == event::CALL_RESULT)
-        .filter_map(|e| Some((e.get("request_seq").as_u64()?, e)))
-        .collect();
+    let by_request = |kind: &str| -> HashMap<u64, &Entry> {
+        entries
+            .iter()
+            .filter(|e| e.kind == kind)
+            .filter_map(|e| Some((e.get("request_seq").as_u64()?, e)))
+            .collect()
+    };
+    let results = by_request(event::CALL_RESULT);
+    let interruptions = by_request(event::CALL_INTERRUPTED);
     let mut out = String::new();
     row(&mut out, HEADER.iter().map(|s| (*s).to_owned()));
     for e in entries.iter().filter(|e| e.kind == event::CALL_REQUEST) {
         let result = results.get(&e.seq);
+        let outcome = match (result, interruptions.get(&e.seq)) {
+            (Some(r), _) => r.str("outcome").unwrap_or("").to_owned(),
+            (None, Some(i)) => {
+                event::interrupted_text(i.get("approved") == &serde_json::Value::Bool(true), "")
+            }
+            (None, None) => String::new(),
+        };
         let decision = e.get("decision");
         let opt = |v: &serde_json::Value| match v {
             serde_json::Value::Null => String::new(),
@@ -48,10 +59,7 @@ pub fn summary(entries: &[Entry]) -> String {
                 opt(&decision["tier"]),
                 opt(&decision["rule"]),
                 e.str("disposition").unwrap_or("").to_owned(),
-                result
-                    .and_then(|r| r.str("outcome"))
-                    .unwrap_or("")
-                    .to_owned(),
+                outcome,
                 result.map_or(String::new(), |r| opt(r.get("latency_us"))),
                 result.map_or(String::new(), |r| r.seq.to_string()),
             ]

@@ -1,5 +1,6 @@
 //! OCSF 1.1.0 API Activity events (`class_uid` 6003) for SIEMs: one per `call.request` (its
-//! result folded in) and one per `tools.listed`. The mapping is `docs/evidence-bundle.md` §6.
+//! result or its interruption folded in) and one per `tools.listed`. The mapping is
+//! `docs/evidence-bundle.md` §6.
 
 use std::collections::HashMap;
 
@@ -19,16 +20,27 @@ pub fn events(entries: &[Entry], ledger_id: &str, origin: &str) -> String {
         .filter(|e| e.kind == event::SESSION_OPEN)
         .filter_map(|e| Some((e.session()?, e)))
         .collect();
-    let results: HashMap<u64, &Entry> = entries
-        .iter()
-        .filter(|e| e.kind == event::CALL_RESULT)
-        .filter_map(|e| Some((e.get("request_seq").as_u64()?, e)))
-        .collect();
+    let by_request = |kind: &str| -> HashMap<u64, &Entry> {
+        entries
+            .iter()
+            .filter(|e| e.kind == kind)
+            .filter_map(|e| Some((e.get("request_seq").as_u64()?, e)))
+            .collect()
+    };
+    let results = by_request(event::CALL_RESULT);
+    let interruptions = by_request(event::CALL_INTERRUPTED);
     let mut out = String::new();
     for e in entries {
         let open = e.session().and_then(|s| opens.get(s)).copied();
         let ev = match e.kind.as_str() {
-            event::CALL_REQUEST => call(e, results.get(&e.seq).copied(), open),
+            event::CALL_REQUEST => {
+                let end = match (results.get(&e.seq), interruptions.get(&e.seq)) {
+                    (Some(r), _) => End::Result(r),
+                    (None, Some(i)) => End::Interrupted(i),
+                    (None, None) => End::None,
+                };
+                call(e, end, open)
+            }
             event::TOOLS_LISTED => listing(e, open),
             _ => continue,
         };
@@ -48,6 +60,17 @@ pub fn events(entries: &[Entry], ledger_id: &str, origin: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What the bundle holds of how a call ended.
+#[derive(Debug, Clone, Copy)]
+enum End<'a> {
+    /// Its `call.result`.
+    Result(&'a Entry),
+    /// Its `call.interrupted`: forwarded, outcome unknown.
+    Interrupted(&'a Entry),
+    /// Neither (not forwarded, dangling, or outside the bundle).
+    None,
 }
 
 fn base(e: &Entry, activity_id: u64, activity: &str, open: Option<&Entry>) -> Map<String, Value> {
@@ -82,7 +105,7 @@ fn base(e: &Entry, activity_id: u64, activity: &str, open: Option<&Entry>) -> Ma
     m
 }
 
-fn call(req: &Entry, result: Option<&Entry>, open: Option<&Entry>) -> Map<String, Value> {
+fn call(req: &Entry, end: End<'_>, open: Option<&Entry>) -> Map<String, Value> {
     let (activity_id, activity) = match req.str("tool_kind") {
         Some("query" | "data-read") => (2, "Read"),
         Some("mutation" | "action" | "data-write") => (3, "Update"),
@@ -90,27 +113,20 @@ fn call(req: &Entry, result: Option<&Entry>, open: Option<&Entry>) -> Map<String
     };
     let mut m = base(req, activity_id, activity, open);
     let disposition = req.str("disposition").unwrap_or("");
-    let outcome = result.and_then(|r| r.str("outcome"));
-    let (status_id, status) = match (disposition, outcome) {
-        ("forward", Some("ok")) => (1, "Success"),
-        ("forward", None) | ("approval_pending", _) => (0, "Unknown"),
-        _ => (2, "Failure"),
+    let (result, interruption) = match end {
+        End::Result(r) => (Some(r), None),
+        End::Interrupted(i) => (None, Some(i)),
+        End::None => (None, None),
     };
-    let severity =
-        if matches!(disposition, "blocked" | "unknown_tool") || outcome == Some("upstream_error") {
-            (3, "Medium")
-        } else {
-            (1, "Informational")
-        };
-    let detail = match outcome {
-        Some(o) => format!("{disposition}/{o}"),
-        None => disposition.to_owned(),
-    };
-    m.insert("status_id".into(), json!(status_id));
-    m.insert("status".into(), json!(status));
-    m.insert("status_detail".into(), json!(detail));
-    m.insert("severity_id".into(), json!(severity.0));
-    m.insert("severity".into(), json!(severity.1));
+    // An interrupted call's outcome is the interruption's own (`unknown`).
+    let outcome = result.or(interruption).and_then(|e| e.str("outcome"));
+    let status = call_status(disposition, outcome, interruption);
+    let status_id = status.id;
+    m.insert("status_id".into(), json!(status.id));
+    m.insert("status".into(), json!(status.name));
+    m.insert("status_detail".into(), json!(status.detail));
+    m.insert("severity_id".into(), json!(status.severity.0));
+    m.insert("severity".into(), json!(status.severity.1));
     let decision = req.get("decision");
     let mut response = Map::new();
     if let Some(err) = result.and_then(|r| event::error_text(r.get("error"))) {
@@ -131,20 +147,67 @@ fn call(req: &Entry, result: Option<&Entry>, open: Option<&Entry>) -> Map<String
                "request": {"uid": event::plain(req.get("request_id"))},
                "response": response}),
     );
-    m.insert(
-        "unmapped".into(),
-        json!({
-            "tool": req.str("tool"),
-            "decision": decision,
-            "disposition": disposition,
-            "redactions": req.get("redactions"),
-            "request_seq": req.seq,
-            "result_seq": result.map(|r| r.seq),
-            "outcome": outcome,
-            "latency_us": result.map(|r| r.get("latency_us").clone()),
-        }),
-    );
+    let mut unmapped = json!({
+        "tool": req.str("tool"),
+        "decision": decision,
+        "disposition": disposition,
+        "redactions": req.get("redactions"),
+        "request_seq": req.seq,
+        "result_seq": result.map(|r| r.seq),
+        "outcome": outcome,
+        "latency_us": result.map(|r| r.get("latency_us").clone()),
+    });
+    if let Some(i) = interruption {
+        unmapped["interrupted_seq"] = json!(i.seq);
+        unmapped["interruption_reason"] = i.get("reason").clone();
+    }
+    m.insert("unmapped".into(), unmapped);
     m
+}
+
+/// A call's OCSF `status_id`/`status`, `status_detail` and `severity_id`/`severity`.
+struct CallStatus {
+    id: u64,
+    name: &'static str,
+    detail: String,
+    severity: (u64, &'static str),
+}
+
+fn call_status(
+    disposition: &str,
+    outcome: Option<&str>,
+    interruption: Option<&Entry>,
+) -> CallStatus {
+    let (id, name) = match (disposition, outcome) {
+        // Forwarded, then the gateway restarted: it may or may not have taken effect.
+        _ if interruption.is_some() => (0, "Unknown"),
+        ("forward", Some("ok")) => (1, "Success"),
+        ("forward", None) | ("approval_pending", _) => (0, "Unknown"),
+        _ => (2, "Failure"),
+    };
+    // An interrupted call, like an upstream error, may have taken effect unseen.
+    let severity = if matches!(disposition, "blocked" | "unknown_tool")
+        || outcome == Some("upstream_error")
+        || interruption.is_some()
+    {
+        (3, "Medium")
+    } else {
+        (1, "Informational")
+    };
+    let detail = match (interruption, outcome) {
+        (Some(i), _) => format!(
+            "{disposition}/interrupted: {}",
+            event::interrupted_text(i.get("approved") == &Value::Bool(true), "")
+        ),
+        (None, Some(o)) => format!("{disposition}/{o}"),
+        (None, None) => disposition.to_owned(),
+    };
+    CallStatus {
+        id,
+        name,
+        detail,
+        severity,
+    }
 }
 
 fn listing(e: &Entry, open: Option<&Entry>) -> Map<String, Value> {

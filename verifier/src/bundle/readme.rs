@@ -16,7 +16,7 @@ pub fn text(report: &Report, entries: &[Entry], selected: u64, selection: &Value
         "This directory holds {} entries of the audit ledger `{}` (ledger id `{}`), {} of them \
          selected by the filters below and the rest included as context (the ledger's genesis \
          and key rotations, the gateway start, policy and tool catalog in force, the sessions' \
-         opening entries, and the requests and results belonging to selected calls).\n",
+         opening entries, and the requests, results and interruptions belonging to selected calls).\n",
         entries.len(),
         report.origin,
         report.ledger_id,
@@ -46,8 +46,9 @@ pub fn text(report: &Report, entries: &[Entry], selected: u64, selection: &Value
          `seq` in the ledger whose checkpoint (`checkpoint.txt`, of {} entries) was signed with \
          the key, by the inclusion proof in `proofs.jsonl`; that the key chain from the \
          ledger's genesis to the checkpoint is intact; that every file matches `MANIFEST.json`; \
-         and that the gateway's rules (a result answers a forwarded request, once; sessions are \
-         open; the policy in force is the one loaded) hold wherever both ends are here. One \
+         and that the gateway's rules (a result or an interruption answers a forwarded request, \
+         once; sessions are open; the policy in force is the one loaded) hold wherever both \
+         ends are here. One \
          changed byte anywhere makes it fail.\n",
         report.entries
     );

@@ -1,7 +1,7 @@
 //! Which entries a bundle holds (`docs/evidence-bundle.md` §2): the entries matching every
 //! filter, plus the context that lets the bundle stand alone (genesis and key rotations, the
-//! gateway start, policy and catalog in force, the sessions' opens, requests and results of
-//! selected calls).
+//! gateway start, policy and catalog in force, the sessions' opens, and the requests, results,
+//! interruptions and approval entries of selected calls).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -115,10 +115,12 @@ impl Selector {
                     .as_deref()
                     .is_some_and(|p| f.principals.iter().any(|x| x == p)))
             && (f.tools.is_empty()
-                || (matches!(kind.as_ref(), event::CALL_REQUEST | event::CALL_RESULT)
-                    && obj
-                        .get_str("tool")
-                        .is_some_and(|t| f.tools.iter().any(|x| *x == *t))))
+                || (matches!(
+                    kind.as_ref(),
+                    event::CALL_REQUEST | event::CALL_RESULT | event::CALL_INTERRUPTED
+                ) && obj
+                    .get_str("tool")
+                    .is_some_and(|t| f.tools.iter().any(|x| *x == *t))))
             && f.since.is_none_or(|t| *ts >= t)
             && f.until.is_none_or(|t| *ts < t);
         let request_seq = obj.get_u64("request_seq");
@@ -133,7 +135,7 @@ impl Selector {
                 self.include.insert(ctx);
             }
             match kind.as_ref() {
-                event::CALL_RESULT => {
+                event::CALL_RESULT | event::CALL_INTERRUPTED => {
                     if let Some(r) = request_seq.filter(|r| *r < seq) {
                         self.include.insert(r);
                     }
@@ -143,7 +145,9 @@ impl Selector {
                 }
                 _ => {}
             }
-        } else if (kind == event::CALL_RESULT || kind.starts_with("approval."))
+        } else if (kind == event::CALL_RESULT
+            || kind == event::CALL_INTERRUPTED
+            || kind.starts_with("approval."))
             && request_seq.is_some_and(|r| self.selected_requests.contains(&r))
         {
             self.include.insert(seq);

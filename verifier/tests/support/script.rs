@@ -433,6 +433,21 @@ impl Script {
         self.push(1_000, "approval.expired", body)
     }
 
+    /// `call.interrupted`: what a restarting gateway writes, before its `gateway.start`, for a
+    /// call the earlier run forwarded but recorded no result for (killed between the two). For
+    /// an approval-required call (whose approvals were all granted) it names the approval.
+    pub fn interrupt(&mut self, r: &Req) -> u64 {
+        let mut body = json!({
+            "session": r.session, "request_seq": r.seq, "request_id": r.request_id,
+            "tool": r.tool, "reason": "gateway_restart", "outcome": "unknown",
+        });
+        if let Some(a) = &r.approval {
+            body["approval_id"] = a["id"].clone();
+            body["approved"] = json!(true);
+        }
+        self.push(1_000, "call.interrupted", body)
+    }
+
     /// `session.close`.
     pub fn close(&mut self, s: &Session, reason: &str) -> u64 {
         self.sessions_closed += 1;
@@ -536,6 +551,47 @@ pub fn standard() -> Script {
     s.close(&fin, "eof");
     s.stop();
     s
+}
+
+/// A run killed (`kill -9`) while two calls were in Convex: an allowed read and a large refund
+/// whose two approvals were granted, plus a second large refund still waiting for approval.
+/// The restarted gateway records `call.interrupted` for the two forwarded calls and
+/// `approval.expired` (`gateway_restart`) for the pending one, then its `gateway.start`; a new
+/// session follows. Returns the script and the two interrupted requests (read, refund).
+pub fn interrupted() -> (Script, Req, Req) {
+    let mut s = Script::new();
+    s.start();
+    let mut fin = s.open(0xa1, Principal::finance_bot());
+    s.list(&mut fin);
+    let r = s.call(&mut fin, "invoices_list", json!({"status": "open"}), None);
+    s.result_ok(&r, 41_000, json!({"page": [], "isDone": true}));
+    let refund = s.call(
+        &mut fin,
+        "invoices_refund",
+        json!({"invoiceId": "inv_9", "amountCents": 250000, "reason": "churn"}),
+        None,
+    );
+    assert_eq!(refund.disposition, "approval_pending");
+    s.receipt(&refund, &approver("dana", 1), true, 1, 60_000_000);
+    s.receipt(&refund, &approver("erin", 2), true, 2, 30_000_000);
+    let read = s.call(&mut fin, "customers_get", json!({"id": "cus_91"}), None);
+    assert_eq!(read.disposition, "forward");
+    let waiting = s.call(
+        &mut fin,
+        "invoices_refund",
+        json!({"invoiceId": "inv_7", "amountCents": 180000, "reason": "late delivery"}),
+        None,
+    );
+    // Killed here. The restart:
+    s.interrupt(&refund);
+    s.interrupt(&read);
+    s.expire(&waiting, "gateway_restart");
+    s.start();
+    let mut again = s.open(0xa2, Principal::finance_bot());
+    s.list(&mut again);
+    s.close(&again, "eof");
+    s.stop();
+    (s, read, refund)
 }
 
 /// A long run for benchmarks: gateway start, then sessions of a listing and `calls_per_session`
