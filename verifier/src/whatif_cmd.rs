@@ -74,7 +74,7 @@ pub fn run(
         eprintln!("auditgate-verify: warning: {w}");
     }
     let mut catalog: Vec<CatalogTool> = Vec::new();
-    let mut sessions: HashMap<String, (String, Vec<String>)> = HashMap::new();
+    let mut sessions: HashMap<String, (String, String, Vec<String>)> = HashMap::new();
     let mut recorded_policies: BTreeMap<String, String> = BTreeMap::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut listings = 0u64;
@@ -110,19 +110,31 @@ pub fn run(
                     .get("roles")
                     .as_array()
                     .map_or(Vec::new(), |a| a.iter().map(event::plain).collect());
+                let principal = e.str("principal").unwrap_or("");
                 sessions.insert(
                     s.to_owned(),
-                    (e.str("principal").unwrap_or("").to_owned(), roles),
+                    (
+                        principal.to_owned(),
+                        qualified(principal, e.str("auth")),
+                        roles,
+                    ),
                 );
             }
         }
         event::TOOLS_LISTED => {
             listings += 1;
-            let Some((principal, roles)) = e.session().and_then(|s| sessions.get(s)) else {
+            let Some((principal, qualified, roles)) = e.session().and_then(|s| sessions.get(s))
+            else {
                 skipped += 1;
                 return;
             };
-            findings.push(relist(&policy, &catalog, &e, principal, roles));
+            findings.push(relist(
+                &policy,
+                &catalog,
+                &e,
+                (principal, qualified),
+                roles,
+            ));
         }
         event::CALL_REQUEST => {
             calls += 1;
@@ -247,10 +259,11 @@ fn redecide(policy: &Policy, e: &Entry) -> Option<Finding> {
         .as_array()
         .map_or(Vec::new(), |a| a.iter().map(event::plain).collect());
     let principal = e.str("principal").unwrap_or("");
+    let caller = qualified(principal, e.str("auth"));
     let tool = e.str("tool").unwrap_or("");
     let args = e.get("args");
     let d = policy.decide(&Request {
-        principal,
+        principal: &caller,
         roles: &roles,
         tool,
         function_path: e.str("function_path"),
@@ -299,7 +312,7 @@ fn relist(
     policy: &Policy,
     catalog: &[CatalogTool],
     e: &Entry,
-    principal: &str,
+    (principal, caller): (&str, &str),
     roles: &[String],
 ) -> Finding {
     let names = |m: &str| -> Vec<String> {
@@ -324,7 +337,7 @@ fn relist(
             continue;
         };
         let tier = policy.listing_tier(&Request {
-            principal,
+            principal: caller,
             roles,
             tool: &t.name,
             function_path: t.function_path.as_deref(),
@@ -358,5 +371,17 @@ fn relist(
             .join(", "),
         transition: None,
         verdict,
+    }
+}
+
+/// The caller as the policy names it (`key:eve`, `oauth:eve`, `local:eve`: `docs/audit-events.md`
+/// conventions) from an entry's `principal` and `auth`; a ledger written before name spaces has
+/// no `auth` on `call.request`, and its bare name matches as it did then.
+fn qualified(principal: &str, auth: Option<&str>) -> String {
+    match auth {
+        Some("api_key") => format!("key:{principal}"),
+        Some("oauth") => format!("oauth:{principal}"),
+        Some("local") => format!("local:{principal}"),
+        _ => principal.to_owned(),
     }
 }
