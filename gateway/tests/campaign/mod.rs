@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::gateway::GatewayDir;
+use crate::support::gateway::{GatewayDir, gateway_bin};
 
 pub mod fault_upstream;
 
@@ -93,11 +93,11 @@ impl Spawned {
     pub fn start_limited(dir: &GatewayDir, fd_limit: Option<u32>) -> Result<Spawned, String> {
         let started = Instant::now();
         let mut cmd = match fd_limit {
-            None => Command::new(env!("CARGO_BIN_EXE_auditgate")),
+            None => Command::new(gateway_bin()),
             Some(n) => {
                 let mut c = Command::new("sh");
                 c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
-                    .arg(env!("CARGO_BIN_EXE_auditgate"));
+                    .arg(gateway_bin());
                 c
             }
         };
