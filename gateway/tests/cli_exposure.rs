@@ -1,6 +1,8 @@
 //! The `auditgate` binary, black box: what other local users and the network can reach (issue
 //! 16). Finding 10: the gateway folder and the ledger are owner-only whatever the umask, and a
-//! ledger left readable by others is tightened on start.
+//! ledger left readable by others is tightened on start. The bind rule: `serve` refuses a
+//! non-loopback address unless `--insecure-bind` says the network path is otherwise protected,
+//! and refuses before anything is written to the ledger.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod support;
@@ -9,6 +11,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::gateway::{GatewayDir, terminate};
@@ -205,5 +208,92 @@ fn a_ledger_readable_by_others_is_made_private_on_start_with_a_warning() {
         "no warning: {stderr}"
     );
     assert_private(&ledger);
+    dir.verify();
+}
+
+/// Runs `cmd` to its end, or kills it after `limit` (a gateway that should have refused to start
+/// but serves instead).
+fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The refusal `serve` must give for a non-loopback `addr`, with nothing written.
+fn assert_refused(out: &Output, dir: &GatewayDir, addr: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{addr}: {stderr}");
+    for why in [
+        addr,
+        "loopback",
+        "plain HTTP",
+        "in clear",
+        "TLS",
+        "--insecure-bind",
+    ] {
+        assert!(
+            stderr.contains(why),
+            "{addr}: the refusal lacks {why:?}: {stderr}"
+        );
+    }
+    assert!(
+        !dir.ledger_dir().exists(),
+        "{addr}: the ledger was written before the refusal"
+    );
+}
+
+/// Far longer than a refusal takes; a gateway still running then is serving.
+const LIMIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn non_loopback_bind_needs_insecure_bind() {
+    let dir = GatewayDir::offline("");
+    for addr in [
+        "0.0.0.0:0",
+        "[::]:0",
+        "192.0.2.1:8080",
+        "gateway.example.invalid:8080",
+    ] {
+        let mut serve = bin();
+        serve
+            .args(["serve", "--http", addr, "--config"])
+            .arg(dir.config_path());
+        assert_refused(&output_within(serve, LIMIT), &dir, addr);
+    }
+    let mut serve = bin();
+    serve
+        .args(["serve", "--stdio", "--admin", "0.0.0.0:0", "--config"])
+        .arg(dir.config_path());
+    assert_refused(&output_within(serve, LIMIT), &dir, "0.0.0.0:0");
+
+    // With the flag it serves, and says what it risks.
+    let mut serve = bin();
+    serve
+        .args([
+            "serve",
+            "--http",
+            "0.0.0.0:0",
+            "--insecure-bind",
+            "--config",
+        ])
+        .arg(dir.config_path());
+    let (child, stderr) = until_listening(serve);
+    terminate(child);
+    assert!(
+        stderr.contains("--insecure-bind") && stderr.contains("plain HTTP"),
+        "no warning: {stderr}"
+    );
     dir.verify();
 }
