@@ -17,8 +17,10 @@
 //!
 //! **Owner-only** like the segments it points into: folders 0700, files 0600. sled creates its
 //! files with the process umask, so each database's folder is made 0700 before sled opens it and
-//! its files are tightened once it is open (sled 0.34 writes files only when it opens a database,
-//! its snapshot included).
+//! its files are tightened once it is open: sled 0.34 creates its config, data file and snapshot
+//! while opening. The only files it may create later are blobs, for pages over ~128 KiB, which
+//! the index's chunked posting lists keep far below; one would still be out of reach of others
+//! in its 0700 folder, and is tightened on the next open.
 
 mod trees;
 
