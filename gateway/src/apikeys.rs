@@ -197,7 +197,11 @@ impl KeyStore {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(err)?;
+        let mut folders = std::fs::DirBuilder::new();
+        folders.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folders, 0o700);
+        folders.create(dir).map_err(err)?;
         let tmp = self.path.with_extension("json.tmp");
         let mut bytes = serde_json::to_vec_pretty(file).map_err(|e| err(e.into()))?;
         bytes.push(b'\n');
@@ -207,6 +211,13 @@ impl KeyStore {
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut f = options.open(&tmp).map_err(err)?;
+            // A temporary file left by a crash keeps its mode through the open: 0600 again.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(err)?;
+            }
             f.write_all(&bytes).map_err(err)?;
             f.sync_all().map_err(err)?;
         }
@@ -372,5 +383,22 @@ mod tests {
             store.authenticate(&token, NOW).unwrap(),
             Err(Refusal::Expired)
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_temporary_file_left_by_a_crash_does_not_widen_the_store() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path().join("keys.json"));
+        let tmp = dir.path().join("keys.json.tmp");
+        std::fs::write(&tmp, b"half").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        store.create("bot", &[], None, NOW).unwrap();
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{:o}", mode & 0o777);
     }
 }

@@ -4,12 +4,15 @@
 //! inject the failures real disks produce (ENOSPC, EIO, short writes, failed fdatasync) with
 //! [`FaultyStore`] and check that an append that cannot be made durable is refused and the
 //! ledger stays verifiable. [`FsStore`] is the real thing: `O_EXCL` creation, `fdatasync`,
-//! directory `fsync` after a segment is created, read-only sealed segments.
+//! directory `fsync` after a segment is created, read-only sealed segments, and everything
+//! owner-only ([`private`]: folders 0700, files 0600, sealed segments 0400).
+
+pub mod private;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -59,10 +62,11 @@ pub struct FsStore {
 }
 
 impl FsStore {
-    /// A store over `dir` (created if missing, with its parent directory entry made durable).
+    /// A store over `dir` (created 0700 if missing, with its parent directory entry made
+    /// durable).
     pub fn open(dir: &Path) -> io::Result<Self> {
         if !dir.exists() {
-            fs::create_dir_all(dir)?;
+            private::create_dir_all(dir)?;
             if let Some(parent) = dir.parent() {
                 sync_dir(parent)?;
             }
@@ -89,7 +93,7 @@ impl FsStore {
         &self.dir
     }
 
-    /// Keeps saved heads ([`Store::save_head`]) in `dir`, created when first needed.
+    /// Keeps saved heads ([`Store::save_head`]) in `dir`, created (0700) when first needed.
     pub fn with_heads(mut self, dir: PathBuf) -> Self {
         self.heads = Some(dir);
         self
@@ -137,10 +141,9 @@ impl Store for FsStore {
     fn create(&self, number: u64) -> io::Result<Box<dyn SegmentFile>> {
         // O_APPEND: after a truncate (undoing a failed batch) the next write lands at the new
         // end, not at the old file position, which would leave a hole of zeros.
-        let file = OpenOptions::new()
+        let file = private::file_options()
             .append(true)
             .create_new(true)
-            .mode(0o644)
             .open(self.path(number))?;
         sync_dir(&self.dir)?;
         Ok(Box::new(FsSegment { file }))
@@ -152,15 +155,15 @@ impl Store for FsStore {
     }
 
     fn seal(&self, number: u64) -> io::Result<()> {
-        fs::set_permissions(self.path(number), fs::Permissions::from_mode(0o444))
+        fs::set_permissions(self.path(number), fs::Permissions::from_mode(0o400))
     }
 
     fn save_head(&self, number: u64, bytes: &[u8]) -> io::Result<()> {
         let (Some(dir), Some(path)) = (&self.heads, self.head_path(number)) else {
             return Ok(());
         };
-        fs::create_dir_all(dir)?;
-        fs::write(path, bytes)
+        private::create_dir_all(dir)?;
+        private::write(&path, bytes)
     }
 
     fn load_head(&self, number: u64) -> io::Result<Option<Vec<u8>>> {
@@ -362,6 +365,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(&dir.path().join("segments")).unwrap();
         let mut f = store.create(0).unwrap();
+        let mode = |n| {
+            std::fs::metadata(store.dir().join(segment::file_name(n)))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(0), 0o600);
         f.append(b"abc").unwrap();
         f.sync_data().unwrap();
         assert!(store.create(0).is_err(), "creation is exclusive");
@@ -370,11 +381,7 @@ mod tests {
         assert_eq!(store.list().unwrap(), vec![0, 1]);
         assert_eq!(store.read(0).unwrap(), b"abc");
         store.seal(0).unwrap();
-        let mode = std::fs::metadata(store.dir().join(segment::file_name(0)))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o444);
+        assert_eq!(mode(0), 0o400, "sealed: read-only, owner only");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `auditgate init`: a working folder with a config, a policy template, the ledger signing key
-//! and the commit key (both 0600), and the next steps. Never overwrites anything.
+//! and the commit key, and the next steps. Never overwrites anything. Whatever the umask, every
+//! file it writes is 0600 and every folder it creates 0700: the config and policy say what the
+//! gateway guards, and the ledger that grows beside them holds what agents sent and received.
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,14 +70,12 @@ token_env = "AUDITGATE_TOKEN"
     )
 }
 
-/// Creates `path` with `bytes`, refusing to overwrite; `secret` files get mode 0600.
-pub fn create_new(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
+/// Creates `path` (mode 0600: a umask can only narrow it) with `bytes`, refusing to overwrite.
+pub fn create_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    if secret {
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).with_context(|| {
         format!(
             "creating {} (init never overwrites an existing file)",
@@ -102,7 +102,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
+    // Folders init creates are 0700 from the start; a `--dir` that exists keeps its mode.
+    let mut folders = std::fs::DirBuilder::new();
+    folders.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folders, 0o700);
+    folders
+        .create(&keys)
+        .with_context(|| format!("creating {}", keys.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -112,19 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     key.save_new(&ledger_key)?;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    create_new(
-        &commit_key,
-        format!("{}\n", hex::encode(secret)).as_bytes(),
-        true,
-    )?;
-    create_new(&config, config_text(&args).as_bytes(), false)?;
-    create_new(&policy, POLICY_TEMPLATE.as_bytes(), false)?;
+    create_new(&commit_key, format!("{}\n", hex::encode(secret)).as_bytes())?;
+    create_new(&config, config_text(&args).as_bytes())?;
+    create_new(&policy, POLICY_TEMPLATE.as_bytes())?;
     let public = dir.join("ledger.pub");
-    create_new(
-        &public,
-        format!("{}\n", key.verifier_key()).as_bytes(),
-        false,
-    )?;
+    create_new(&public, format!("{}\n", key.verifier_key()).as_bytes())?;
     println!(
         "Created in {dir}:
   auditgate.toml     the gateway config (edit [convex] url and deploy_key_env)
@@ -132,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
   keys/ledger.key    the ledger signing key (0600; back it up, never share it)
   keys/commit.key    the key for redaction commitments (0600; keep it secret)
   ledger.pub         the public verifier key: give it to your auditors
+  (every file is 0600 and every folder init created 0700: only you can read them)
 
 Next steps:
   1. export {env}=...                      # your Convex deploy key (never in a file or argv)

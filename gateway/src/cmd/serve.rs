@@ -1,5 +1,8 @@
-//! `auditgate serve --stdio | --http ADDR`: builds the gateway, records its start, serves until
-//! EOF (stdio) or SIGINT/SIGTERM, then records the stop.
+//! `auditgate serve --stdio | --http ADDR`: checks the listen addresses (loopback unless
+//! `--insecure-bind`, see `bind`), builds the gateway, records its start, serves until EOF
+//! (stdio) or SIGINT/SIGTERM, then records the stop.
+mod bind;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +31,11 @@ pub struct Args {
     /// With --stdio: also serve the operator API (approvals) and /healthz on ADDR.
     #[arg(long, value_name = "ADDR", requires = "stdio")]
     admin: Option<String>,
+    /// Allow --http or --admin on an address that is not loopback. auditgate speaks plain HTTP:
+    /// only when the network path is protected otherwise (prefer a TLS-terminating proxy in
+    /// front of a loopback bind).
+    #[arg(long)]
+    insecure_bind: bool,
 }
 
 /// Why argv must not be used, if a secret appears in it.
@@ -129,6 +137,16 @@ async fn stdio_principal(gateway: &Gateway) -> anyhow::Result<Principal> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
+    // Before anything is loaded or written: a refused bind must leave no ledger behind.
+    let listen = [("--http", &args.http), ("--admin", &args.admin)];
+    for (flag, addr) in listen {
+        if let Some(addr) = addr
+            && let Err(why) = bind::check(flag, addr, args.insecure_bind)
+        {
+            eprintln!("auditgate: {why}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     let config = Config::load(&args.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,6 +14,13 @@
 //! replays the segments from there on open. An index of another ledger or layout, a sealed
 //! segment without its marker before the last one, or a database that cannot be opened makes
 //! [`Index::open`] wipe the index, and the writer rebuilds it from the segments.
+//!
+//! **Owner-only** like the segments it points into: folders 0700, files 0600. sled creates its
+//! files with the process umask, so each database's folder is made 0700 before sled opens it and
+//! its files are tightened once it is open: sled 0.34 creates its config, data file and snapshot
+//! while opening. The only files it may create later are blobs, for pages over ~128 KiB, which
+//! the index's chunked posting lists keep far below; one would still be out of reach of others
+//! in its 0700 folder, and is tightened on the next open.
 
 mod trees;
 
@@ -22,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use thiserror::Error;
 
+use crate::store::private;
 use trees::Trees;
 
 /// A failure of the index (never of the ledger: the caller may rebuild).
@@ -33,6 +41,9 @@ pub enum IndexError {
     /// The index directory or a marker could not be read or written.
     #[error("index files: {0}")]
     Io(#[from] std::io::Error),
+    /// A database's files could not be made owner-only.
+    #[error("index files: {0}")]
+    NotPrivate(#[from] private::TightenError),
 }
 
 /// Where an entry's frame is.
@@ -128,8 +139,11 @@ impl Index {
                 if dir.exists() {
                     std::fs::remove_dir_all(dir)?;
                 }
-                std::fs::create_dir_all(dir)?;
-                std::fs::write(dir.join(IDENTITY_FILE), format!("{LAYOUT} {ledger_id}\n"))?;
+                private::create_dir_all(dir)?;
+                private::write(
+                    &dir.join(IDENTITY_FILE),
+                    format!("{LAYOUT} {ledger_id}\n").as_bytes(),
+                )?;
                 Ok(Self::from_parts(dir, None, Vec::new()))
             }
         }
@@ -262,9 +276,9 @@ impl Index {
             end,
             first_ts,
         };
-        std::fs::write(
-            path.with_extension("sealed"),
-            format!("{} {} {}\n", marker.first, marker.end, marker.first_ts),
+        private::write(
+            &path.with_extension("sealed"),
+            format!("{} {} {}\n", marker.first, marker.end, marker.first_ts).as_bytes(),
         )?;
         lock(&self.inner.sealed).push(marker);
         Ok(())

@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use super::{IndexError, IndexItem, RunLocation};
+use crate::store::private;
 
 /// One segment's sled database.
 #[derive(Debug, Clone)]
@@ -33,8 +34,9 @@ const META_THROUGH: &[u8] = b"indexed_through";
 const META_FIRST: &[u8] = b"first";
 
 impl Trees {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path`, owner-only (see `super`).
     pub(super) fn open(path: &Path) -> Result<Self, IndexError> {
+        private::create_dir_all(path)?;
         // No background flushes: the index is rebuildable, and sled's timer would share the
         // disk's journal commits with the ledger's fdatasync (ext4 ordered mode). The indexer
         // flushes at most once a second, and when the segment is sealed or the ledger closes.
@@ -44,6 +46,7 @@ impl Trees {
             .cache_capacity(CACHE_BYTES)
             .mode(sled::Mode::HighThroughput)
             .open()?;
+        private::tighten(path)?;
         Ok(Self {
             seqs: db.open_tree("seq")?,
             sessions: db.open_tree("session")?,

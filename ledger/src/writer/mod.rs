@@ -24,7 +24,7 @@ pub use ticket::AppendTicket;
 use pipeline::{OpenBatch, Position, Queue, Shared, Writer, spawn_writer};
 use ticket::Slot;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -40,7 +40,7 @@ use crate::index::{EntryLocation, Index, IndexError, IndexItem};
 use crate::keys::SigningKey;
 use crate::merkle::{self, Hash};
 use crate::segment::{self, HEADER_LEN};
-use crate::store::{FsStore, Store};
+use crate::store::{FsStore, Store, private};
 use crate::timestamp::Timestamp;
 use crate::verify::{
     self, ChainHead, KIND_GENESIS, KIND_RECOVERED, TornTail, Verifier, VerifyError, VerifyOptions,
@@ -156,6 +156,10 @@ pub enum OpenError {
         /// The key the ledger expects.
         active: String,
     },
+    /// A file or folder of the ledger that group or others could read could not be made
+    /// owner-only.
+    #[error("ledger files must be private: {0}")]
+    NotPrivate(#[from] private::TightenError),
     /// The index could not be opened or rebuilt.
     #[error("index: {0}")]
     Index(#[from] IndexError),
@@ -179,6 +183,9 @@ pub struct OpenReport {
     /// The segment the open's scan started at, when it resumed after a saved head (`None`: it
     /// read every segment).
     pub resumed_from: Option<u64>,
+    /// Files and folders of the ledger that group or others could reach (left by an earlier
+    /// version or another tool), made owner-only; also logged as a `tracing` warning.
+    pub tightened: Vec<PathBuf>,
 }
 
 /// The ledger's head as of the last durable batch.
@@ -233,9 +240,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OpenError + '_ {
 }
 
 fn take_lock(dir: &Path) -> Result<File, OpenError> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    private::create_dir_all(dir).map_err(io_err(dir))?;
     let path = dir.join("LOCK");
-    let file = OpenOptions::new()
+    let file = private::file_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -248,10 +255,27 @@ fn take_lock(dir: &Path) -> Result<File, OpenError> {
     }
 }
 
+/// Makes everything in the ledger folder owner-only (folders 0700, files without group or other
+/// bits), warning about what was not: the ledger holds what agents sent and received.
+fn make_private(dir: &Path) -> Result<Vec<PathBuf>, OpenError> {
+    let tightened = private::tighten(dir)?;
+    if let Some(first) = tightened.first() {
+        tracing::warn!(
+            dir = %dir.display(),
+            count = tightened.len(),
+            first = %first.display(),
+            "ledger: files or folders were readable by group or others; made them owner-only \
+             (folders 0700, files 0600, sealed segments 0400)"
+        );
+    }
+    Ok(tightened)
+}
+
 impl Ledger {
     /// Creates a new ledger in `dir` with its genesis entry, signed by `key`.
     pub fn create(dir: &Path, key: SigningKey, opts: LedgerOptions) -> Result<Self, OpenError> {
         let lock = take_lock(dir)?;
+        make_private(dir)?;
         let seg = segments_dir(dir);
         let store = FsStore::open(&seg)
             .map_err(io_err(&seg))?
@@ -273,12 +297,14 @@ impl Ledger {
         if !seg.is_dir() {
             return Err(OpenError::NoLedger(dir.to_path_buf()));
         }
+        let tightened = make_private(dir)?;
         let store = FsStore::open(&seg)
             .map_err(io_err(&seg))?
             .with_heads(dir.join("heads"));
         let index = opts.index.then(|| dir.join("index"));
-        let (mut l, report) = Self::open_in(Arc::new(store), index.as_deref(), key, opts)?;
+        let (mut l, mut report) = Self::open_in(Arc::new(store), index.as_deref(), key, opts)?;
         l._lock = Some(lock);
+        report.tightened = tightened;
         Ok((l, report))
     }
 
@@ -471,6 +497,7 @@ impl Ledger {
                 recovered,
                 reindexed,
                 resumed_from,
+                tightened: Vec::new(),
             },
         ))
     }

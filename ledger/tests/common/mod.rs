@@ -55,7 +55,7 @@ pub fn make_ledger(dir: &Path, n: u64, opts: LedgerOptions) {
     l.close();
 }
 
-/// Makes a file writable again (sealed segments are 0444) so a test can tamper with it.
+/// Makes a file writable again (sealed segments are 0400) so a test can tamper with it.
 pub fn make_writable(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
