@@ -128,13 +128,7 @@ pub fn run(
                 skipped += 1;
                 return;
             };
-            findings.push(relist(
-                &policy,
-                &catalog,
-                &e,
-                (principal, qualified),
-                roles,
-            ));
+            findings.push(relist(&policy, &catalog, &e, (principal, qualified), roles));
         }
         event::CALL_REQUEST => {
             calls += 1;
