@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::http::{HttpState, Refused, authenticate, check_origin, read_body, refuse};
+use super::http::{HttpState, authenticate, check_origin, read_body};
+use super::refusal::{Refused, refuse};
 use crate::approvals::{Receipt, Refused as ReceiptRefused};
 use crate::principal::{AuthMethod, Principal};
 
@@ -31,7 +32,7 @@ async fn operator(
             format!("Forbidden: the operator API needs an API key with the {role:?} role"),
         );
         r.principal = Some(Box::new(principal.clone()));
-        return Err(refuse(state, remote, r).await);
+        return Err(refuse(&state.gateway, remote, r).await);
     }
     Ok(principal)
 }
@@ -98,7 +99,7 @@ pub async fn decide(
     // Read after the checks, with the same size limit and read deadline as `/mcp`.
     let body = match read_body(&state, body, &principal).await {
         Ok(body) => body,
-        Err(r) => return refuse(&state, &remote, r).await,
+        Err(r) => return refuse(&state.gateway, &remote, r).await,
     };
     let receipt: Receipt = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -110,7 +111,7 @@ pub async fn decide(
                     "Bad Request: a receipt is {{approver, decision, signature, reason?}}: {e}"
                 ),
             );
-            return refuse(&state, &remote, r).await;
+            return refuse(&state.gateway, &remote, r).await;
         }
     };
     match state

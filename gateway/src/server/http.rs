@@ -28,6 +28,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::Gateway;
 use super::listener::{self, BodyTimedOut, Limits, caused_by};
+use super::refusal::Refused;
+use super::refusal::{audit_unavailable, jsonrpc_error_body, refuse, throttled};
 use super::session::{Session, Transport, new_session_id};
 use crate::apikeys::{self, Refusal as KeyRefusal};
 use crate::audit::refusals::{Refusal, Source};
@@ -175,7 +177,7 @@ pub(super) async fn check_origin(
                     bounded::string(origin)
                 ),
             );
-            Err(refuse(state, remote, r).await)
+            Err(refuse(&state.gateway, remote, r).await)
         }
         _ => Ok(()),
     }
@@ -197,137 +199,6 @@ async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
         )
             .into_response(),
     }
-}
-
-/// A refusal before the dispatcher: status, `request.refused` reason, a sentence.
-pub(super) struct Refused {
-    status: StatusCode,
-    reason: &'static str,
-    detail: String,
-    session: Option<String>,
-    /// The authenticated caller, if authentication passed: the refusal is charged to it.
-    pub(super) principal: Option<Box<Principal>>,
-    /// A `WWW-Authenticate` value to send (scope step-up).
-    challenge: Option<String>,
-}
-
-impl Refused {
-    pub(super) fn new(status: StatusCode, reason: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            reason,
-            detail: detail.into(),
-            session: None,
-            principal: None,
-            challenge: None,
-        }
-    }
-}
-
-fn jsonrpc_error_body(code: i64, message: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}}).to_string()
-}
-
-/// Records a refusal (within its budget, `docs/audit-events.md` §7) and renders it (a JSON-RPC
-/// error body, as the TypeScript SDK's server does).
-pub(super) async fn refuse(state: &HttpState, remote: &str, r: Refused) -> Response {
-    let source = match &r.principal {
-        Some(p) => Source::Principal(p.qualified()),
-        None => Source::peer(remote),
-    };
-    let refusal = Refusal {
-        kind: "request.refused",
-        reason: r.reason,
-        status: r.status.as_u16(),
-        source,
-    };
-    let recorded = state
-        .gateway
-        .audit
-        .refusal(&refusal, || {
-            events::request_refused(&events::Refused {
-                status: r.status.as_u16(),
-                reason: r.reason,
-                remote,
-                session: r.session.as_deref(),
-                principal: r.principal.as_ref().map(|p| p.name.as_str()),
-                detail: &r.detail,
-            })
-        })
-        .await;
-    match recorded {
-        Err(e) => {
-            tracing::error!(error = %e, "could not record a refused request");
-            audit_unavailable()
-        }
-        Ok(RefusalRecord::Counted { retry_after_ms }) if r.principal.is_none() => {
-            throttled(state, retry_after_ms, &r.detail).await
-        }
-        Ok(_) => render_refusal(r),
-    }
-}
-
-fn render_refusal(r: Refused) -> Response {
-    let code = if r.status == StatusCode::NOT_FOUND {
-        -32001
-    } else {
-        -32000
-    };
-    let mut response = (
-        r.status,
-        [(header::CONTENT_TYPE, "application/json")],
-        jsonrpc_error_body(code, &r.detail),
-    )
-        .into_response();
-    if let Some(c) = r
-        .challenge
-        .as_deref()
-        .and_then(|c| HeaderValue::from_str(c).ok())
-    {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, c);
-    }
-    if r.status == StatusCode::METHOD_NOT_ALLOWED {
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
-    }
-    response
-}
-
-/// An unauthenticated refusal over its source's budget: counted, not written, and answered 429
-/// after the tarpit delay, which slows a flooding client down at no thread's cost.
-async fn throttled(state: &HttpState, retry_after_ms: u64, why: &str) -> Response {
-    let tarpit = state.gateway.audit.refusal_config().tarpit_ms;
-    tokio::time::sleep(Duration::from_millis(tarpit)).await;
-    let secs = retry_after_ms.div_ceil(1000).max(1);
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::CONTENT_TYPE, "application/json")],
-        jsonrpc_error_body(
-            -32000,
-            &format!(
-                "Too Many Requests: too many refused requests from this address; retry after                  {secs} s ({})",
-                bounded::string(why)
-            ),
-        ),
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    response
-}
-
-fn audit_unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, "application/json")],
-        jsonrpc_error_body(
-            -32603,
-            "audit ledger unavailable: the request was refused and nothing was forwarded",
-        ),
-    )
-        .into_response()
 }
 
 /// Whether an `Origin` may talk to us: loopback hosts on any port, or a configured origin.
@@ -457,7 +328,7 @@ pub(super) async fn authenticate(
             return Err(audit_unavailable());
         }
         Ok(RefusalRecord::Counted { retry_after_ms }) => {
-            return Err(throttled(state, retry_after_ms, message).await);
+            return Err(throttled(&state.gateway, retry_after_ms, message).await);
         }
         Ok(RefusalRecord::Entry { .. }) => {}
     }
@@ -613,7 +484,7 @@ async fn mcp(
     };
     match outcome {
         Ok(response) => response,
-        Err(r) => refuse(&state, &remote, r).await,
+        Err(r) => refuse(&state.gateway, &remote, r).await,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod dispatch;
 pub mod http;
 pub mod listener;
+pub mod refusal;
 pub mod session;
 pub mod stdio;
 
