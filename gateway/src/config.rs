@@ -43,6 +43,7 @@
 //! [server.refusals]                          # how many refusals are written one by one
 //! per_source = { rate = 2, burst = 20 }      # before authentication, per peer IP address
 //! per_principal = { rate = 10, burst = 100 } # after it, per (qualified) principal
+//! all_sources = { rate = 20, burst = 200 }   # before it, all peers together
 //! window_secs = 10                           # the rest: one refusals.summary per window
 //! tarpit_ms = 1000                           # unauthenticated refusals over budget wait this
 //!
@@ -298,6 +299,9 @@ pub struct RefusalsConfig {
     /// Refusals of an authenticated principal (qualified name).
     #[serde(default = "default_refusals_per_principal")]
     pub per_principal: BucketConfig,
+    /// Refusals before authentication from all peers together (many addresses, one budget).
+    #[serde(default = "default_refusals_all_sources")]
+    pub all_sources: BucketConfig,
     /// Refusals over budget are counted and written as one `refusals.summary` per window.
     #[serde(default = "default_refusals_window_secs")]
     pub window_secs: u64,
@@ -311,6 +315,7 @@ impl Default for RefusalsConfig {
         Self {
             per_source: default_refusals_per_source(),
             per_principal: default_refusals_per_principal(),
+            all_sources: default_refusals_all_sources(),
             window_secs: default_refusals_window_secs(),
             tarpit_ms: default_tarpit_ms(),
         }
@@ -327,6 +332,12 @@ fn default_refusals_per_principal() -> BucketConfig {
     BucketConfig {
         rate: 10.0,
         burst: 100,
+    }
+}
+fn default_refusals_all_sources() -> BucketConfig {
+    BucketConfig {
+        rate: 20.0,
+        burst: 200,
     }
 }
 fn default_refusals_window_secs() -> u64 {
@@ -609,7 +620,7 @@ impl Config {
             ));
         }
         let r = &s.refusals;
-        for b in [&r.per_source, &r.per_principal] {
+        for b in [&r.per_source, &r.per_principal, &r.all_sources] {
             if !(b.rate.is_finite() && b.rate > 0.0) || b.burst == 0 {
                 return Err(invalid(
                     "server.refusals: rate must be a positive number and burst at least 1",

@@ -245,6 +245,7 @@ impl Enforcer {
         }
         let entry = events::tools_listed(&events::Listed {
             session: caller.session,
+            principal: caller.principal,
             request_id,
             cursor,
             policy_hash: &self.policy_ref,
@@ -309,7 +310,15 @@ impl Enforcer {
                 // Without a tool there is no redaction plan: keep only the argument names.
                 args: Value::Array(
                     args.as_object()
-                        .map(|a| a.keys().cloned().map(Value::String).collect())
+                        .map(|a| {
+                            let (keys, omitted) = crate::audit::bounded::names(a.keys());
+                            let mut keys: Vec<Value> =
+                                keys.into_iter().map(Value::String).collect();
+                            if omitted > 0 {
+                                keys.push(Value::String(format!("… and {omitted} more")));
+                            }
+                            keys
+                        })
                         .unwrap_or_default(),
                 ),
                 redactions: json!([{"path": "$", "mode": "keys-only", "by": "unknown tool"}]),
@@ -335,10 +344,19 @@ impl Enforcer {
         let mut errors: Vec<Value> = Vec::new();
         let mut upstream_args = Value::Null;
         if decision.tier != Tier::Blocked {
-            errors = validate(&tool.input_schema, &args)
+            // At most MAX_NAMES errors recorded, each path capped (a path quotes the caller's
+            // keys); the rest only counted.
+            let all = validate(&tool.input_schema, &args);
+            let total = all.len();
+            errors = all
                 .into_iter()
-                .map(|e| json!({"path": e.path, "message": e.message}))
+                .take(crate::audit::bounded::MAX_NAMES)
+                .map(|e| json!({"path": crate::audit::bounded::string(&e.path), "message": e.message}))
                 .collect();
+            if total > errors.len() {
+                errors.push(json!({"path": "", "message":
+                    format!("… and {} more errors", total - errors.len())}));
+            }
             if errors.is_empty()
                 && let ToolTarget::Function { args: v, .. } = &tool.target
             {

@@ -240,6 +240,9 @@ impl ResourceServer {
             Some(Value::String(s)) => s.split_whitespace().map(bounded::owned).collect(),
             _ => Vec::new(),
         };
+        // At most MAX_NAMES roles, each capped: the roles the policy decides with are exactly the
+        // ones the ledger records.
+        let roles: Vec<String> = roles.into_iter().take(bounded::MAX_NAMES).collect();
         let token_ref = claims
             .get("jti")
             .and_then(Value::as_str)

@@ -128,7 +128,22 @@ pub fn run(
                 skipped += 1;
                 return;
             };
-            findings.push(relist(&policy, &catalog, &e, (principal, qualified), roles));
+            // Since issue 16 a listing records the roles it was decided with (a token's roles
+            // can change within a session); earlier ledgers have only the session's.
+            let (qualified, roles) = match e.get("roles").as_array() {
+                Some(a) => (
+                    self::qualified(principal, e.str("auth")),
+                    a.iter().map(event::plain).collect(),
+                ),
+                None => (qualified.clone(), roles.clone()),
+            };
+            findings.push(relist(
+                &policy,
+                &catalog,
+                &e,
+                (principal, &qualified),
+                &roles,
+            ));
         }
         event::CALL_REQUEST => {
             calls += 1;

@@ -239,7 +239,8 @@ impl Approvals {
                 approver: &r.approver,
                 key: &key,
                 statement: &statement,
-                signature: &r.signature,
+                // The base64 checked (trimmed), not whatever padding came with it.
+                signature: r.signature.trim(),
                 count,
                 reason: r.reason.as_deref(),
             },

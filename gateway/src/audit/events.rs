@@ -210,6 +210,8 @@ pub fn protocol_error(p: &ProtocolError<'_>) -> Draft {
 #[derive(Debug, Clone)]
 pub struct Listed<'a> {
     pub session: &'a str,
+    /// Who the listing was decided for (the request's own credentials).
+    pub principal: &'a Principal,
     pub request_id: Value,
     pub cursor: Option<&'a str>,
     pub policy_hash: &'a str,
@@ -225,6 +227,8 @@ pub fn tools_listed(l: &Listed<'_>) -> Draft {
         json!({
             "session": l.session,
             "request_id": bounded::id(&l.request_id),
+            "auth": l.principal.auth_name(),
+            "roles": bounded::names(l.principal.roles.iter()).0,
             "cursor": l.cursor.map(bounded::owned),
             "policy_hash": l.policy_hash,
             "catalog_hash": l.catalog_hash,

@@ -127,9 +127,14 @@ impl AuditLog {
         entry: impl FnOnce() -> Draft,
     ) -> Result<RefusalRecord, AuditError> {
         match self.refusals.admit(r) {
-            Admission::Record => Ok(RefusalRecord::Entry {
-                seq: self.record(entry()).await?.seq,
-            }),
+            Admission::Record => match self.record(entry()).await {
+                Ok(appended) => Ok(RefusalRecord::Entry { seq: appended.seq }),
+                // Still accounted for: the next summary that can be written carries it.
+                Err(e) => {
+                    self.refusals.count(r);
+                    Err(e)
+                }
+            },
             Admission::Counted { retry_after_ms } => Ok(RefusalRecord::Counted { retry_after_ms }),
         }
     }
@@ -171,7 +176,16 @@ impl AuditLog {
                 failures = streak.count,
                 "the audit ledger is writable again (recorded)"
             );
-            self.health_state().resumed = None;
+            // Only the streak just recorded: a newer one (failures between the snapshot and
+            // now) keeps its own `audit.resumed` to come.
+            let mut health = self.health_state();
+            if health
+                .resumed
+                .as_ref()
+                .is_some_and(|r| r.since == streak.since)
+            {
+                health.resumed = None;
+            }
         }
     }
 

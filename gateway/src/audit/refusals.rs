@@ -35,12 +35,21 @@ pub enum Source {
 }
 
 impl Source {
-    /// The peer of `remote` (`ip:port` as the listener reports it), or `unknown`.
+    /// The peer of `remote` (`ip:port` as the listener reports it). An IPv6 peer is its /64:
+    /// one host holds a whole /64, and keying by address would give it 2^64 budgets.
     pub fn peer(remote: &str) -> Source {
         remote
             .parse::<std::net::SocketAddr>()
             .map(|a| a.ip())
             .or_else(|_| remote.parse::<IpAddr>())
+            .map(|ip| match ip {
+                IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                    let net = u128::from(v6) & !((1u128 << 64) - 1);
+                    IpAddr::V6(std::net::Ipv6Addr::from(net))
+                }
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                v4 => v4,
+            })
             .map(Source::Peer)
             .unwrap_or(Source::Principal(format!(
                 "peer:{}",
@@ -123,19 +132,33 @@ impl Window {
     }
 }
 
+/// Every source's bucket, how many of them are peers (bounded by [`MAX_SOURCES`]; principals are
+/// bounded by the callers that authenticate), and the bucket all peers share.
+#[derive(Debug)]
+struct Buckets {
+    map: HashMap<Source, TokenBucket>,
+    peers: usize,
+    all_peers: TokenBucket,
+}
+
 /// The budgets and the window in progress.
 #[derive(Debug)]
 pub struct RefusalBudget {
     config: RefusalsConfig,
-    buckets: Mutex<HashMap<Source, TokenBucket>>,
+    buckets: Mutex<Buckets>,
     window: Mutex<Window>,
 }
 
 impl RefusalBudget {
     pub fn new(config: RefusalsConfig) -> Self {
+        let all_peers = TokenBucket::full(&config.all_sources, Instant::now());
         Self {
             config,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                peers: 0,
+                all_peers,
+            }),
             window: Mutex::new(Window::new()),
         }
     }
@@ -151,31 +174,52 @@ impl RefusalBudget {
         }
     }
 
-    /// Takes a token for `r`, or counts it into the window.
+    /// Takes a token for `r`, or counts it into the window. A peer also needs a token of the
+    /// bucket all peers share (`all_sources`), so that many addresses together still write a
+    /// bounded number of entries per window.
     pub fn admit(&self, r: &Refusal<'_>) -> Admission {
         let c = *self.bucket_config(&r.source);
         let now = Instant::now();
         let taken = {
-            let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-            if !buckets.contains_key(&r.source) && buckets.len() >= MAX_SOURCES {
+            let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+            let b = &mut *b;
+            let new_peer = matches!(r.source, Source::Peer(_)) && !b.map.contains_key(&r.source);
+            if new_peer && b.peers >= MAX_SOURCES {
                 Err(((1.0 / c.rate) * 1000.0).ceil() as u64)
             } else {
-                buckets
+                if new_peer {
+                    b.peers += 1;
+                }
+                let own = b
+                    .map
                     .entry(r.source.clone())
-                    .or_insert_with(|| TokenBucket::full(&c, now))
-                    .take(&c, now)
+                    .or_insert_with(|| TokenBucket::full(&c, now));
+                match r.source {
+                    Source::Peer(_) => {
+                        let all = &self.config.all_sources;
+                        own.peek(&c, now)
+                            .and_then(|()| b.all_peers.take(all, now))
+                            .and_then(|()| own.take(&c, now))
+                    }
+                    Source::Principal(_) => own.take(&c, now),
+                }
             }
         };
         match taken {
             Ok(()) => Admission::Record,
             Err(retry_after_ms) => {
-                self.window
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .count(r);
+                self.count(r);
                 Admission::Counted { retry_after_ms }
             }
         }
+    }
+
+    /// Counts `r` into the window's summary (over budget, or admitted but not recordable).
+    pub fn count(&self, r: &Refusal<'_>) {
+        self.window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count(r);
     }
 
     /// Ends the window: its `refusals.summary`, if anything was counted. Buckets that have
@@ -187,15 +231,21 @@ impl RefusalBudget {
         );
         {
             let now = Instant::now();
-            let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+            let mut guard = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+            let buckets = &mut *guard;
             let (source, principal) = (self.config.per_source, self.config.per_principal);
-            buckets.retain(|s, b| {
+            buckets.map.retain(|s, b| {
                 let c = match s {
                     Source::Peer(_) => &source,
                     Source::Principal(_) => &principal,
                 };
                 !b.is_full_at(c, now)
             });
+            buckets.peers = buckets
+                .map
+                .keys()
+                .filter(|s| matches!(s, Source::Peer(_)))
+                .count();
         }
         (window.total > 0).then(|| Ended {
             body: summary(&window),
@@ -209,7 +259,10 @@ impl RefusalBudget {
         let mut current = self.window.lock().unwrap_or_else(|e| e.into_inner());
         current.start = ended.window.start;
         current.total += ended.window.total;
-        for (key, g) in ended.window.groups {
+        for (mut key, g) in ended.window.groups {
+            if !current.groups.contains_key(&key) && current.groups.len() >= MAX_GROUPS {
+                key.3 = "*".into();
+            }
             current
                 .groups
                 .entry(key)
@@ -265,6 +318,10 @@ mod tests {
         RefusalBudget::new(RefusalsConfig {
             per_source: BucketConfig { rate: 0.001, burst },
             per_principal: BucketConfig { rate: 0.001, burst },
+            all_sources: BucketConfig {
+                rate: 0.001,
+                burst: 100_000,
+            },
             window_secs: 10,
             tarpit_ms: 0,
         })
@@ -309,6 +366,36 @@ mod tests {
         assert_eq!(b.end_window().unwrap().body["total"], 1000);
         // Nothing more counted: no summary for the next window.
         assert!(b.end_window().is_none());
+    }
+
+    #[test]
+    fn ipv6_peers_are_their_64_and_all_peers_share_a_budget() {
+        let a = Source::peer("[2001:db8:1:2:aaaa::1]:443");
+        let b = Source::peer("[2001:db8:1:2:bbbb::9]:443");
+        assert_eq!(a, b);
+        assert_ne!(a, Source::peer("[2001:db8:1:3::1]:443"));
+        assert_eq!(
+            Source::peer("[::ffff:127.0.0.2]:80"),
+            Source::peer("127.0.0.2:80")
+        );
+        let mut b = budget(5);
+        b.config.all_sources = BucketConfig {
+            rate: 0.001,
+            burst: 3,
+        };
+        let b = RefusalBudget::new(b.config.clone());
+        let recorded = (0..10u8)
+            .filter(|i| {
+                let s = Source::Peer(IpAddr::from([10, 0, 0, *i]));
+                b.admit(&refusal(s)) == Admission::Record
+            })
+            .count();
+        assert_eq!(recorded, 3, "ten addresses share the all-sources burst");
+        assert_eq!(
+            b.admit(&refusal(Source::Principal("key:eve".into()))),
+            Admission::Record,
+            "principals do not draw on it"
+        );
     }
 
     #[test]

@@ -108,7 +108,8 @@ pub async fn decide(
                 StatusCode::BAD_REQUEST,
                 "malformed_receipt",
                 format!(
-                    "Bad Request: a receipt is {{approver, decision, signature, reason?}}: {e}"
+                    "Bad Request: a receipt is {{approver, decision, signature, reason?}}: {}",
+                    crate::audit::bounded::string(&e.to_string())
                 ),
             );
             return refuse(&state.gateway, &remote, r).await;

@@ -113,7 +113,9 @@ impl Gateway {
                     "resources/list" => Ok(json!({"resources": []})),
                     "resources/templates/list" => Ok(json!({"resourceTemplates": []})),
                     "prompts/list" => Ok(json!({"prompts": []})),
-                    other => Err(Refusal::Protocol(ErrorObject::method_not_found(other))),
+                    other => Err(Refusal::Protocol(ErrorObject::method_not_found(
+                        &crate::audit::bounded::string(other),
+                    ))),
                 };
                 Some(match outcome {
                     Ok(result) => Message::result(id, result),

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 use super::Gateway;
 use super::listener::{self, BodyTimedOut, Limits, caused_by};
 use super::refusal::Refused;
-use super::refusal::{audit_unavailable, jsonrpc_error_body, refuse, throttled};
+use super::refusal::{audit_unavailable, jsonrpc_error_body, refuse, tarpit};
 use super::session::{Session, Transport, new_session_id};
 use crate::apikeys::{self, Refusal as KeyRefusal};
 use crate::audit::refusals::{Refusal, Source};
@@ -327,9 +327,7 @@ pub(super) async fn authenticate(
             tracing::error!(error = %e, "could not record an auth refusal");
             return Err(audit_unavailable());
         }
-        Ok(RefusalRecord::Counted { retry_after_ms }) => {
-            return Err(throttled(&state.gateway, retry_after_ms, message).await);
-        }
+        Ok(RefusalRecord::Counted { .. }) => tarpit(&state.gateway).await,
         Ok(RefusalRecord::Entry { .. }) => {}
     }
     let mut challenge = String::from("Bearer realm=\"auditgate\"");
@@ -472,6 +470,9 @@ async fn mcp(
         Ok(a) => a,
         Err(response) => return response,
     };
+    // Every refusal after authentication is the caller's: charged to its budget and recorded
+    // with its name.
+    let caller = who.principal.clone();
     let outcome = match parts.method {
         Method::POST => post(&state, headers, body, who, &remote).await,
         Method::GET => open_stream(&state, headers, who.principal).await,
@@ -484,7 +485,10 @@ async fn mcp(
     };
     match outcome {
         Ok(response) => response,
-        Err(r) => refuse(&state.gateway, &remote, r).await,
+        Err(mut r) => {
+            r.principal.get_or_insert_with(|| Box::new(caller));
+            refuse(&state.gateway, &remote, r).await
+        }
     }
 }
 
@@ -671,7 +675,6 @@ async fn initialize(
             "Service Unavailable: the gateway is shutting down",
         ));
     }
-    make_room(state, &principal).await?;
     let id = new_session_id().map_err(|e| {
         Refused::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -686,17 +689,18 @@ async fn initialize(
         Some(remote.to_string()),
         state.gateway.server_info.clone(),
     ));
+    // The slot is taken (the session is in the map, not yet open) before `initialize` is
+    // recorded, so concurrent initializes cannot all pass the caps.
+    make_room(state, &session).await?;
     let reply = state.gateway.handle(&session, raw, message, None).await;
+    let opened = session.is_open() && matches!(reply, Some(Message::Response { .. }));
+    if !opened {
+        state.remove(&id);
+    }
     let Some(reply) = reply else {
         return Ok(StatusCode::ACCEPTED.into_response());
     };
-    let opened = session.is_open() && matches!(reply, Message::Response { .. });
     if opened {
-        state
-            .sessions
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), session);
         return Ok(json_response(StatusCode::OK, &reply, Some(&id)));
     }
     let status = match &reply {
@@ -708,13 +712,14 @@ async fn initialize(
     Ok(json_response(status, &reply, None))
 }
 
-/// Makes room for one more session of `principal` under both caps (`[server]
+/// Takes a slot for `session` (inserted, not yet open) under both caps (`[server]
 /// max_sessions_per_principal`, `max_sessions`): at either, the principal's own least recently
-/// used session with no request in flight is closed (`evicted`) — never another principal's;
-/// with none to close, 503 `too_many_sessions`.
-async fn make_room(state: &HttpState, principal: &Principal) -> Result<(), Refused> {
+/// used open session with no request in flight is closed (`evicted`) — never another
+/// principal's; with none to close, 503 `too_many_sessions`. Check and insertion happen under one
+/// lock, so concurrent initializes cannot overshoot the caps.
+async fn make_room(state: &HttpState, session: &Arc<Session>) -> Result<(), Refused> {
     let server = &state.gateway.config.server;
-    let qualified = principal.qualified();
+    let qualified = session.principal.qualified();
     let evict = {
         let mut map = state.sessions.write().unwrap_or_else(|e| e.into_inner());
         let own: Vec<&Arc<Session>> = map
@@ -722,25 +727,28 @@ async fn make_room(state: &HttpState, principal: &Principal) -> Result<(), Refus
             .filter(|s| s.principal.qualified() == qualified)
             .collect();
         let full = own.len() >= server.sessions_per_principal() || map.len() >= server.max_sessions;
-        if !full {
-            return Ok(());
-        }
-        let idle = own
-            .into_iter()
-            .filter(|s| s.inflight.try_write().is_ok())
-            .max_by_key(|s| s.idle_for())
-            .map(|s| s.id.clone());
-        let Some(id) = idle else {
-            let mut r = Refused::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_sessions",
-                "Service Unavailable: too many open sessions, and none of this caller's is idle; \
-                 close one (DELETE) or retry later",
-            );
-            r.principal = Some(Box::new(principal.clone()));
-            return Err(r);
+        let evict = if full {
+            let idle = own
+                .into_iter()
+                .filter(|s| s.is_open() && s.inflight.try_write().is_ok())
+                .max_by_key(|s| s.idle_for())
+                .map(|s| s.id.clone());
+            let Some(id) = idle else {
+                let mut r = Refused::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too_many_sessions",
+                    "Service Unavailable: too many open sessions, and none of this caller's is \
+                     idle; close one (DELETE) or retry later",
+                );
+                r.principal = Some(Box::new(session.principal.clone()));
+                return Err(r);
+            };
+            map.remove(&id)
+        } else {
+            None
         };
-        map.remove(&id)
+        map.insert(session.id.clone(), session.clone());
+        evict
     };
     if let Some(s) = evict {
         tracing::info!(session = %s.id, principal = %qualified, "evicting the caller's least recently used session");

@@ -1,7 +1,7 @@
 //! How the HTTP layer refuses a request: [`Refused`] (status, `request.refused` reason, a
 //! sentence), recorded through the refusal budget (`docs/audit-events.md` §7) and rendered as a
-//! JSON-RPC error body; over budget before authentication, a 429 after the tarpit delay. The one
-//! place that maps an HTTP refusal to its status, body and headers.
+//! JSON-RPC error body; over budget before authentication, the same answer after the tarpit
+//! delay. The one place that maps an HTTP refusal to its status, body and headers.
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::Gateway;
 use crate::audit::refusals::{Refusal, Source};
-use crate::audit::{RefusalRecord, bounded, events};
+use crate::audit::{RefusalRecord, events};
 use crate::principal::Principal;
 
 /// A refusal before the dispatcher: status, `request.refused` reason, a sentence.
@@ -73,8 +73,9 @@ pub(super) async fn refuse(gateway: &Gateway, remote: &str, r: Refused) -> Respo
             tracing::error!(error = %e, "could not record a refused request");
             audit_unavailable()
         }
-        Ok(RefusalRecord::Counted { retry_after_ms }) if r.principal.is_none() => {
-            throttled(gateway, retry_after_ms, &r.detail).await
+        Ok(RefusalRecord::Counted { .. }) if r.principal.is_none() => {
+            tarpit(gateway).await;
+            render_refusal(r)
         }
         Ok(_) => render_refusal(r),
     }
@@ -107,28 +108,13 @@ fn render_refusal(r: Refused) -> Response {
     response
 }
 
-/// An unauthenticated refusal over its source's budget: counted, not written, and answered 429
-/// after the tarpit delay, which slows a flooding client down at no thread's cost.
-pub(super) async fn throttled(gateway: &Gateway, retry_after_ms: u64, why: &str) -> Response {
-    let tarpit = gateway.audit.refusal_config().tarpit_ms;
-    tokio::time::sleep(Duration::from_millis(tarpit)).await;
-    let secs = retry_after_ms.div_ceil(1000).max(1);
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::CONTENT_TYPE, "application/json")],
-        jsonrpc_error_body(
-            -32000,
-            &format!(
-                "Too Many Requests: too many refused requests from this address; retry after                  {secs} s ({})",
-                bounded::string(why)
-            ),
-        ),
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    response
+/// The tarpit for an unauthenticated refusal over its source's budget: counted, not written, and
+/// answered as it would have been (the same status and challenge, so that OAuth discovery still
+/// works for a client that shares an address with a flood) after `tarpit_ms`, which slows a
+/// flooding client down at the cost of a sleeping task, not a thread.
+pub(super) async fn tarpit(gateway: &Gateway) {
+    let ms = gateway.audit.refusal_config().tarpit_ms;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 pub(super) fn audit_unavailable() -> Response {
