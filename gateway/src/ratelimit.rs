@@ -1,7 +1,7 @@
 //! Token buckets for `tools/call`: per principal (all tools) and per principal and tool (first
 //! matching glob of `[rate_limits.per_tool]`), keyed by the qualified principal (`key:eve` and
 //! `oauth:eve` have separate buckets). A refused call is recorded (`rate.limited`, within the
-//! refusal budget of `crate::refusals`) and answered with a clear error saying when to retry; it
+//! refusal budget of `crate::audit::refusals`) and answered with a clear error saying when to retry; it
 //! never reaches the policy or Convex. [`TokenBucket`] is the bucket both use.
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -22,10 +22,16 @@ pub const MAX_NAMES: usize = 64;
 
 /// `s`, or its capped form when longer than [`MAX_STRING_BYTES`].
 pub fn string(s: &str) -> Cow<'_, str> {
-    if s.len() <= MAX_STRING_BYTES {
+    cut(s, MAX_STRING_BYTES)
+}
+
+/// `s` whole up to `limit` bytes; else its prefix (cut back to a character boundary), `…` and
+/// `[<N> bytes, blake3:<hex>]` over all of it.
+fn cut(s: &str, limit: usize) -> Cow<'_, str> {
+    if s.len() <= limit {
         return Cow::Borrowed(s);
     }
-    let mut end = MAX_STRING_BYTES;
+    let mut end = limit;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -40,6 +46,12 @@ pub fn string(s: &str) -> Cow<'_, str> {
 /// [`string`] as an owned `String`.
 pub fn owned(s: &str) -> String {
     string(s).into_owned()
+}
+
+/// A sentence of the gateway's own that may quote caller strings (already capped where they are
+/// quoted): kept whole up to 4 KiB, capped beyond, so that no refusal approaches the entry limit.
+pub fn sentence(text: &str) -> String {
+    cut(text, MAX_VALUE_BYTES).into_owned()
 }
 
 /// A caller-supplied value with every string (keys included) capped; if it is still larger than

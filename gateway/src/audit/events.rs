@@ -170,7 +170,7 @@ pub struct Refused<'a> {
 pub fn request_refused(r: &Refused<'_>) -> Draft {
     // `detail` is the gateway's sentence, quoting caller strings only capped; capped once more
     // (at a larger size) so that no refusal can approach the entry limit.
-    let detail = cap_sentence(r.detail);
+    let detail = bounded::sentence(r.detail);
     let mut body = json!({"status": r.status, "reason": r.reason, "remote": r.remote,
                           "detail": detail});
     put(
@@ -196,7 +196,7 @@ pub struct ProtocolError<'a> {
 }
 
 pub fn protocol_error(p: &ProtocolError<'_>) -> Draft {
-    let mut body = json!({"code": p.code, "message": cap_sentence(p.message),
+    let mut body = json!({"code": p.code, "message": bounded::sentence(p.message),
                           "bytes": p.raw.len(), "digest": super::blake3_ref(p.raw)});
     put(&mut body, "session", p.session.map(Value::from));
     put(
@@ -374,7 +374,7 @@ pub fn approval_receipt(granted: bool, r: &Receipt<'_>) -> Draft {
     put(
         &mut body,
         "reason",
-        r.reason.map(|t| cap_sentence(t).into()),
+        r.reason.map(|t| bounded::sentence(t).into()),
     );
     let kind = if granted {
         "approval.granted"
@@ -415,23 +415,6 @@ pub fn rate_limited(
     )
 }
 
-/// A sentence of the gateway's own that may quote caller strings (already capped where they are
-/// quoted): kept whole up to 4 KiB, capped beyond, so that no refusal approaches the entry limit.
-fn cap_sentence(text: &str) -> String {
-    if text.len() <= bounded::MAX_VALUE_BYTES {
-        return text.to_owned();
-    }
-    let mut end = bounded::MAX_VALUE_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(
-        "{}…[{} bytes, {}]",
-        &text[..end],
-        text.len(),
-        super::blake3_ref(text.as_bytes())
-    )
-}
 
 /// `audit.resumed`: appends work again after `failures` failed, the first at `since`.
 pub fn audit_resumed(
