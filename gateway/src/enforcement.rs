@@ -596,7 +596,7 @@ impl Enforcer {
         let recorded = self
             .audit
             .refusal(&charged, || {
-                events::rate_limited(caller.session, &caller.principal.name, name, limited)
+                events::rate_limited(caller.session, caller.principal, name, limited)
             })
             .await?;
         let per = if limited.scope == "tool" {

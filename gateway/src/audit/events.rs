@@ -163,7 +163,8 @@ pub struct Refused<'a> {
     pub reason: &'a str,
     pub remote: &'a str,
     pub session: Option<&'a str>,
-    pub principal: Option<&'a str>,
+    /// The caller, when authentication passed (recorded with its name space, `auth`).
+    pub principal: Option<&'a Principal>,
     pub detail: &'a str,
 }
 
@@ -178,10 +179,11 @@ pub fn request_refused(r: &Refused<'_>) -> Draft {
         "session",
         r.session.map(|s| bounded::owned(s).into()),
     );
+    put(&mut body, "auth", r.principal.map(|p| p.auth_name().into()));
     put(
         &mut body,
         "principal",
-        r.principal.map(|p| bounded::owned(p).into()),
+        r.principal.map(|p| bounded::owned(&p.name).into()),
     );
     draft("request.refused", body)
 }
@@ -402,19 +404,19 @@ pub fn approval_refused(approval_id: &str, approver: &str, reason: &str, remote:
 
 pub fn rate_limited(
     session: &str,
-    principal: &str,
+    principal: &Principal,
     tool: &str,
     limited: &crate::ratelimit::Limited,
 ) -> Draft {
     draft(
         "rate.limited",
-        json!({"session": session, "principal": bounded::string(principal),
+        json!({"session": session, "principal": bounded::string(&principal.name),
+               "auth": principal.auth_name(),
                "tool": bounded::string(tool),
                "scope": limited.scope, "burst": limited.burst,
                "retry_after_ms": limited.retry_after_ms}),
     )
 }
-
 
 /// `audit.resumed`: appends work again after `failures` failed, the first at `since`.
 pub fn audit_resumed(

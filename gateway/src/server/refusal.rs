@@ -63,7 +63,7 @@ pub(super) async fn refuse(gateway: &Gateway, remote: &str, r: Refused) -> Respo
                 reason: r.reason,
                 remote,
                 session: r.session.as_deref(),
-                principal: r.principal.as_ref().map(|p| p.name.as_str()),
+                principal: r.principal.as_deref(),
                 detail: &r.detail,
             })
         })
