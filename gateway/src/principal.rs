@@ -49,6 +49,12 @@ impl Principal {
         format!("{space}:{}", self.name)
     }
 
+    /// Whether `other` is the same principal in the same name space (what
+    /// [`Principal::qualified`] compares), without building either name.
+    pub fn same_principal(&self, other: &Principal) -> bool {
+        self.name == other.name && self.auth_name() == other.auth_name()
+    }
+
     pub fn key_id(&self) -> Option<&str> {
         match &self.auth {
             AuthMethod::ApiKey { key_id } => Some(key_id),

@@ -90,6 +90,23 @@ fn sign(dir: &GatewayDir, name: &str, p: &PendingInfo, verdict: Verdict) -> Vec<
         .to_vec()
 }
 
+/// A `tools/call` of an approval-required refund of alice's seeded invoice.
+fn large_refund(seed: &Value) -> Value {
+    json!({"name": "invoices_refund", "arguments": {"invoiceId": seed["invoices"]["alice"],
+           "amountCents": 11000, "reason": "r"}})
+}
+
+/// Opens a session as `token` and sends `params` as a `tools/call` on `rt`, not waiting for the
+/// answer (the gateway may be killed before it comes).
+fn call_in_background(rt: &tokio::runtime::Runtime, url: &str, token: String, params: Value) {
+    let url = url.to_string();
+    rt.spawn(async move {
+        let mut c = Mcp::new(&url, Some(token));
+        c.initialize().await;
+        let _ = c.request("tools/call", params).await;
+    });
+}
+
 fn of_kind<'a>(entries: &'a [Value], kind: &str) -> Vec<&'a Value> {
     entries.iter().filter(|e| e["kind"] == kind).collect()
 }
@@ -378,20 +395,7 @@ fn a_restart_expires_what_was_pending() {
     let (mut child, url) = spawn_http(&dir);
     let base = url.trim_end_matches("/mcp").to_string();
     let ops = Ops::new(&dir, &base);
-    let token = dir.token("alice");
-    let invoice = seed["invoices"]["alice"].clone();
-    let u = url.clone();
-    rt.spawn(async move {
-        let mut alice = Mcp::new(&u, Some(token));
-        alice.initialize().await;
-        let _ = alice
-            .request(
-                "tools/call",
-                json!({"name": "invoices_refund", "arguments":
-                    {"invoiceId": invoice, "amountCents": 11000, "reason": "r"}}),
-            )
-            .await;
-    });
+    call_in_background(&rt, &url, dir.token("alice"), large_refund(&seed));
     let p = rt.block_on(ops.pending(1)).remove(0);
     // Crash: SIGKILL, no chance to expire anything.
     child.kill().unwrap();
@@ -435,36 +439,15 @@ fn finding_11_a_restart_after_a_grant_records_the_call_interrupted_not_expired()
     let (mut child, url) = spawn_http(&dir);
     let base = url.trim_end_matches("/mcp").to_string();
     let ops = Ops::new(&dir, &base);
-    let (token, u) = (dir.token("alice"), url.clone());
-    let invoice = seed["invoices"]["alice"].clone();
-    rt.spawn(async move {
-        let mut alice = Mcp::new(&u, Some(token));
-        alice.initialize().await;
-        let _ = alice
-            .request(
-                "tools/call",
-                json!({"name": "invoices_refund", "arguments":
-                    {"invoiceId": invoice, "amountCents": 11000, "reason": "r"}}),
-            )
-            .await;
-    });
+    call_in_background(&rt, &url, dir.token("alice"), large_refund(&seed));
     let p = rt.block_on(ops.pending(1)).remove(0);
     app.pause();
     let signature = sign(&dir, "dana", &p, Verdict::Approve);
     let (status, _) = rt.block_on(ops.post(&p.id, "dana", "approve", &signature));
     assert_eq!(status, StatusCode::OK, "the grant is recorded");
     // A plain allowed call, forwarded to the paused app too.
-    let (token, u) = (dir.token("alice"), url.clone());
-    rt.spawn(async move {
-        let mut alice = Mcp::new(&u, Some(token));
-        alice.initialize().await;
-        let _ = alice
-            .request(
-                "tools/call",
-                json!({"name": "diagnostics_echo", "arguments": {"value": 1}}),
-            )
-            .await;
-    });
+    let echo = json!({"name": "diagnostics_echo", "arguments": {"value": 1}});
+    call_in_background(&rt, &url, dir.token("alice"), echo);
     // Both calls are now waiting on the app (its timeout is 5 s in the test config).
     std::thread::sleep(Duration::from_millis(1500));
     child.kill().unwrap();

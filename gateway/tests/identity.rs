@@ -86,19 +86,8 @@ fn initialize_body() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_validation_every_refusal_recorded() {
     let keys = keys();
-    let dir = oauth_dir("http://127.0.0.1:9", &keys, "");
     // Catalog from the committed spec: nothing here reaches Convex.
-    let spec = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/function-spec.json");
-    let config = std::fs::read_to_string(dir.config_path()).unwrap();
-    std::fs::write(
-        dir.config_path(),
-        format!(
-            "{config}\n[catalog]\nspec_file = {:?}\n",
-            spec.display().to_string()
-        ),
-    )
-    .unwrap();
+    let dir = offline_oauth_dir(&keys, "");
     let gw = RunningGateway::start(&dir).await;
 
     let good = claims("dana", &["finance"], "mcp");
@@ -387,7 +376,7 @@ async fn ctx_auth_sees_each_caller_and_rate_limits_apply() {
 }
 
 /// An OAuth gateway folder whose catalog is the committed spec and whose upstream is
-/// unreachable, served by the `auditgate` binary.
+/// unreachable.
 fn offline_oauth_dir(keys: &Keys, extra: &str) -> GatewayDir {
     let spec = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/function-spec.json");

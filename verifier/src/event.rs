@@ -352,6 +352,19 @@ pub fn plain(v: &Value) -> String {
     }
 }
 
+/// The entries of `kind` keyed by the `request_seq` they name (`call.result`,
+/// `call.interrupted`), for the exports that join them to their requests.
+pub fn by_request_seq<'a>(
+    entries: &'a [Entry],
+    kind: &str,
+) -> std::collections::HashMap<u64, &'a Entry> {
+    entries
+        .iter()
+        .filter(|e| e.kind == kind)
+        .filter_map(|e| Some((e.get("request_seq").as_u64()?, e)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

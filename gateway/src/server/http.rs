@@ -719,12 +719,11 @@ async fn initialize(
 /// lock, so concurrent initializes cannot overshoot the caps.
 async fn make_room(state: &HttpState, session: &Arc<Session>) -> Result<(), Refused> {
     let server = &state.gateway.config.server;
-    let qualified = session.principal.qualified();
     let evict = {
         let mut map = state.sessions.write().unwrap_or_else(|e| e.into_inner());
         let own: Vec<&Arc<Session>> = map
             .values()
-            .filter(|s| s.principal.qualified() == qualified)
+            .filter(|s| s.principal.same_principal(&session.principal))
             .collect();
         let full = own.len() >= server.sessions_per_principal() || map.len() >= server.max_sessions;
         let evict = if full {
@@ -751,7 +750,7 @@ async fn make_room(state: &HttpState, session: &Arc<Session>) -> Result<(), Refu
         evict
     };
     if let Some(s) = evict {
-        tracing::info!(session = %s.id, principal = %qualified, "evicting the caller's least recently used session");
+        tracing::info!(session = %s.id, principal = %s.principal.qualified(), "evicting the caller's least recently used session");
         state.gateway.close_session(&s, "evicted").await;
     }
     Ok(())

@@ -1,8 +1,6 @@
 //! The CSV summary of a bundle: one RFC 4180 row per `call.request` (`docs/evidence-bundle.md`
 //! §6), for a spreadsheet. An interrupted call's `outcome` says so in words.
 
-use std::collections::HashMap;
-
 use crate::event::{self, Entry};
 
 const HEADER: [&str; 12] = [
@@ -22,15 +20,8 @@ const HEADER: [&str; 12] = [
 
 /// The CSV text for `entries` (a bundle's, in seq order).
 pub fn summary(entries: &[Entry]) -> String {
-    let by_request = |kind: &str| -> HashMap<u64, &Entry> {
-        entries
-            .iter()
-            .filter(|e| e.kind == kind)
-            .filter_map(|e| Some((e.get("request_seq").as_u64()?, e)))
-            .collect()
-    };
-    let results = by_request(event::CALL_RESULT);
-    let interruptions = by_request(event::CALL_INTERRUPTED);
+    let results = event::by_request_seq(entries, event::CALL_RESULT);
+    let interruptions = event::by_request_seq(entries, event::CALL_INTERRUPTED);
     let mut out = String::new();
     row(&mut out, HEADER.iter().map(|s| (*s).to_owned()));
     for e in entries.iter().filter(|e| e.kind == event::CALL_REQUEST) {

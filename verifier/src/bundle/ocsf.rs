@@ -20,15 +20,8 @@ pub fn events(entries: &[Entry], ledger_id: &str, origin: &str) -> String {
         .filter(|e| e.kind == event::SESSION_OPEN)
         .filter_map(|e| Some((e.session()?, e)))
         .collect();
-    let by_request = |kind: &str| -> HashMap<u64, &Entry> {
-        entries
-            .iter()
-            .filter(|e| e.kind == kind)
-            .filter_map(|e| Some((e.get("request_seq").as_u64()?, e)))
-            .collect()
-    };
-    let results = by_request(event::CALL_RESULT);
-    let interruptions = by_request(event::CALL_INTERRUPTED);
+    let results = event::by_request_seq(entries, event::CALL_RESULT);
+    let interruptions = event::by_request_seq(entries, event::CALL_INTERRUPTED);
     let mut out = String::new();
     for e in entries {
         let open = e.session().and_then(|s| opens.get(s)).copied();
