@@ -50,6 +50,10 @@
 //! [auth]
 //! api_keys_file = "api-keys.json"            # bearer API keys, stored hashed
 //!
+//! [vault]                                    # optional: the evidence vault (docs/privacy.md)
+//! dir = "vault"
+//! subject = ["$.patientId", "$.patient.id"]  # JSONPaths naming a call's data subject
+//!
 //! [stdio]
 //! principal = "local-agent"                  # who a stdio session is, unless a token says so
 //! roles = ["analyst"]
@@ -101,9 +105,27 @@ pub struct Config {
     pub oauth: Option<OAuthConfig>,
     #[serde(default)]
     pub rate_limits: RateLimitsConfig,
+    /// The evidence vault (`docs/privacy.md` §5): originals of committed values, erasable per
+    /// data subject. Off unless configured.
+    pub vault: Option<VaultConfig>,
     /// `blake3:<hex>` of the config file's bytes (recorded in `gateway.start`).
     #[serde(skip)]
     pub source_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// The vault folder; relative to the config file.
+    #[serde(default = "default_vault_dir")]
+    pub dir: PathBuf,
+    /// JSONPaths over a call's arguments naming its data subject (`$.patientId`); the first
+    /// that selects exactly one string or number wins. A call naming none keeps no originals.
+    pub subject: Vec<String>,
+}
+
+fn default_vault_dir() -> PathBuf {
+    PathBuf::from("vault")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -578,6 +600,9 @@ impl Config {
         if let Some(policy) = &mut config.policy {
             policy.file = base.join(&policy.file);
         }
+        if let Some(vault) = &mut config.vault {
+            vault.dir = base.join(&vault.dir);
+        }
         Ok(config)
     }
 
@@ -683,6 +708,20 @@ impl Config {
             && name.trim().is_empty()
         {
             return Err(invalid("stdio.principal must not be empty"));
+        }
+        if let Some(vault) = &config.vault {
+            if vault.subject.is_empty() {
+                return Err(invalid(
+                    "vault.subject must name at least one JSONPath (e.g. \"$.patientId\")",
+                ));
+            }
+            for p in &vault.subject {
+                if let Err(e) = jsonpath_rust::parser::parse_json_path(p) {
+                    return Err(invalid(&format!(
+                        "vault.subject: {p:?} is not a JSONPath (RFC 9535): {e}"
+                    )));
+                }
+            }
         }
         Ok(config)
     }

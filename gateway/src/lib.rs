@@ -26,3 +26,4 @@ pub mod ratelimit;
 pub mod server;
 pub mod upstream;
 pub mod validate;
+pub mod vault;

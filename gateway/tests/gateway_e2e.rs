@@ -291,7 +291,7 @@ async fn a_result_over_the_entry_limit_is_recorded_by_digest_and_delivered_whole
         error["omitted"]["digest"]
             .as_str()
             .unwrap()
-            .starts_with("blake3:")
+            .starts_with("blake3mac:")
     );
     let big = results[0];
     assert_eq!(big["outcome"], "ok");
@@ -303,10 +303,11 @@ async fn a_result_over_the_entry_limit_is_recorded_by_digest_and_delivered_whole
         big["result_omitted"],
         json!({"reason": "entry_limit", "bytes": canonical.len()})
     );
-    assert_eq!(
-        big["result_digest"],
-        format!("blake3:{}", blake3::hash(&canonical).to_hex())
+    // Keyed (docs/privacy.md §2): the gateway's commit key binds it to the exact bytes.
+    let key = auditgate_policy::DigestKey::derive(
+        &auditgate_policy::CommitKey::from_hex(&"ab".repeat(32)).unwrap(),
     );
+    assert!(key.matches(&canonical, big["result_digest"].as_str().unwrap()));
     assert_eq!(
         results[1]["result"],
         json!([{"i": 0, "text": "xxx"}, {"i": 1, "text": "xxx"}])

@@ -33,6 +33,18 @@ impl CommitKey {
         hex::decode_to_slice(text.trim(), &mut bytes).ok()?;
         Some(CommitKey(bytes))
     }
+
+    /// The raw key bytes, for deriving the keys that belong to it (`digest`, the vault's
+    /// subject index).
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A key derived from this one for another purpose (BLAKE3 `derive_key` with `context`):
+    /// held like the commit key, never equal to it.
+    pub fn derive(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, &self.0)
+    }
 }
 
 impl fmt::Debug for CommitKey {

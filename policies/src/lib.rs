@@ -20,8 +20,10 @@ mod commitment;
 mod compile;
 mod condition;
 mod decision;
+mod digest;
 mod error;
 mod explain;
+mod exposure;
 mod glob;
 mod path;
 mod policy;
@@ -37,9 +39,13 @@ pub use commitment::{
 pub use compile::FORMAT_VERSION;
 pub use condition::{Op, Quantifier};
 pub use decision::{Decision, Request};
+pub use digest::{DIGEST_CONTEXT, DIGEST_PREFIX, DigestKey};
 pub use error::{Location, PolicyError, Warning, WarningKind};
 pub use explain::{Explanation, Outcome, RuleTrace};
+pub use exposure::Exposure;
 pub use policy::Policy;
-pub use redaction::{MASK, Redacted, RedactedField, RedactionEntry, RedactionMode, RedactionPlan};
+pub use redaction::{
+    MASK, Originals, Redacted, RedactedField, RedactionEntry, RedactionMode, RedactionPlan,
+};
 pub use rule::{Mismatch, principal_matches};
 pub use tier::{Tier, ToolKind, WriteMode};

@@ -123,6 +123,21 @@ pub struct Redacted {
     pub value: Value,
     /// One item per redacted location, in document order.
     pub report: Vec<RedactedField>,
+    /// The original values at those locations, in the same order: what the vault keeps of
+    /// committed values and what by-value redaction ([`crate::Exposure`]) looks for elsewhere.
+    /// Never serialized, never in `Debug`.
+    #[serde(skip)]
+    pub originals: Originals,
+}
+
+/// The original values a plan redacted, parallel to [`Redacted::report`].
+#[derive(Clone, Default, PartialEq)]
+pub struct Originals(pub Vec<Value>);
+
+impl std::fmt::Debug for Originals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Originals(<{} values>)", self.0.len())
+    }
 }
 
 /// One redacted location.
@@ -171,8 +186,13 @@ impl RedactionPlan {
     pub fn apply(&self, value: &Value, commit_key: &CommitKey) -> Redacted {
         let mut out = value.clone();
         let mut report = Vec::new();
+        let mut originals = Vec::new();
         if self.entries.is_empty() {
-            return Redacted { value: out, report };
+            return Redacted {
+                value: out,
+                report,
+                originals: Originals(originals),
+            };
         }
         let hits = self.jsonpath_hits(value);
         let mut root_states = Vec::new();
@@ -185,6 +205,7 @@ impl RedactionPlan {
             plan: self,
             key: commit_key,
             report: &mut report,
+            originals: &mut originals,
             path: String::from("$"),
         };
         if let Some(e) = hits.as_ref().and_then(|h| h.here) {
@@ -195,7 +216,11 @@ impl RedactionPlan {
         } else {
             walker.walk(&mut out, &root_states, hits.as_ref());
         }
-        Redacted { value: out, report }
+        Redacted {
+            value: out,
+            report,
+            originals: Originals(originals),
+        }
     }
 
     fn steps(&self, e: usize) -> &[Step] {
@@ -320,6 +345,7 @@ struct Walker<'a> {
     plan: &'a RedactionPlan,
     key: &'a CommitKey,
     report: &'a mut Vec<RedactedField>,
+    originals: &'a mut Vec<Value>,
     /// Normalized path of the node being visited.
     path: String,
 }
@@ -334,6 +360,7 @@ impl Walker<'_> {
             mode: entry.mode,
             by: entry.text.clone(),
         });
+        self.originals.push(node.clone());
         match entry.mode {
             RedactionMode::Drop => {}
             RedactionMode::Mask => *node = Value::String(MASK.to_owned()),

@@ -194,12 +194,15 @@ pub struct ProtocolError<'a> {
     pub code: i64,
     pub message: &'a str,
     pub method: Option<&'a str>,
-    pub raw: &'a [u8],
+    /// Length of the raw message.
+    pub bytes: usize,
+    /// Its keyed digest ([`super::AuditLog::digest`]).
+    pub digest: String,
 }
 
 pub fn protocol_error(p: &ProtocolError<'_>) -> Draft {
     let mut body = json!({"code": p.code, "message": bounded::sentence(p.message),
-                          "bytes": p.raw.len(), "digest": super::blake3_ref(p.raw)});
+                          "bytes": p.bytes, "digest": p.digest});
     put(&mut body, "session", p.session.map(Value::from));
     put(
         &mut body,

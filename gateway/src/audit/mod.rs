@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use auditgate_ledger::timestamp::Timestamp;
 use auditgate_ledger::{AppendError, Appended, Draft, Ledger};
+use auditgate_policy::DigestKey;
 
 use crate::config::RefusalsConfig;
 use refusals::{Admission, Refusal, RefusalBudget};
@@ -59,14 +60,17 @@ pub struct AuditLog {
     /// Appends that failed since the gateway started (`gateway.stop` says how many).
     failures: AtomicU64,
     refusals: RefusalBudget,
+    /// The key of every content digest this gateway writes (`docs/privacy.md` §2).
+    digest_key: DigestKey,
 }
 
 /// How often the duties loop wakes; a failing ledger is probed every other tick.
 const TICK: Duration = Duration::from_secs(1);
 
 impl AuditLog {
-    pub fn new(ledger: Arc<Ledger>, refusals: RefusalsConfig) -> Self {
+    pub fn new(ledger: Arc<Ledger>, refusals: RefusalsConfig, digest_key: DigestKey) -> Self {
         Self {
+            digest_key,
             ledger,
             health: Mutex::new(Health::default()),
             failures: AtomicU64::new(0),
@@ -76,6 +80,12 @@ impl AuditLog {
 
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+
+    /// The keyed digest (`blake3mac:<hex>`) of bytes a caller or Convex supplied: it binds the
+    /// ledger to them without letting anyone who lacks the key test a guess.
+    pub fn digest(&self, bytes: &[u8]) -> String {
+        self.digest_key.digest(bytes)
     }
 
     fn health_state(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -235,7 +245,9 @@ impl AuditLog {
     }
 }
 
-/// `blake3:<hex>` of some bytes.
+/// `blake3:<hex>` of some bytes: for the gateway's own material (policy, config) and the tails
+/// of capped caller strings, whose first 256 bytes are kept in clear anyway. Evidence (requests,
+/// arguments, results, errors) is digested with [`AuditLog::digest`].
 pub fn blake3_ref(bytes: &[u8]) -> String {
     format!("blake3:{}", blake3::hash(bytes).to_hex())
 }

@@ -156,7 +156,8 @@ impl Gateway {
                 code: error.code,
                 message: &error.message,
                 method,
-                raw,
+                bytes: raw.len(),
+                digest: self.audit.digest(raw),
             })
         };
         match self.audit.refusal(&charged, entry).await {

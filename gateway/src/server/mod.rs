@@ -54,6 +54,8 @@ pub enum StartError {
     CommitKey { path: PathBuf, message: String },
     #[error("ledger {path}: {message}")]
     Ledger { path: PathBuf, message: String },
+    #[error("evidence vault: {0}")]
+    Vault(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
@@ -138,9 +140,17 @@ impl Gateway {
         })?;
 
         let commit_key = load_commit_key(&config.ledger.commit_key_file)?;
+        let vault = match &config.vault {
+            Some(v) => Some(Arc::new(
+                crate::vault::Vault::open(&v.dir, &v.subject, &commit_key)
+                    .map_err(|e| StartError::Vault(e.to_string()))?,
+            )),
+            None => None,
+        };
         let audit = Arc::new(AuditLog::new(
             Arc::new(ledger),
             config.server.refusals.clone(),
+            auditgate_policy::DigestKey::derive(&commit_key),
         ));
         let page_size = NonZeroUsize::new(config.server.page_size)
             .unwrap_or(crate::mcp::pagination::DEFAULT_PAGE_SIZE);
@@ -155,7 +165,8 @@ impl Gateway {
             page_size,
             approvals,
             crate::ratelimit::RateLimiter::new(config.rate_limits.clone()),
-        );
+        )
+        .with_vault(vault);
         let keys = KeyStore::new(config.auth.api_keys_file.clone());
         let instance = session::new_session_id()
             .map_err(|e| StartError::Upstream(e.to_string()))?[..16]

@@ -41,3 +41,23 @@ export const bulk = query({
     return data;
   },
 });
+
+/** Throws a `ConvexError` carrying `data`, after logging it: error data as an application sends
+ * it (the gateway must redact it like a result, in the data, the message and the log lines). */
+export const raise = query({
+  args: { data: v.any() },
+  handler: async (_ctx, { data }) => {
+    console.log("raising", JSON.stringify(data));
+    throw new ConvexError(data);
+  },
+});
+
+/** Fails with a plain `Error` whose message and log line repeat the argument: a protected value
+ * coming back in text, where no redaction path can reach it. */
+export const lookup = query({
+  args: { ssn: v.string() },
+  handler: async (_ctx, { ssn }) => {
+    console.log(`looking up ${ssn}`);
+    throw new Error(`no person with ssn ${ssn}`);
+  },
+});

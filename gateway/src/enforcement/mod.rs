@@ -5,25 +5,26 @@
 //! **Architecture Invariant:** [`Enforcer::call_tool`] is the only code that calls Convex on an
 //! agent's behalf, and it does so only after `AuditLog::record` of the `call.request` returned
 //! `Ok` with disposition `forward`.
+mod call;
+mod originals;
+mod outcome;
+
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use auditgate_ledger::canonical;
 use auditgate_ledger::timestamp::Timestamp;
 use auditgate_policy::{CommitKey, Decision, Policy, Request, Tier};
 use serde_json::{Map, Value, json};
 
 use crate::approvals::{Approvals, Outcome, PendingInfo};
-use crate::audit::{AuditError, AuditLog, blake3_ref, events};
+use crate::audit::{AuditError, AuditLog, events};
 use crate::catalog::{Catalog, Tool, ToolTarget};
 use crate::mcp::jsonrpc::{ErrorObject, Params, code};
 use crate::mcp::pagination;
 use crate::principal::Principal;
-use crate::upstream::convex::codec::to_convex;
 use crate::upstream::convex::{ConvexClient, IdentityMode, UpstreamError};
-use crate::validate::validate;
 
 /// How a refused or failed request is answered, and whether the ledger already holds it.
 #[derive(Debug, Clone)]
@@ -99,6 +100,8 @@ pub struct Enforcer {
     pub page_size: NonZeroUsize,
     pub approvals: Arc<Approvals>,
     pub limiter: crate::ratelimit::RateLimiter,
+    /// The evidence vault, when `[vault]` is configured.
+    pub vault: Option<Arc<crate::vault::Vault>>,
     calls: AtomicU64,
 }
 
@@ -133,13 +136,25 @@ impl Enforcer {
             identity_mode,
             commit_key,
             page_size,
+            vault: None,
             calls: AtomicU64::new(0),
         }
+    }
+
+    /// The same enforcer, keeping committed originals in `vault`.
+    #[must_use]
+    pub fn with_vault(mut self, vault: Option<Arc<crate::vault::Vault>>) -> Self {
+        self.vault = vault;
+        self
     }
 
     /// `tools/call`s handled since start.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    fn count_call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// What the policy is asked; `qualified` is the caller's [`Principal::qualified`] name.
@@ -268,316 +283,6 @@ impl Enforcer {
         Ok(Value::Object(result))
     }
 
-    /// `tools/call`: decide, record, forward (allow only), record, answer.
-    pub async fn call_tool(
-        &self,
-        caller: Caller<'_>,
-        request_id: Value,
-        params: Option<&Params>,
-        raw: &[u8],
-    ) -> Result<Value, Refusal> {
-        let invalid = |why: &str| Refusal::Protocol(ErrorObject::invalid_params(why));
-        let params = params
-            .and_then(Params::as_object)
-            .ok_or_else(|| invalid("tools/call needs params {name, arguments}"))?;
-        let name = params
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("tools/call: \"name\" must be a string"))?;
-        let args = match params.get("arguments") {
-            None | Some(Value::Null) => Value::Object(Map::new()),
-            Some(Value::Object(a)) => Value::Object(a.clone()),
-            Some(_) => return Err(invalid("tools/call: \"arguments\" must be an object")),
-        };
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let qualified = caller.principal.qualified();
-        if let Err(limited) = self.limiter.check(&qualified, name) {
-            return self.rate_limited(&caller, &qualified, name, &limited).await;
-        }
-        let request_digest = blake3_ref(raw);
-        let args_digest = blake3_ref(&canonical::encode(&args));
-
-        let Some(tool) = self.catalog.get(name) else {
-            let entry = events::call_request(events::CallRequest {
-                session: caller.session,
-                request_id,
-                principal: caller.principal,
-                tool: name,
-                function_path: None,
-                tool_kind: None,
-                request_digest,
-                args_digest,
-                // Without a tool there is no redaction plan: keep only the argument names.
-                args: Value::Array(
-                    args.as_object()
-                        .map(|a| {
-                            let (keys, omitted) = crate::audit::bounded::names(a.keys());
-                            let mut keys: Vec<Value> =
-                                keys.into_iter().map(Value::String).collect();
-                            if omitted > 0 {
-                                keys.push(Value::String(format!("… and {omitted} more")));
-                            }
-                            keys
-                        })
-                        .unwrap_or_default(),
-                ),
-                redactions: json!([{"path": "$", "mode": "keys-only", "by": "unknown tool"}]),
-                policy_hash: &self.policy_ref,
-                catalog_hash: self.catalog.hash(),
-                decision: json!({"tier": "blocked", "rule": null,
-                                 "reason": "no such tool in the catalog",
-                                 "write_capped": false, "inputs_read": []}),
-                disposition: "unknown_tool",
-                approval: None,
-                errors: None,
-            });
-            self.audit.record(entry).await?;
-            return Err(Refusal::Recorded(ErrorObject::invalid_params(format!(
-                "Unknown tool: {name}"
-            ))));
-        };
-
-        let decision = self
-            .policy
-            .decide(&self.request(&qualified, &caller, tool, &args));
-        let redacted = decision.audit_args.apply(&args, &self.commit_key);
-        let mut errors: Vec<Value> = Vec::new();
-        let mut upstream_args = Value::Null;
-        if decision.tier != Tier::Blocked {
-            // At most MAX_NAMES errors recorded, each path capped (a path quotes the caller's
-            // keys); the rest only counted.
-            let all = validate(&tool.input_schema, &args);
-            let total = all.len();
-            errors = all
-                .into_iter()
-                .take(crate::audit::bounded::MAX_NAMES)
-                .map(|e| json!({"path": crate::audit::bounded::string(&e.path), "message": e.message}))
-                .collect();
-            if total > errors.len() {
-                errors.push(json!({"path": "", "message":
-                    format!("… and {} more errors", total - errors.len())}));
-            }
-            if errors.is_empty()
-                && let ToolTarget::Function { args: v, .. } = &tool.target
-            {
-                match to_convex(v, &args) {
-                    Ok(encoded) => upstream_args = encoded,
-                    Err(e) => errors.push(json!({"path": e.path, "message": e.message})),
-                }
-            }
-        }
-        let (disposition, approval) = if decision.tier == Tier::Blocked {
-            ("blocked", None)
-        } else if !errors.is_empty() {
-            ("invalid_args", None)
-        } else if decision.tier == Tier::ApprovalRequired {
-            ("approval_pending", Some(approval_request(&decision)))
-        } else {
-            ("forward", None)
-        };
-        // The operator's view of a pending approval; other calls need no copy of the arguments.
-        let pending_view = approval
-            .is_some()
-            .then(|| (redacted.value.clone(), args_digest.clone()));
-        let entry = events::call_request(events::CallRequest {
-            session: caller.session,
-            request_id: request_id.clone(),
-            principal: caller.principal,
-            tool: &tool.name,
-            function_path: tool.function_path(),
-            tool_kind: Some(tool.kind().as_str()),
-            request_digest,
-            args_digest,
-            args: redacted.value,
-            redactions: serde_json::to_value(&redacted.report).unwrap_or(Value::Null),
-            policy_hash: &self.policy_ref,
-            catalog_hash: self.catalog.hash(),
-            decision: decision_json(&decision),
-            disposition,
-            approval: approval.clone(),
-            errors: (!errors.is_empty()).then(|| Value::Array(errors.clone())),
-        });
-        let request_seq = self.audit.record(entry).await?.seq;
-
-        match disposition {
-            "blocked" => {
-                return Ok(error_result(format!(
-                    "Blocked by policy: {} (audit ref: ledger seq {request_seq}).",
-                    decision.reason
-                )));
-            }
-            "invalid_args" => {
-                let list: Vec<String> = errors
-                    .iter()
-                    .map(|e| {
-                        let path = e["path"].as_str().unwrap_or_default();
-                        let path = if path.is_empty() { "arguments" } else { path };
-                        format!("{path}: {}", e["message"].as_str().unwrap_or_default())
-                    })
-                    .collect();
-                return Ok(error_result(format!(
-                    "Invalid arguments for {}: {} (audit ref: ledger seq {request_seq}).",
-                    tool.name,
-                    list.join("; ")
-                )));
-            }
-            "approval_pending" => {
-                let (logged_args, args_digest_ref) = pending_view.unwrap_or_default();
-                let info = PendingInfo {
-                    id: approval
-                        .as_ref()
-                        .and_then(|a| a["id"].as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    session: caller.session.to_string(),
-                    request_seq,
-                    caller: caller.principal.name.clone(),
-                    tool: tool.name.clone(),
-                    args: logged_args,
-                    args_digest: args_digest_ref,
-                    policy_hash: self.policy_ref.clone(),
-                    rule: decision.rule_id.as_deref().map(str::to_string),
-                    reason: decision.reason.to_string(),
-                    expires_at: approval
-                        .as_ref()
-                        .and_then(|a| a["expires_at"].as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    approver_roles: settings_list(&approval, "approver_roles"),
-                    approver_keys: settings_list(&approval, "approver_keys"),
-                    four_eyes: approval.as_ref().is_some_and(|a| a["four_eyes"] == true),
-                    required: approval
-                        .as_ref()
-                        .and_then(|a| a["required"].as_u64())
-                        .unwrap_or(1) as usize,
-                    granted: Vec::new(),
-                };
-                let timeout = Duration::from_secs(
-                    decision
-                        .approval
-                        .as_deref()
-                        .map_or(auditgate_policy::DEFAULT_TIMEOUT_SECS, |a| a.timeout_secs),
-                );
-                let approval_id = info.id.clone();
-                match self.await_approval(caller, info, timeout).await? {
-                    Outcome::Approved => {}
-                    Outcome::Denied { approver, reason } => {
-                        return Ok(error_result(format!(
-                            "Approval {approval_id} was denied by {approver}: {reason} (audit ref: \
-                             ledger seq {request_seq})."
-                        )));
-                    }
-                    Outcome::Expired { reason } => {
-                        return Ok(error_result(format!(
-                            "Approval {approval_id} lapsed ({}) and the call was not executed \
-                             (audit ref: ledger seq {request_seq}).",
-                            reason.replace('_', " ")
-                        )));
-                    }
-                }
-            }
-            _ => {}
-        }
-
-        let started = Instant::now();
-        let outcome = self.forward(caller, tool, &args, upstream_args).await;
-        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let (result_entry, answer) = match outcome {
-            Ok(value) => {
-                let audit = decision.audit_result.apply(&value, &self.commit_key);
-                let unredacted = canonical::encode(&value);
-                let digest = blake3_ref(&unredacted);
-                let shown = decision.response.apply(&value, &self.commit_key).value;
-                let entry = |result| {
-                    events::call_result(events::CallResult {
-                        session: caller.session,
-                        request_id: request_id.clone(),
-                        request_seq,
-                        tool: &tool.name,
-                        outcome: "ok",
-                        latency_us,
-                        result: Some(result),
-                        error: None,
-                    })
-                };
-                let full = entry(events::RecordedResult::Full {
-                    value: audit.value,
-                    redactions: serde_json::to_value(&audit.report).unwrap_or(Value::Null),
-                    digest: digest.clone(),
-                });
-                // A result too large for one entry is recorded by its digest and length, so that
-                // the call is still accounted for and the result the client got can be matched
-                // (docs/reliability.md, finding 5).
-                let recorded = if self.audit.fits(&full) {
-                    full
-                } else {
-                    entry(events::RecordedResult::Omitted {
-                        digest,
-                        bytes: unredacted.len(),
-                    })
-                };
-                (
-                    recorded,
-                    ok_result(tool, shown, decision.response.is_empty()),
-                )
-            }
-            Err(e) => {
-                let outcome = if matches!(e, UpstreamError::Function { .. }) {
-                    "tool_error"
-                } else {
-                    "upstream_error"
-                };
-                let entry = |error| {
-                    events::call_result(events::CallResult {
-                        session: caller.session,
-                        request_id: request_id.clone(),
-                        request_seq,
-                        tool: &tool.name,
-                        outcome,
-                        latency_us,
-                        result: None,
-                        error: Some(error),
-                    })
-                };
-                let full = entry(e.ledger_detail());
-                // An error detail too large for one entry (a `ConvexError`'s data, log lines) is
-                // recorded by its digest and length, like a result (finding 5).
-                let recorded = if self.audit.fits(&full) {
-                    full
-                } else {
-                    let detail = canonical::encode(&e.ledger_detail());
-                    entry(json!({"class": e.class(), "omitted": {
-                        "reason": "entry_limit", "bytes": detail.len(),
-                        "digest": blake3_ref(&detail)}}))
-                };
-                (
-                    recorded,
-                    error_result(format!(
-                        "{} (audit ref: ledger seq {request_seq})",
-                        e.agent_message()
-                    )),
-                )
-            }
-        };
-        // The call was forwarded: the usual -32603 ("nothing was forwarded") would be false here
-        // and invite a retry of something that may have taken effect (found by the fault
-        // campaign's disk-full scenario).
-        self.audit.record(result_entry).await.map_err(|e| {
-            Refusal::Recorded(
-                ErrorObject::new(
-                    code::INTERNAL_ERROR,
-                    format!(
-                        "audit ledger unavailable: the call was forwarded to Convex but its \
-                         outcome could not be recorded (audit ref: ledger seq {request_seq}); it \
-                         may have taken effect"
-                    ),
-                )
-                .with_data(json!({"reason": e.0})),
-            )
-        })?;
-        Ok(answer)
-    }
-
     /// A call over a rate limit: recorded as `rate.limited` within the principal's refusal
     /// budget (counted in the window's summary beyond it), answered with when to retry.
     async fn rate_limited(
@@ -700,7 +405,7 @@ impl Enforcer {
 }
 
 /// The decision as recorded in `call.request.decision`.
-fn decision_json(d: &Decision) -> Value {
+pub(super) fn decision_json(d: &Decision) -> Value {
     json!({
         "tier": d.tier.as_str(),
         "rule": d.rule_id.as_deref(),
@@ -711,7 +416,7 @@ fn decision_json(d: &Decision) -> Value {
 }
 
 /// A pending approval's record: a fresh id and when it lapses.
-fn approval_request(d: &Decision) -> Value {
+pub(super) fn approval_request(d: &Decision) -> Value {
     let mut id = [0u8; 12];
     // Without randomness there is no safe id; an all-zero id would collide, so say so.
     let id = match getrandom::fill(&mut id) {
@@ -738,17 +443,6 @@ fn approval_request(d: &Decision) -> Value {
     })
 }
 
-fn settings_list(approval: &Option<Value>, key: &str) -> Vec<String> {
-    approval
-        .as_ref()
-        .and_then(|a| a[key].as_array())
-        .map(|v| {
-            v.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 /// A `CallToolResult` with `isError: true` and one text block.
 pub fn error_result(text: String) -> Value {
     json!({"content": [{"type": "text", "text": text}], "isError": true})
@@ -757,7 +451,7 @@ pub fn error_result(text: String) -> Value {
 /// A successful `CallToolResult`: the value as JSON text, and as `structuredContent` when the
 /// tool declares an output schema (wrapped as `{"value": …}` where the catalog says so) and no
 /// response redaction applies (such tools are listed without their output schema).
-fn ok_result(tool: &Tool, value: Value, unredacted: bool) -> Value {
+pub(super) fn ok_result(tool: &Tool, value: Value, unredacted: bool) -> Value {
     let text = serde_json::to_string(&value).unwrap_or_default();
     let mut result = json!({"content": [{"type": "text", "text": text}], "isError": false});
     let wrap = matches!(

@@ -1,0 +1,419 @@
+//! `tools/call` as a sequence of named stages, in the order `docs/audit-events.md` §6 fixes:
+//! parse → rate limit → decide (policy, redaction, validation) → keep originals (vault) →
+//! record the request → settle (blocked, invalid, approval) → forward → record the result →
+//! answer. State the stages share travels in one [`CallContext`].
+//!
+//! **Architecture Invariant:** [`Enforcer::call_tool`] reaches [`Enforcer::forward`] only after
+//! `record_request` returned the seq of a durable `call.request` with disposition `forward`
+//! (or an approval reached its grants); the answer leaves only after `record_result` returned.
+use std::time::{Duration, Instant};
+
+use auditgate_ledger::canonical;
+use auditgate_policy::{Decision, Redacted, Tier};
+use serde_json::{Map, Value, json};
+
+use super::outcome::Settled;
+use super::{Caller, Enforcer, Refusal, approval_request, decision_json, error_result};
+use crate::approvals::{Outcome, PendingInfo};
+use crate::audit::{bounded, events};
+use crate::catalog::{Tool, ToolTarget};
+use crate::mcp::jsonrpc::{ErrorObject, Params, code};
+use crate::upstream::convex::codec::to_convex;
+use crate::validate::validate;
+use crate::vault::committed;
+
+/// What the gateway does with a decided call (`call.request.disposition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Disposition {
+    Forward,
+    Blocked,
+    InvalidArgs,
+    ApprovalPending,
+}
+
+impl Disposition {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Forward => "forward",
+            Self::Blocked => "blocked",
+            Self::InvalidArgs => "invalid_args",
+            Self::ApprovalPending => "approval_pending",
+        }
+    }
+}
+
+/// Keyed digests of the request as received (`docs/privacy.md` §2).
+#[derive(Debug, Clone)]
+pub(super) struct Digests {
+    pub request: String,
+    pub args: String,
+}
+
+/// One decided `tools/call`, as every stage after the decision sees it.
+#[derive(Debug)]
+pub(super) struct CallContext<'a> {
+    pub caller: Caller<'a>,
+    pub request_id: Value,
+    pub tool: &'a Tool,
+    /// The arguments as received (never recorded, never logged).
+    pub args: Value,
+    pub decision: Decision,
+    /// The arguments as the ledger holds them, with the originals the plan redacted.
+    pub audit_args: Redacted,
+    pub digests: Digests,
+    pub disposition: Disposition,
+    /// Validation errors (`invalid_args`), paths capped, never values.
+    pub errors: Vec<Value>,
+    /// The arguments encoded for Convex (functions only).
+    pub upstream_args: Value,
+    /// The pending approval's record (`approval_pending` only).
+    pub approval: Option<Value>,
+}
+
+impl Enforcer {
+    /// `tools/call`: decide, record, forward (allow only), record, answer.
+    pub async fn call_tool(
+        &self,
+        caller: Caller<'_>,
+        request_id: Value,
+        params: Option<&Params>,
+        raw: &[u8],
+    ) -> Result<Value, Refusal> {
+        let (name, args) = parse_params(params)?;
+        self.count_call();
+        let qualified = caller.principal.qualified();
+        if let Err(limited) = self.limiter.check(&qualified, name) {
+            return self.rate_limited(&caller, &qualified, name, &limited).await;
+        }
+        let digests = Digests {
+            request: self.audit.digest(raw),
+            args: self.audit.digest(&canonical::encode(&args)),
+        };
+        let Some(tool) = self.catalog.get(name) else {
+            return self
+                .unknown_tool(&caller, request_id, name, &args, digests)
+                .await;
+        };
+        let call = self.decide_call(caller, &qualified, request_id, tool, args, digests);
+        self.keep_originals(&call, &committed(&call.audit_args, &self.commit_key))
+            .await?;
+        let request_seq = self.record_request(&call).await?;
+        if let Some(answer) = self.settle(&call, request_seq).await? {
+            return Ok(answer);
+        }
+        let started = Instant::now();
+        let upstream = self
+            .forward(
+                call.caller,
+                call.tool,
+                &call.args,
+                call.upstream_args.clone(),
+            )
+            .await;
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let settled = self.settle_outcome(&call, request_seq, upstream, latency_us);
+        self.record_result(&call, request_seq, settled).await
+    }
+
+    /// Decide: the policy's decision, the audit redaction of the arguments, their validation
+    /// and encoding, and what the gateway will do.
+    fn decide_call<'a>(
+        &self,
+        caller: Caller<'a>,
+        qualified: &str,
+        request_id: Value,
+        tool: &'a Tool,
+        args: Value,
+        digests: Digests,
+    ) -> CallContext<'a> {
+        let decision = self
+            .policy
+            .decide(&self.request(qualified, &caller, tool, &args));
+        let audit_args = decision.audit_args.apply(&args, &self.commit_key);
+        let (errors, upstream_args) = if decision.tier == Tier::Blocked {
+            (Vec::new(), Value::Null)
+        } else {
+            check_args(tool, &args)
+        };
+        let (disposition, approval) = if decision.tier == Tier::Blocked {
+            (Disposition::Blocked, None)
+        } else if !errors.is_empty() {
+            (Disposition::InvalidArgs, None)
+        } else if decision.tier == Tier::ApprovalRequired {
+            (
+                Disposition::ApprovalPending,
+                Some(approval_request(&decision)),
+            )
+        } else {
+            (Disposition::Forward, None)
+        };
+        CallContext {
+            caller,
+            request_id,
+            tool,
+            args,
+            decision,
+            audit_args,
+            digests,
+            disposition,
+            errors,
+            upstream_args,
+            approval,
+        }
+    }
+
+    /// Record the request: the durable `call.request` every later stage depends on.
+    async fn record_request(&self, call: &CallContext<'_>) -> Result<u64, Refusal> {
+        let entry = events::call_request(events::CallRequest {
+            session: call.caller.session,
+            request_id: call.request_id.clone(),
+            principal: call.caller.principal,
+            tool: &call.tool.name,
+            function_path: call.tool.function_path(),
+            tool_kind: Some(call.tool.kind().as_str()),
+            request_digest: call.digests.request.clone(),
+            args_digest: call.digests.args.clone(),
+            args: call.audit_args.value.clone(),
+            redactions: serde_json::to_value(&call.audit_args.report).unwrap_or(Value::Null),
+            policy_hash: &self.policy_ref,
+            catalog_hash: self.catalog.hash(),
+            decision: decision_json(&call.decision),
+            disposition: call.disposition.as_str(),
+            approval: call.approval.clone(),
+            errors: (!call.errors.is_empty()).then(|| Value::Array(call.errors.clone())),
+        });
+        Ok(self.audit.record(entry).await?.seq)
+    }
+
+    /// Settle what does not go upstream now: a blocked or invalid call is answered here; an
+    /// approval-required call waits for its approval and is answered here unless approved.
+    /// `None`: forward.
+    async fn settle(
+        &self,
+        call: &CallContext<'_>,
+        request_seq: u64,
+    ) -> Result<Option<Value>, Refusal> {
+        match call.disposition {
+            Disposition::Forward => Ok(None),
+            Disposition::Blocked => Ok(Some(error_result(format!(
+                "Blocked by policy: {} (audit ref: ledger seq {request_seq}).",
+                call.decision.reason
+            )))),
+            Disposition::InvalidArgs => Ok(Some(invalid_args_answer(call, request_seq))),
+            Disposition::ApprovalPending => self.settle_approval(call, request_seq).await,
+        }
+    }
+
+    async fn settle_approval(
+        &self,
+        call: &CallContext<'_>,
+        request_seq: u64,
+    ) -> Result<Option<Value>, Refusal> {
+        let approval = call.approval.as_ref();
+        let info = PendingInfo {
+            id: approval
+                .and_then(|a| a["id"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            session: call.caller.session.to_string(),
+            request_seq,
+            caller: call.caller.principal.name.clone(),
+            tool: call.tool.name.clone(),
+            args: call.audit_args.value.clone(),
+            args_digest: call.digests.args.clone(),
+            policy_hash: self.policy_ref.clone(),
+            rule: call.decision.rule_id.as_deref().map(str::to_string),
+            reason: call.decision.reason.to_string(),
+            expires_at: approval
+                .and_then(|a| a["expires_at"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            approver_roles: settings_list(approval, "approver_roles"),
+            approver_keys: settings_list(approval, "approver_keys"),
+            four_eyes: approval.is_some_and(|a| a["four_eyes"] == true),
+            required: approval
+                .and_then(|a| a["required"].as_u64())
+                .map_or(1, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            granted: Vec::new(),
+        };
+        let timeout = Duration::from_secs(
+            call.decision
+                .approval
+                .as_deref()
+                .map_or(auditgate_policy::DEFAULT_TIMEOUT_SECS, |a| a.timeout_secs),
+        );
+        let approval_id = info.id.clone();
+        Ok(
+            match self.await_approval(call.caller, info, timeout).await? {
+                Outcome::Approved => None,
+                Outcome::Denied { approver, reason } => Some(error_result(format!(
+                    "Approval {approval_id} was denied by {approver}: {reason} (audit ref: ledger \
+                 seq {request_seq})."
+                ))),
+                Outcome::Expired { reason } => Some(error_result(format!(
+                    "Approval {approval_id} lapsed ({}) and the call was not executed (audit ref: \
+                 ledger seq {request_seq}).",
+                    reason.replace('_', " ")
+                ))),
+            },
+        )
+    }
+
+    /// Record the result (its committed originals in the vault first), then hand back the
+    /// answer. The call was forwarded: the usual -32603 ("nothing was forwarded") would be false
+    /// here and invite a retry of something that may have taken effect (found by the fault
+    /// campaign's disk-full scenario).
+    async fn record_result(
+        &self,
+        call: &CallContext<'_>,
+        request_seq: u64,
+        settled: Settled,
+    ) -> Result<Value, Refusal> {
+        let kept = match self.keep_originals(call, &settled.kept).await {
+            Ok(()) => Ok(()),
+            Err(Refusal::Audit(e)) => Err(e),
+            Err(other) => return Err(other),
+        };
+        let recorded = match kept {
+            Ok(()) => self.audit.record(settled.entry).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        recorded.map_err(|e| {
+            Refusal::Recorded(
+                ErrorObject::new(
+                    code::INTERNAL_ERROR,
+                    format!(
+                        "audit ledger unavailable: the call was forwarded to Convex but its \
+                         outcome could not be recorded (audit ref: ledger seq {request_seq}); it \
+                         may have taken effect"
+                    ),
+                )
+                .with_data(json!({"reason": e.0})),
+            )
+        })?;
+        Ok(settled.answer)
+    }
+
+    /// A call naming no tool of the catalog: recorded with the argument names only (there is no
+    /// redaction plan without a tool), refused.
+    async fn unknown_tool(
+        &self,
+        caller: &Caller<'_>,
+        request_id: Value,
+        name: &str,
+        args: &Value,
+        digests: Digests,
+    ) -> Result<Value, Refusal> {
+        let entry = events::call_request(events::CallRequest {
+            session: caller.session,
+            request_id,
+            principal: caller.principal,
+            tool: name,
+            function_path: None,
+            tool_kind: None,
+            request_digest: digests.request,
+            args_digest: digests.args,
+            args: Value::Array(argument_names(args)),
+            redactions: json!([{"path": "$", "mode": "keys-only", "by": "unknown tool"}]),
+            policy_hash: &self.policy_ref,
+            catalog_hash: self.catalog.hash(),
+            decision: json!({"tier": "blocked", "rule": null,
+                             "reason": "no such tool in the catalog",
+                             "write_capped": false, "inputs_read": []}),
+            disposition: "unknown_tool",
+            approval: None,
+            errors: None,
+        });
+        self.audit.record(entry).await?;
+        Err(Refusal::Recorded(ErrorObject::invalid_params(format!(
+            "Unknown tool: {name}"
+        ))))
+    }
+}
+
+/// Parse: `params` must be `{name: string, arguments?: object}`.
+fn parse_params(params: Option<&Params>) -> Result<(&str, Value), Refusal> {
+    let invalid = |why: &str| Refusal::Protocol(ErrorObject::invalid_params(why));
+    let params = params
+        .and_then(Params::as_object)
+        .ok_or_else(|| invalid("tools/call needs params {name, arguments}"))?;
+    let name = params
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("tools/call: \"name\" must be a string"))?;
+    let args = match params.get("arguments") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(Value::Object(a)) => Value::Object(a.clone()),
+        Some(_) => return Err(invalid("tools/call: \"arguments\" must be an object")),
+    };
+    Ok((name, args))
+}
+
+/// Validation against the tool's input schema, then the Convex encoding: the errors (at most
+/// `MAX_NAMES` recorded, each path capped — a path quotes the caller's keys — the rest counted)
+/// and the encoded arguments.
+fn check_args(tool: &Tool, args: &Value) -> (Vec<Value>, Value) {
+    let all = validate(&tool.input_schema, args);
+    let total = all.len();
+    let mut errors: Vec<Value> = all
+        .into_iter()
+        .take(bounded::MAX_NAMES)
+        .map(|e| json!({"path": bounded::string(&e.path), "message": e.message}))
+        .collect();
+    if total > errors.len() {
+        errors.push(json!({"path": "", "message":
+            format!("… and {} more errors", total - errors.len())}));
+    }
+    let mut encoded = Value::Null;
+    if errors.is_empty()
+        && let ToolTarget::Function { args: v, .. } = &tool.target
+    {
+        match to_convex(v, args) {
+            Ok(e) => encoded = e,
+            Err(e) => errors.push(json!({"path": e.path, "message": e.message})),
+        }
+    }
+    (errors, encoded)
+}
+
+fn invalid_args_answer(call: &CallContext<'_>, request_seq: u64) -> Value {
+    let list: Vec<String> = call
+        .errors
+        .iter()
+        .map(|e| {
+            let path = e["path"].as_str().unwrap_or_default();
+            let path = if path.is_empty() { "arguments" } else { path };
+            format!("{path}: {}", e["message"].as_str().unwrap_or_default())
+        })
+        .collect();
+    error_result(format!(
+        "Invalid arguments for {}: {} (audit ref: ledger seq {request_seq}).",
+        call.tool.name,
+        list.join("; ")
+    ))
+}
+
+/// The argument names of a call to an unknown tool (capped), for its `call.request`.
+fn argument_names(args: &Value) -> Vec<Value> {
+    args.as_object()
+        .map(|a| {
+            let (keys, omitted) = bounded::names(a.keys());
+            let mut keys: Vec<Value> = keys.into_iter().map(Value::String).collect();
+            if omitted > 0 {
+                keys.push(Value::String(format!("… and {omitted} more")));
+            }
+            keys
+        })
+        .unwrap_or_default()
+}
+
+fn settings_list(approval: Option<&Value>, key: &str) -> Vec<String> {
+    approval
+        .and_then(|a| a[key].as_array())
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,40 @@
+//! The originals of committed values, handed to the evidence vault (`docs/privacy.md` §5)
+//! before the entry that commits them is recorded — as the ledger is written before a call is
+//! forwarded, so a kill -9 never leaves a commitment whose original the vault should have.
+
+use super::call::CallContext;
+use super::{Enforcer, Refusal};
+use crate::audit::AuditError;
+use crate::vault::Kept;
+
+impl Enforcer {
+    /// Keeps `kept` in the vault under the call's data subject, durably, before the entry that
+    /// commits them is recorded. Without a vault, or a subject, or anything committed: nothing.
+    /// A vault that cannot write refuses the call (fail closed, like the ledger).
+    pub(super) async fn keep_originals(
+        &self,
+        call: &CallContext<'_>,
+        kept: &[Kept],
+    ) -> Result<(), Refusal> {
+        let Some(vault) = &self.vault else {
+            return Ok(());
+        };
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let Some(subject) = vault.subject_of(&call.args) else {
+            return Ok(());
+        };
+        let vault = vault.clone();
+        let kept = kept.to_vec();
+        let outcome = tokio::task::spawn_blocking(move || vault.keep(&subject, &kept)).await;
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "evidence vault write failed; refusing");
+                Err(Refusal::Audit(AuditError(format!("evidence vault: {e}"))))
+            }
+            Err(e) => Err(Refusal::Audit(AuditError(format!("evidence vault: {e}")))),
+        }
+    }
+}

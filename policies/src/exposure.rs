@@ -1,0 +1,214 @@
+//! By-value redaction: a value the policy redacted at one location must not reappear in clear
+//! anywhere else in the same call — in another member of the result, in a Convex error message,
+//! in a function's log lines (`docs/policy-format.md` §5, "By value").
+//!
+//! An [`Exposure`] is built from the originals a plan redacted ([`crate::Redacted::originals`]):
+//! every string and number leaf among them is a protected text. [`Exposure::scrub`] then
+//! replaces each occurrence of a protected text in every string (and object key) of another
+//! value by `"[REDACTED]"`:
+//!
+//! - a text of 4 characters or more is replaced wherever it occurs, also inside a longer string;
+//! - a shorter text (`"9"`, `"AB"`, a small number) only where it stands alone: not next to a
+//!   letter or digit, so that redacting the slot `"9"` does not rewrite every 9 in a sentence
+//!   but does rewrite `slot 9 is taken`;
+//! - strings are also looked for in their JSON-escaped form, since a message may quote a value
+//!   as JSON;
+//! - booleans and `null` are not protected texts (they carry no identity of their own).
+use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use serde_json::{Map, Value};
+
+use crate::commitment::COMMIT_MEMBER;
+use crate::redaction::MASK;
+
+/// Texts shorter than this (in characters) are replaced only where they stand alone.
+const SHORT_TEXT_CHARS: usize = 4;
+
+/// The protected texts of one call, and a matcher over them.
+#[derive(Clone, Default)]
+pub struct Exposure {
+    texts: Vec<String>,
+    matcher: Option<AhoCorasick>,
+}
+
+impl std::fmt::Debug for Exposure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Exposure(<{} texts>)", self.texts.len())
+    }
+}
+
+impl Exposure {
+    /// The protected texts among `values` (their string and number leaves).
+    pub fn of<'a>(values: impl IntoIterator<Item = &'a Value>) -> Self {
+        let mut texts = Vec::new();
+        for value in values {
+            collect(value, &mut texts);
+        }
+        texts.sort();
+        texts.dedup();
+        let matcher = (!texts.is_empty())
+            .then(|| {
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&texts)
+                    .ok()
+            })
+            .flatten();
+        Exposure { texts, matcher }
+    }
+
+    /// Whether there is nothing to look for.
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// `value` with every protected text replaced in its strings and keys, and how many were.
+    pub fn scrub(&self, value: &Value) -> (Value, usize) {
+        let mut count = 0;
+        let out = if self.is_empty() {
+            value.clone()
+        } else {
+            self.scrub_value(value, &mut count)
+        };
+        (out, count)
+    }
+
+    /// `text` with every protected text replaced.
+    pub fn scrub_text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut count = 0;
+        self.scrub_str(text, &mut count)
+    }
+
+    fn scrub_value(&self, value: &Value, count: &mut usize) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.scrub_str(s, count).into_owned()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.scrub_value(v, count)).collect())
+            }
+            // A commitment is the redaction itself: its hex digits are not the caller's text.
+            Value::Object(map) if map.len() == 1 && map.contains_key(COMMIT_MEMBER) => {
+                value.clone()
+            }
+            Value::Object(map) => {
+                let mut out = Map::with_capacity(map.len());
+                for (k, v) in map {
+                    out.insert(
+                        self.scrub_str(k, count).into_owned(),
+                        self.scrub_value(v, count),
+                    );
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        }
+    }
+
+    fn scrub_str<'t>(&self, text: &'t str, count: &mut usize) -> Cow<'t, str> {
+        let Some(matcher) = &self.matcher else {
+            return Cow::Borrowed(text);
+        };
+        let mut out: Option<String> = None;
+        let mut last = 0;
+        for m in matcher.find_iter(text) {
+            let pattern = &self.texts[m.pattern().as_usize()];
+            if pattern.chars().count() < SHORT_TEXT_CHARS && !stands_alone(text, m.start(), m.end())
+            {
+                continue;
+            }
+            let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            buf.push_str(&text[last..m.start()]);
+            buf.push_str(MASK);
+            last = m.end();
+            *count += 1;
+        }
+        match out {
+            None => Cow::Borrowed(text),
+            Some(mut buf) => {
+                buf.push_str(&text[last..]);
+                Cow::Owned(buf)
+            }
+        }
+    }
+}
+
+/// Whether `text[start..end]` has no letter or digit right before or after it.
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+}
+
+fn collect(value: &Value, texts: &mut Vec<String>) {
+    match value {
+        Value::String(s) if !s.is_empty() => {
+            texts.push(s.clone());
+            let escaped = serde_json::to_string(s).unwrap_or_default();
+            let escaped = escaped
+                .get(1..escaped.len().saturating_sub(1))
+                .unwrap_or_default();
+            if escaped != s {
+                texts.push(escaped.to_owned());
+            }
+        }
+        Value::Number(n) => texts.push(n.to_string()),
+        Value::Array(items) => items.iter().for_each(|v| collect(v, texts)),
+        Value::Object(map) => map.values().for_each(|v| collect(v, texts)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn long_texts_are_replaced_anywhere() {
+        let e = Exposure::of([&json!("987-65-4321")]);
+        let (out, n) = e.scrub(&json!({
+            "message": "Uncaught ConvexError: ssn 987-65-4321 exists (987-65-4321)",
+            "logLines": ["[LOG] checking 987-65-43210"],
+            "987-65-4321": 1,
+        }));
+        assert_eq!(n, 4);
+        let text = out.to_string();
+        assert!(!text.contains("987-65-4321"), "{text}");
+        assert!(text.contains("ssn [REDACTED] exists"));
+    }
+
+    #[test]
+    fn short_texts_only_where_they_stand_alone() {
+        let e = Exposure::of([&json!({"slot": "9", "room": 12})]);
+        assert_eq!(e.scrub_text("slot 9 is taken"), "slot [REDACTED] is taken");
+        assert_eq!(
+            e.scrub_text("9:30 in room 12"),
+            "[REDACTED]:30 in room [REDACTED]"
+        );
+        assert_eq!(e.scrub_text("v19 and 129"), "v19 and 129");
+    }
+
+    #[test]
+    fn json_escaped_forms_and_nested_values() {
+        let e = Exposure::of([&json!({"note": "say \"hi\"", "list": ["abcd"]})]);
+        assert_eq!(
+            e.scrub_text(r#"data: {"note":"say \"hi\""} abcd"#),
+            r#"data: {"note":"[REDACTED]"} [REDACTED]"#
+        );
+    }
+
+    #[test]
+    fn commitments_are_left_whole() {
+        let commit = json!({"$commit": "blake3k:20262026aa"});
+        let e = Exposure::of([&json!(2026), &json!("blake3k:")]);
+        assert_eq!(e.scrub(&commit), (commit, 0));
+    }
+
+    #[test]
+    fn booleans_null_and_empty_strings_protect_nothing() {
+        let e = Exposure::of([&json!([true, null, ""])]);
+        assert!(e.is_empty());
+        assert_eq!(e.scrub(&json!({"a": "true"})).1, 0);
+        assert_eq!(format!("{e:?}"), "Exposure(<0 texts>)");
+    }
+}
