@@ -37,6 +37,9 @@ enum Command {
     Keys(cmd::keys::Command),
     /// Print the tool catalog as a principal would see it in tools/list.
     Tools(cmd::tools::Args),
+    /// The evidence vault: reveal committed originals, erase a data subject (recorded).
+    #[command(subcommand)]
+    Vault(cmd::vault::Command),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Approver(c) => cmd::approvals::run_approver(c),
         Command::Approvals(c) => cmd::approvals::run(c),
         Command::Tools(a) => cmd::tools::run(a),
+        Command::Vault(c) => cmd::vault::run(c),
     };
     match result {
         Ok(code) => code,

@@ -455,3 +455,48 @@ pub fn call_interrupted(i: &Interrupted<'_>) -> Draft {
     }
     draft("call.interrupted", body)
 }
+
+/// Commitments listed in one `vault.erased` entry at most (more make several parts).
+pub const ERASED_PER_ENTRY: usize = 4096;
+
+/// `vault.erased`: a data subject's vault key was destroyed (`docs/privacy.md` §5.4). One entry
+/// per part of at most [`ERASED_PER_ENTRY`] commitments.
+pub fn vault_erased(
+    key_id: &str,
+    commitments: &[String],
+    by: &str,
+    reason: Option<&str>,
+) -> Vec<Draft> {
+    let parts: Vec<&[String]> = if commitments.is_empty() {
+        vec![&[]]
+    } else {
+        commitments.chunks(ERASED_PER_ENTRY).collect()
+    };
+    let total = commitments.len();
+    let count = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let mut body = json!({"key_id": key_id, "commitments": part, "total": total,
+                                  "part": i + 1, "parts": count, "by": bounded::owned(by)});
+            put(
+                &mut body,
+                "reason",
+                reason.map(|r| bounded::sentence(r).into()),
+            );
+            draft("vault.erased", body)
+        })
+        .collect()
+}
+
+/// `vault.revealed`: an operator opened the vault for the commitments of entry `seq`.
+pub fn vault_revealed(seq: u64, commitments: &[String], by: &str, reason: Option<&str>) -> Draft {
+    let mut body = json!({"seq": seq, "commitments": commitments, "by": bounded::owned(by)});
+    put(
+        &mut body,
+        "reason",
+        reason.map(|r| bounded::sentence(r).into()),
+    );
+    draft("vault.revealed", body)
+}

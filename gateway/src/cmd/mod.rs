@@ -7,3 +7,4 @@ pub mod keys;
 pub mod serve;
 pub mod status;
 pub mod tools;
+pub mod vault;

@@ -11,6 +11,7 @@
 //! **Architecture Invariant:** the gateway keeps a call's committed originals in the vault
 //! before it records the entry that commits them (and so before it forwards the call or
 //! answers it); a vault that cannot write refuses the call, as the ledger does.
+pub mod access;
 pub mod keys;
 pub mod records;
 
