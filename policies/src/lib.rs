@@ -25,6 +25,7 @@ mod explain;
 mod glob;
 mod path;
 mod policy;
+mod privacy;
 mod raw;
 mod redaction;
 mod rule;
