@@ -12,6 +12,7 @@ use crate::error::{Location, PolicyError, Warning, WarningKind};
 use crate::glob::NameGlob;
 use crate::path::DottedPath;
 use crate::policy::Policy;
+use crate::privacy::{Site, Table};
 use crate::raw::{RawApproval, RawCondition, RawPolicy, RawRedaction, RawRule, S};
 use crate::redaction::{RedactionEntry, RedactionMode, RedactionPlan, Target};
 use crate::rule::{Plans, Rule};
@@ -22,6 +23,9 @@ pub const FORMAT_VERSION: i64 = 1;
 
 /// Conditions nest at most this deep (`all`/`any`/`not`).
 const MAX_CONDITION_DEPTH: usize = 16;
+
+/// A compiled redaction entry with the span of its path and its field, for reports.
+type Written = (RedactionEntry, Range<usize>, String);
 
 struct Ctx<'a> {
     file: &'a str,
@@ -93,10 +97,18 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
         default_tier.as_str()
     );
 
+    let mut sites = Vec::new();
+    for (table, written) in [
+        (Table::Args, &global_args),
+        (Table::Result, &global_result),
+        (Table::Hide, &global_hide),
+    ] {
+        push_sites(ctx, &mut sites, table, None, written);
+    }
     let mut rules: Vec<Rule> = Vec::with_capacity(raw.rules.len());
     for (i, raw_rule) in raw.rules.iter().enumerate() {
         let field = format!("rules[{i}]");
-        let rule = rule(
+        let (rule, own) = rule(
             ctx,
             raw_rule,
             &field,
@@ -121,6 +133,9 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
             };
             ctx.warnings.push(warning);
         }
+        for (table, written) in [Table::Args, Table::Result, Table::Hide].iter().zip(&own) {
+            push_sites(ctx, &mut sites, *table, Some(rules.len()), written);
+        }
         rules.push(rule);
     }
 
@@ -129,7 +144,7 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
             .filter(|&i| rules[i].kinds.is_none_or(|mask| mask & kind.bit() != 0))
             .collect()
     });
-    Ok(Policy {
+    let policy = Policy {
         by_kind,
         file_name: ctx.file.to_owned(),
         hash,
@@ -140,7 +155,25 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
         default_reason_capped: format!("{default_reason}{cap_note}").into(),
         default_reason: default_reason.into(),
         rules,
-    })
+    };
+    let privacy = crate::privacy::check(&policy, &sites);
+    ctx.warnings.extend(privacy);
+    Ok(policy)
+}
+
+fn push_sites(
+    ctx: &Ctx<'_>,
+    sites: &mut Vec<Site>,
+    table: Table,
+    rule: Option<usize>,
+    written: &[Written],
+) {
+    sites.extend(written.iter().map(|(entry, span, field)| Site {
+        table,
+        rule,
+        entry: entry.clone(),
+        loc: ctx.loc(span.clone(), field.clone()),
+    }));
 }
 
 fn rule(
@@ -148,9 +181,9 @@ fn rule(
     spanned: &S<RawRule>,
     field: &str,
     default_approval: &Arc<ApprovalSettings>,
-    globals: [&[(RedactionEntry, Range<usize>, String)]; 3],
+    globals: [&[Written]; 3],
     cap_note: &str,
-) -> Result<Rule, PolicyError> {
+) -> Result<(Rule, [Vec<Written>; 3]), PolicyError> {
     let raw = spanned.get_ref();
     let id = raw.id.get_ref();
     let id_ok = !id.is_empty()
@@ -242,7 +275,7 @@ fn rule(
         reason.push_str(": ");
         reason.push_str(d.trim());
     }
-    Ok(Rule {
+    let rule = Rule {
         id: id.as_str().into(),
         line,
         tools,
@@ -256,7 +289,8 @@ fn rule(
         approval,
         reason_capped: format!("{reason}{cap_note}").into(),
         reason: reason.into(),
-    })
+    };
+    Ok((rule, [args, result, hide]))
 }
 
 fn nonempty<T>(ctx: &Ctx<'_>, list: &S<Vec<T>>, field: &str) -> Result<(), PolicyError> {
@@ -327,7 +361,7 @@ fn entries(
     field: &str,
     origin: &str,
     audit: bool,
-) -> Result<Vec<(RedactionEntry, Range<usize>, String)>, PolicyError> {
+) -> Result<Vec<Written>, PolicyError> {
     let mut out = Vec::with_capacity(raw.len());
     for (i, spanned) in raw.iter().enumerate() {
         let r = spanned.get_ref();
@@ -372,10 +406,10 @@ fn entries(
 /// Merges file-wide and rule entries into one plan, rejecting the same path with two modes.
 fn plan(
     ctx: &mut Ctx<'_>,
-    global: &[(RedactionEntry, Range<usize>, String)],
-    local: &[(RedactionEntry, Range<usize>, String)],
+    global: &[Written],
+    local: &[Written],
 ) -> Result<RedactionPlan, PolicyError> {
-    let all: Vec<&(RedactionEntry, Range<usize>, String)> = global.iter().chain(local).collect();
+    let all: Vec<&Written> = global.iter().chain(local).collect();
     let mut kept: Vec<RedactionEntry> = Vec::with_capacity(all.len());
     for (i, (entry, span, field)) in all.iter().enumerate() {
         let earlier = all[..i]

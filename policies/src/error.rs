@@ -9,6 +9,15 @@ use thiserror::Error;
 
 use crate::redaction::RedactionMode;
 
+/// Past participle of a redaction mode, for messages.
+fn redacted_as(mode: RedactionMode) -> &'static str {
+    match mode {
+        RedactionMode::Drop => "dropped",
+        RedactionMode::Mask => "masked",
+        RedactionMode::Commit => "committed",
+    }
+}
+
 /// Where in the policy file a problem is: 1-based line and column (in characters), and the
 /// dotted field path (`rules[3].match.tool[0]`, zero-based indices).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +208,60 @@ pub enum WarningKind {
     DuplicateRedaction { path: String },
     /// Approval settings on a rule whose tier is `blocked`; they can never be used.
     UnusedApproval { rule_id: String },
+    /// A path redacted in arguments that the `audit.result` plan of some decision that forwards
+    /// calls does not cover: a result or a Convex error repeating the value would be written to
+    /// the ledger in clear.
+    ArgumentNotRedactedInResult {
+        /// The argument path as written.
+        path: String,
+        /// Its mode in the arguments.
+        mode: RedactionMode,
+        /// The rules whose result plan does not cover it, in file order.
+        rules: Vec<String>,
+        /// Whether the default decision (the file-wide tables only) does not cover it either.
+        default_decision: bool,
+        /// The entry to add, as TOML.
+        add: String,
+    },
+    /// A field a rule hides from responses that a decision letting `convex_query_documents`
+    /// read documents does not hide: it is visible and filterable through the data tool.
+    HiddenFieldReadable {
+        /// The hidden path as written.
+        path: String,
+        /// The rule that hides it.
+        hidden_by: String,
+        /// The rule that lets the data tool read without hiding it; `None` for the default
+        /// decision.
+        reader: Option<String>,
+        /// The reader rule's line.
+        reader_line: Option<usize>,
+        /// The entry to add, as TOML.
+        add: String,
+    },
+}
+
+impl WarningKind {
+    /// Whether the warning is about a value protected in one place and let out in another.
+    pub fn is_privacy(&self) -> bool {
+        matches!(
+            self,
+            WarningKind::ArgumentNotRedactedInResult { .. }
+                | WarningKind::HiddenFieldReadable { .. }
+        )
+    }
+}
+
+/// `rule "a"`, `rule "a" and rule "b"`, `rule "a", rule "b" and the default decision`.
+fn contexts(rules: &[String], default_decision: bool) -> String {
+    let mut names: Vec<String> = rules.iter().map(|r| format!("rule {r:?}")).collect();
+    if default_decision {
+        names.push("the default decision".into());
+    }
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 impl fmt::Display for Warning {
@@ -216,6 +279,54 @@ impl fmt::Display for Warning {
                 f,
                 "rule {rule_id:?} is `blocked`; its approval settings are never used"
             ),
+            WarningKind::ArgumentNotRedactedInResult {
+                path,
+                mode,
+                rules,
+                default_decision,
+                add,
+            } => {
+                let done = redacted_as(*mode);
+                let place = match (rules.as_slice(), default_decision) {
+                    ([rule], false) => format!("[audit].result or to rule {rule:?}'s audit.result"),
+                    ([_, _, ..], false) => {
+                        "[audit].result (or to each of those rules' audit.result)".into()
+                    }
+                    _ => "[audit].result".into(),
+                };
+                write!(
+                    f,
+                    "argument path {path:?} is {done} in arguments but not redacted in results and errors of {}: add {add} to {place}: a value {done} in arguments would otherwise be written in clear when a result or a Convex error repeats it",
+                    contexts(rules, *default_decision)
+                )
+            }
+            WarningKind::HiddenFieldReadable {
+                path,
+                hidden_by,
+                reader,
+                reader_line,
+                add,
+            } => {
+                write!(
+                    f,
+                    "path {path:?} is hidden from responses by rule {hidden_by:?} but "
+                )?;
+                match (reader, reader_line) {
+                    (Some(r), Some(line)) => write!(f, "rule {r:?} (line {line})")?,
+                    (Some(r), None) => write!(f, "rule {r:?}")?,
+                    (None, _) => {
+                        write!(f, "the default decision (defaults.tier is not \"blocked\")")?
+                    }
+                }
+                write!(
+                    f,
+                    " lets convex_query_documents read documents without hiding it: the field is visible and filterable there; add {add} to [response].hide"
+                )?;
+                match reader {
+                    Some(r) => write!(f, " or to rule {r:?}'s response.hide"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ mod exposure;
 mod glob;
 mod path;
 mod policy;
+mod privacy;
 mod raw;
 mod redaction;
 mod rule;

@@ -330,3 +330,111 @@ fn warning_duplicate_redaction_and_unused_approval() {
     );
     assert!(w[0].to_string().starts_with("p.toml:3:"), "{}", w[0]);
 }
+
+#[test]
+fn warning_argument_not_redacted_in_result() {
+    // File-wide: every forwarding rule whose result plan lacks it is named; blocked rules and a
+    // blocked default forward nothing, and a rule with its own `**.taxId` result entry is covered.
+    let w = warnings(
+        "version = 1\n\
+         [audit]\n\
+         args = [{ path = \"**.taxId\", mode = \"commit\" }]\n\
+         [[rules]]\nid = \"customers\"\nmatch.function = [\"customers:get\"]\n\
+         audit.result = [{ path = \"**.taxId\", mode = \"mask\" }]\n\
+         [[rules]]\nid = \"reads\"\nmatch.function = [\"diagnostics:*\"]\n\
+         [[rules]]\nid = \"writes\"\nmatch.function = [\"x:*\"]\n\
+         audit.args = [{ path = \"reason\", mode = \"mask\" }]\n\
+         [[rules]]\nid = \"no-admin\"\nmatch.function = [\"admin:*\"]\ntier = \"blocked\"\n\
+         audit.args = [{ path = \"secret\", mode = \"drop\" }]\n",
+    );
+    assert_eq!(
+        w,
+        [
+            "policy.toml:3:18: audit.args[0]: warning: argument path \"**.taxId\" is committed in arguments but not redacted in results and errors of rule \"reads\" and rule \"writes\": add { path = \"**.taxId\", mode = \"commit\" } to [audit].result (or to each of those rules' audit.result): a value committed in arguments would otherwise be written in clear when a result or a Convex error repeats it",
+            "policy.toml:14:24: rules[2].audit.args[0]: warning: argument path \"reason\" is masked in arguments but not redacted in results and errors of rule \"writes\": add { path = \"**.reason\", mode = \"mask\" } to [audit].result or to rule \"writes\"'s audit.result: a value masked in arguments would otherwise be written in clear when a result or a Convex error repeats it",
+        ]
+    );
+    // An allowing default decision is a context too (the file-wide tables only).
+    let w = warnings(
+        "version = 1\n[defaults]\ntier = \"allow\"\n\
+         [audit]\nargs = [{ jsonpath = \"$.card\", mode = \"drop\" }]\n",
+    );
+    assert_eq!(
+        w,
+        [
+            "policy.toml:5:22: audit.args[0]: warning: argument path \"$.card\" is dropped in arguments but not redacted in results and errors of the default decision: add { path = \"**.card\", mode = \"drop\" } to [audit].result: a value dropped in arguments would otherwise be written in clear when a result or a Convex error repeats it",
+        ]
+    );
+    // Covered: identical text, `**.name` for a path ending in `name`, `$..name`, `$`.
+    for result in [
+        "{ path = \"customer.taxId\", mode = \"commit\" }",
+        "{ path = \"**.taxId\", mode = \"mask\" }",
+        "{ jsonpath = \"$..taxId\", mode = \"drop\" }",
+        "{ jsonpath = \"$\", mode = \"drop\" }",
+    ] {
+        let w = warnings(&format!(
+            "version = 1\n[defaults]\ntier = \"allow\"\n[audit]\n\
+             args = [{{ path = \"customer.taxId\", mode = \"commit\" }}]\n\
+             result = [{result}]\n[[rules]]\nid = \"r\"\n"
+        ));
+        assert!(w.is_empty(), "{result}: {w:?}");
+    }
+    // A rule's own result entry covers its own argument entry.
+    let w = warnings(
+        "version = 1\n[[rules]]\nid = \"r\"\n\
+         audit.args = [{ path = \"reason\", mode = \"commit\" }]\n\
+         audit.result = [{ path = \"**.reason\", mode = \"commit\" }]\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+}
+
+#[test]
+fn warning_hidden_field_readable() {
+    let src = "version = 1\n\
+               [[rules]]\nid = \"patient-reads\"\nmatch.function = [\"patients:get\"]\n\
+               response.hide = [{ path = \"**.ssn\", mode = \"drop\" }]\n\
+               [[rules]]\nid = \"schemas\"\nmatch.tool = [\"convex_get_table\"]\n\
+               [[rules]]\nid = \"writes\"\nmatch.kind = [\"data-write\"]\n\
+               [[rules]]\nid = \"blocked-tables\"\nmatch.tool = [\"convex_list_*\"]\ntier = \"blocked\"\n\
+               [[rules]]\nid = \"tables\"\nmatch.tool = [\"convex_query_*\"]\nmatch.roles = [\"admin\"]\n";
+    let (_, w) = Policy::parse("policy.toml", src.as_bytes()).unwrap();
+    assert_eq!(
+        w.iter().map(|w| &w.kind).collect::<Vec<_>>(),
+        [&WarningKind::HiddenFieldReadable {
+            path: "**.ssn".into(),
+            hidden_by: "patient-reads".into(),
+            reader: Some("tables".into()),
+            reader_line: Some(16),
+            add: "{ path = \"**.ssn\", mode = \"drop\" }".into(),
+        }]
+    );
+    assert!(w[0].kind.is_privacy());
+    assert_eq!(
+        w[0].to_string(),
+        "policy.toml:5:27: rules[0].response.hide[0]: warning: path \"**.ssn\" is hidden from responses by rule \"patient-reads\" but rule \"tables\" (line 16) lets convex_query_documents read documents without hiding it: the field is visible and filterable there; add { path = \"**.ssn\", mode = \"drop\" } to [response].hide or to rule \"tables\"'s response.hide"
+    );
+    // Hidden file-wide, or by the reader itself (any covering spelling): nothing to say.
+    for fix in [
+        "[response]\nhide = [{ path = \"**.ssn\", mode = \"drop\" }]\n",
+        "",
+    ] {
+        let mut src = format!("version = 1\n{fix}{}", &src["version = 1\n".len()..]);
+        if fix.is_empty() {
+            src.push_str("response.hide = [{ jsonpath = \"$..ssn\", mode = \"drop\" }]\n");
+        }
+        let (_, w) = Policy::parse("policy.toml", src.as_bytes()).unwrap();
+        assert!(!w.iter().any(|w| w.kind.is_privacy()), "{src}\n{w:?}");
+    }
+    // An allowing default decision lets the data tool read whatever no rule matches.
+    let w = warnings(
+        "version = 1\n[defaults]\ntier = \"approval_required\"\n\
+         [[rules]]\nid = \"p\"\nmatch.function = [\"patients:get\"]\n\
+         response.hide = [{ path = \"ssn\", mode = \"mask\" }]\n",
+    );
+    assert_eq!(
+        w,
+        [
+            "policy.toml:7:27: rules[0].response.hide[0]: warning: path \"ssn\" is hidden from responses by rule \"p\" but the default decision (defaults.tier is not \"blocked\") lets convex_query_documents read documents without hiding it: the field is visible and filterable there; add { path = \"**.ssn\", mode = \"mask\" } to [response].hide",
+        ]
+    );
+}

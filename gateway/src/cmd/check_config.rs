@@ -8,7 +8,7 @@ use auditgate::server::load_commit_key;
 use auditgate::upstream::convex;
 use auditgate_ledger::SigningKey;
 
-use super::tools::{load_catalog, load_policy};
+use super::tools::{load_catalog, load_policy_counting};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,9 +35,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     check(
         "policy",
         match &config.policy {
-            Some(p) => load_policy(&p.file).map(|policy| {
+            // Warnings (printed on stderr) do not fail the check: the policy loads and serves.
+            Some(p) => load_policy_counting(&p.file).map(|(policy, warnings)| {
+                let warnings = match warnings {
+                    0 => String::new(),
+                    1 => ", 1 warning".into(),
+                    n => format!(", {n} warnings"),
+                };
                 format!(
-                    "{} (blake3:{}, {} rules)",
+                    "{} (blake3:{}, {} rules{warnings})",
                     p.file.display(),
                     policy.hash_hex(),
                     policy.rule_ids().count()

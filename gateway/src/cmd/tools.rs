@@ -45,14 +45,21 @@ pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
 
 /// Parses a policy file, printing its warnings to stderr.
 pub fn load_policy(path: &std::path::Path) -> anyhow::Result<auditgate_policy::Policy> {
+    load_policy_counting(path).map(|(policy, _)| policy)
+}
+
+/// [`load_policy`], also returning how many warnings it printed.
+pub fn load_policy_counting(
+    path: &std::path::Path,
+) -> anyhow::Result<(auditgate_policy::Policy, usize)> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading policy {}", path.display()))?;
     let name = path.display().to_string();
     let (policy, warnings) = auditgate_policy::Policy::parse(&name, &bytes)?;
-    for w in warnings {
+    for w in &warnings {
         eprintln!("policy warning: {w}");
     }
-    Ok(policy)
+    Ok((policy, warnings.len()))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
