@@ -27,6 +27,8 @@ pub const CALL_RESULT: &str = "call.result";
 /// `call.interrupted`: written by a restarting gateway, before its `gateway.start`, for a call an
 /// earlier run forwarded without recording its result; may follow the session's close.
 pub const CALL_INTERRUPTED: &str = "call.interrupted";
+/// A data subject's vault key destroyed (`docs/privacy.md` §5.4).
+pub const VAULT_ERASED: &str = "vault.erased";
 /// `request.refused`: may name a session that does not exist (that is why it was refused).
 pub const REQUEST_REFUSED: &str = "request.refused";
 /// `approval.granted`.
@@ -81,6 +83,10 @@ pub struct Facts<'a> {
     pub approved: Option<bool>,
     /// `reason`.
     pub reason: Option<Cow<'a, str>>,
+    /// `key_id` (`vault.erased`).
+    pub key_id: Option<Cow<'a, str>>,
+    /// `commitments` (`vault.erased`), as its JSON bytes.
+    pub commitments: Option<&'a [u8]>,
 }
 
 /// Reads the facts of an entry's stored bytes; `None` if they are not an object with a string
@@ -109,6 +115,8 @@ pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
         signature: None,
         approved: None,
         reason: None,
+        key_id: None,
+        commitments: None,
     };
     let mut kind = None;
     for (key, value) in Members::new(bytes) {
@@ -133,6 +141,8 @@ pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
             b"signature" => f.signature = string(value),
             b"approved" => f.approved = boolean(value),
             b"reason" => f.reason = string(value),
+            b"key_id" => f.key_id = string(value),
+            b"commitments" => f.commitments = Some(value),
             _ => {}
         }
     }

@@ -323,6 +323,18 @@ pub struct Interrupted {
     pub interrupted_seq: u64,
 }
 
+/// A data subject's vault key destroyed: the originals of these commitments can no longer be
+/// revealed by anyone (the ledger's entries, chain and signatures are untouched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// The `vault.erased` entry.
+    pub seq: u64,
+    /// The destroyed key's random id.
+    pub key_id: String,
+    /// The commitments this entry lists.
+    pub commitments: Vec<String>,
+}
+
 /// G5's warning: an `approval.expired` recorded after its approval had all its required grants
 /// (gateways before `call.interrupted` wrote one on restart for a call they had forwarded).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,6 +378,8 @@ pub struct Findings {
     pub outcomes: BTreeMap<String, u64>,
     /// Approver keys of valid approval receipts, with how many receipts each.
     pub approver_keys: BTreeMap<String, u64>,
+    /// Every `vault.erased`, in ledger order.
+    pub erasures: Vec<Erasure>,
 }
 
 impl Findings {
@@ -502,6 +516,14 @@ impl Checker {
             }
             event::CALL_RESULT => self.result(f),
             event::CALL_INTERRUPTED => self.interruption(f),
+            event::VAULT_ERASED => self.findings.erasures.push(Erasure {
+                seq: f.seq,
+                key_id: f.key_id.as_deref().unwrap_or_default().to_owned(),
+                commitments: f
+                    .commitments
+                    .and_then(|raw| serde_json::from_slice(raw).ok())
+                    .unwrap_or_default(),
+            }),
             event::APPROVAL_GRANTED | event::APPROVAL_DENIED => self.receipt(f),
             event::APPROVAL_EXPIRED => match self.approvals.expired(f) {
                 Ok(Some(late)) => self.findings.expired_after_grant.push(late),

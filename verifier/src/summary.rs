@@ -124,6 +124,18 @@ pub fn gateway_text(o: &mut String, g: &Findings) {
         let label = if i == 0 { "interrupted" } else { "" };
         let _ = writeln!(o, "  {label:<12} {}", interrupted_line(c));
     }
+    for (i, e) in g.erasures.iter().enumerate() {
+        let label = if i == 0 { "erased" } else { "" };
+        let _ = writeln!(
+            o,
+            "  {label:<12} {} commitment{} of vault key {} (vault.erased at seq {}): their \
+             originals can no longer be revealed",
+            e.commitments.len(),
+            plural(e.commitments.len() as u64),
+            e.key_id,
+            e.seq
+        );
+    }
     for d in &g.dangling {
         let _ = writeln!(o, "  WARNING      {}", dangling_line(d));
     }
@@ -214,6 +226,11 @@ pub fn gateway_json(g: &Findings) -> Value {
             "tool": c.tool,
             "approval_id": c.approval_id,
             "interrupted_seq": c.interrupted_seq,
+        })).collect::<Vec<_>>(),
+        "erased": g.erasures.iter().map(|e| json!({
+            "seq": e.seq,
+            "key_id": e.key_id,
+            "commitments": e.commitments,
         })).collect::<Vec<_>>(),
         "warnings": warnings_json(g),
     })
