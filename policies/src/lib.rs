@@ -19,6 +19,7 @@ mod approval;
 mod commitment;
 mod compile;
 mod condition;
+mod data;
 mod decision;
 mod error;
 mod explain;
@@ -36,6 +37,7 @@ pub use commitment::{
 };
 pub use compile::FORMAT_VERSION;
 pub use condition::{Op, Quantifier};
+pub use data::ANY_ROLE;
 pub use decision::{Decision, Request};
 pub use error::{Location, PolicyError, Warning, WarningKind};
 pub use explain::{Explanation, Outcome, RuleTrace};
