@@ -17,13 +17,12 @@ use serde_json::{Map, Value, json};
 
 use crate::approvals::{Approvals, Outcome, PendingInfo};
 use crate::audit::{AuditError, AuditLog, blake3_ref, events};
-use crate::catalog::{Catalog, Tool, ToolTarget};
+use crate::catalog::{Catalog, Tool, ToolTarget, data_privacy};
 use crate::mcp::jsonrpc::{ErrorObject, Params, code};
 use crate::mcp::pagination;
 use crate::principal::Principal;
 use crate::upstream::convex::codec::to_convex;
 use crate::upstream::convex::{ConvexClient, IdentityMode, UpstreamError};
-use crate::validate::validate;
 
 /// How a refused or failed request is answered, and whether the ledger already holds it.
 #[derive(Debug, Clone)]
@@ -340,13 +339,15 @@ impl Enforcer {
         let decision = self
             .policy
             .decide(&self.request(&qualified, &caller, tool, &args));
-        let redacted = decision.audit_args.apply(&args, &self.commit_key);
+        let redacted =
+            data_privacy::redact_args(tool, &decision.audit_args, &args, &self.commit_key);
         let mut errors: Vec<Value> = Vec::new();
         let mut upstream_args = Value::Null;
         if decision.tier != Tier::Blocked {
             // At most MAX_NAMES errors recorded, each path capped (a path quotes the caller's
             // keys); the rest only counted.
-            let all = validate(&tool.input_schema, &args);
+            let all =
+                data_privacy::validate_call(tool, &args, &decision.response, &self.commit_key);
             let total = all.len();
             errors = all
                 .into_iter()
@@ -484,10 +485,14 @@ impl Enforcer {
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (result_entry, answer) = match outcome {
             Ok(value) => {
-                let audit = decision.audit_result.apply(&value, &self.commit_key);
+                let value =
+                    data_privacy::readable_tables(tool, value, &self.policy, caller.principal);
+                let audit =
+                    data_privacy::redact(tool, &decision.audit_result, &value, &self.commit_key);
                 let unredacted = canonical::encode(&value);
                 let digest = blake3_ref(&unredacted);
-                let shown = decision.response.apply(&value, &self.commit_key).value;
+                let shown =
+                    data_privacy::redact(tool, &decision.response, &value, &self.commit_key).value;
                 let entry = |result| {
                     events::call_result(events::CallResult {
                         session: caller.session,
