@@ -22,7 +22,13 @@ async fn reads_tables_schemas_and_paged_filtered_documents() {
     let tables = run(&app, DataTool::ListTables, json!({})).await.unwrap();
     assert_eq!(
         tables["tables"],
-        json!(["customers", "invoices", "refunds"])
+        json!([
+            "appointments",
+            "customers",
+            "invoices",
+            "patients",
+            "refunds"
+        ])
     );
     let table = run(&app, DataTool::GetTable, json!({"table": "customers"}))
         .await

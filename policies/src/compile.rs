@@ -8,12 +8,13 @@ use toml::de::{DeTable, DeValue};
 
 use crate::approval::{ApprovalSettings, parse_duration};
 use crate::condition::{Condition, Op, Quantifier};
+use crate::data::{DataAccess, Roles, TableAccess};
 use crate::error::{Location, PolicyError, Warning, WarningKind};
 use crate::glob::NameGlob;
 use crate::path::DottedPath;
 use crate::policy::Policy;
 use crate::privacy::{Site, Table};
-use crate::raw::{RawApproval, RawCondition, RawPolicy, RawRedaction, RawRule, S};
+use crate::raw::{RawApproval, RawCondition, RawData, RawPolicy, RawRedaction, RawRule, S};
 use crate::redaction::{RedactionEntry, RedactionMode, RedactionPlan, Target};
 use crate::rule::{Plans, Rule};
 use crate::tier::{Tier, WriteMode};
@@ -139,6 +140,10 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
         rules.push(rule);
     }
 
+    let data = match &raw.data {
+        Some(d) => Some(data(ctx, d)?),
+        None => None,
+    };
     let by_kind = crate::tier::ToolKind::ALL.map(|kind| {
         (0..rules.len())
             .filter(|&i| rules[i].kinds.is_none_or(|mask| mask & kind.bit() != 0))
@@ -155,6 +160,7 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
         default_reason_capped: format!("{default_reason}{cap_note}").into(),
         default_reason: default_reason.into(),
         rules,
+        data,
     };
     let privacy = crate::privacy::check(&policy, &sites);
     ctx.warnings.extend(privacy);
@@ -174,6 +180,53 @@ fn push_sites(
         entry: entry.clone(),
         loc: ctx.loc(span.clone(), field.clone()),
     }));
+}
+
+/// `[data] tables`: user table names, unique; roles non-blank (`"*"` is every caller).
+fn data(ctx: &Ctx<'_>, raw: &RawData) -> Result<DataAccess, PolicyError> {
+    let mut tables: Vec<(TableAccess, usize)> = Vec::with_capacity(raw.tables.len());
+    for (i, spanned) in raw.tables.iter().enumerate() {
+        let entry = spanned.get_ref();
+        let field = format!("data.tables[{i}]");
+        let name = entry.name.get_ref();
+        let user_table = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !user_table {
+            return Err(PolicyError::InvalidTableName {
+                loc: ctx.loc(entry.name.span(), format!("{field}.name")),
+                name: name.clone(),
+            });
+        }
+        if let Some((_, first_line)) = tables.iter().find(|(t, _)| &t.name == name) {
+            return Err(PolicyError::DuplicateTable {
+                loc: ctx.loc(entry.name.span(), format!("{field}.name")),
+                name: name.clone(),
+                first_line: *first_line,
+            });
+        }
+        let roles = |list: &[S<String>], key: &str| -> Result<Roles, PolicyError> {
+            for (j, role) in list.iter().enumerate() {
+                if role.get_ref().trim().is_empty() {
+                    return Err(PolicyError::InvalidRole {
+                        loc: ctx.loc(role.span(), format!("{field}.{key}[{j}]")),
+                        role: role.get_ref().clone(),
+                    });
+                }
+            }
+            Ok(Roles::from_list(
+                list.iter().map(|r| r.get_ref().clone()).collect(),
+            ))
+        };
+        let access = TableAccess {
+            name: name.clone(),
+            read: roles(&entry.read, "read")?,
+            write: roles(&entry.write, "write")?,
+        };
+        tables.push((access, ctx.line(&entry.name.span())));
+    }
+    Ok(DataAccess::new(
+        tables.into_iter().map(|(t, _)| t).collect(),
+    ))
 }
 
 fn rule(

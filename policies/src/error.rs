@@ -157,6 +157,21 @@ pub enum PolicyError {
     /// A value TOML can hold but JSON cannot (a date, a NaN…).
     #[error("{loc}: {message}")]
     InvalidValue { loc: Location, message: String },
+    /// A `[data] tables` name that is not a user table name (`[A-Za-z][A-Za-z0-9_]*`).
+    #[error(
+        "{loc}: invalid table name {name:?}: data tools reach user tables only (a letter, then letters, digits and `_`)"
+    )]
+    InvalidTableName { loc: Location, name: String },
+    /// Two `[data] tables` entries name the same table.
+    #[error("{loc}: duplicate table {name:?} (first listed on line {first_line})")]
+    DuplicateTable {
+        loc: Location,
+        name: String,
+        first_line: usize,
+    },
+    /// An empty or blank role in `[data] tables` `read` or `write`.
+    #[error("{loc}: invalid role {role:?}: name a role, or \"*\" for every caller")]
+    InvalidRole { loc: Location, role: String },
     /// A duration that is not `<n>s`, `<n>m`, `<n>h` or `<n>d` (combinable: `1h30m`).
     #[error("{loc}: invalid duration {value:?}: write e.g. \"90s\", \"15m\", \"1h30m\", \"2d\"")]
     InvalidDuration { loc: Location, value: String },
@@ -184,6 +199,9 @@ impl PolicyError {
             | PolicyError::ConflictingRedaction { loc, .. }
             | PolicyError::InvalidCondition { loc, .. }
             | PolicyError::InvalidValue { loc, .. }
+            | PolicyError::InvalidTableName { loc, .. }
+            | PolicyError::DuplicateTable { loc, .. }
+            | PolicyError::InvalidRole { loc, .. }
             | PolicyError::InvalidDuration { loc, .. } => loc,
         }
     }

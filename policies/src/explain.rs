@@ -14,6 +14,10 @@ pub struct Explanation {
     pub decision: Decision,
     /// One entry per rule, in file order.
     pub rules: Vec<RuleTrace>,
+    /// Whether `[data] tables` refused the call before any rule was tried (every rule is then
+    /// `not_reached`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub data_decided: bool,
 }
 
 /// What one rule did with the request.
@@ -50,13 +54,21 @@ impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.decision;
         writeln!(f, "decision: {} ({})", d.tier, d.reason)?;
+        if self.data_decided {
+            writeln!(f, "  [data] tables: DECIDED")?;
+        }
+        let first = if self.data_decided {
+            "[data] tables"
+        } else {
+            "an earlier rule"
+        };
         for trace in &self.rules {
             write!(f, "  rule {:?} (line {}): ", trace.rule_id, trace.line)?;
             match &trace.outcome {
                 Outcome::Decided => writeln!(f, "DECIDED")?,
                 Outcome::NotReached { would_match } => writeln!(
                     f,
-                    "not reached (an earlier rule decided; would {}have matched)",
+                    "not reached ({first} decided; would {}have matched)",
                     if *would_match { "" } else { "not " }
                 )?,
                 Outcome::Skipped { mismatches } => {
@@ -65,7 +77,7 @@ impl fmt::Display for Explanation {
                 }
             }
         }
-        if d.rule_id.is_none() {
+        if d.rule_id.is_none() && !self.data_decided {
             writeln!(f, "  defaults: DECIDED")?;
         }
         Ok(())

@@ -19,6 +19,7 @@ mod approval;
 mod commitment;
 mod compile;
 mod condition;
+mod data;
 mod decision;
 mod digest;
 mod error;
@@ -39,6 +40,7 @@ pub use commitment::{
 };
 pub use compile::FORMAT_VERSION;
 pub use condition::{Op, Quantifier};
+pub use data::ANY_ROLE;
 pub use decision::{Decision, Request};
 pub use digest::{DIGEST_CONTEXT, DIGEST_PREFIX, DigestKey};
 pub use error::{Location, PolicyError, Warning, WarningKind};

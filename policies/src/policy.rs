@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::approval::ApprovalSettings;
+use crate::data::{DataAccess, TABLE_PATH};
 use crate::decision::{Decision, Request};
 use crate::error::{PolicyError, Warning};
 use crate::explain::{Explanation, Outcome, RuleTrace};
@@ -25,6 +26,8 @@ pub struct Policy {
     /// For each [`ToolKind`] (by discriminant), the indices of the rules that can match it, in
     /// file order: `decide` never looks at a rule whose `match.kind` excludes the request's kind.
     pub(crate) by_kind: [Vec<usize>; 5],
+    /// `[data] tables`; `None` when the file has no `[data]` (every table reachable).
+    pub(crate) data: Option<DataAccess>,
 }
 
 impl Policy {
@@ -58,6 +61,9 @@ impl Policy {
     /// decides; if none does, `defaults.tier`. Writes are then capped by `defaults.write`.
     pub fn decide(&self, req: &Request<'_>) -> Decision {
         let mut inputs_read = Vec::new();
+        if let Some(reason) = self.table_refusal(req, &mut inputs_read) {
+            return self.refused_by_data(reason, inputs_read);
+        }
         for &i in &self.by_kind[req.kind as usize] {
             let rule = &self.rules[i];
             if !rule.matches_static(req) {
@@ -77,6 +83,28 @@ impl Policy {
     /// did not match, or (after the deciding rule) whether it would have.
     pub fn explain(&self, req: &Request<'_>) -> Explanation {
         let mut inputs_read = Vec::new();
+        if let Some(reason) = self.table_refusal(req, &mut inputs_read) {
+            let rules = self
+                .rules
+                .iter()
+                .map(|rule| RuleTrace {
+                    rule_id: rule.id.to_string(),
+                    line: rule.line,
+                    outcome: Outcome::NotReached {
+                        would_match: rule.matches_static(req)
+                            && rule
+                                .condition
+                                .as_ref()
+                                .is_none_or(|c| c.eval(req.args, &mut Vec::new())),
+                    },
+                })
+                .collect();
+            return Explanation {
+                decision: self.refused_by_data(reason, inputs_read),
+                rules,
+                data_decided: true,
+            };
+        }
         let mut decided: Option<&Rule> = None;
         let mut rules = Vec::with_capacity(self.rules.len());
         for rule in &self.rules {
@@ -116,6 +144,7 @@ impl Policy {
         Explanation {
             decision: self.finish(decided, req, inputs_read),
             rules,
+            data_decided: false,
         }
     }
 
@@ -141,6 +170,60 @@ impl Policy {
             tier = tier.max(self.default_tier);
         }
         tier.min(self.ceiling(req))
+    }
+
+    /// Whether `[data] tables` lets a caller with `roles` read `table` through the data tools
+    /// (always, when the policy has no `[data]`). `convex_list_tables` shows only these.
+    pub fn may_read_table(&self, table: &str, roles: &[String]) -> bool {
+        self.data.as_ref().is_none_or(|d| d.may_read(table, roles))
+    }
+
+    /// Like [`Policy::may_read_table`], for writes.
+    pub fn may_write_table(&self, table: &str, roles: &[String]) -> bool {
+        self.data.as_ref().is_none_or(|d| d.may_write(table, roles))
+    }
+
+    /// Whether the policy has a `[data]` table (so data tools reach only the tables it lists).
+    pub fn restricts_tables(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// `[data] tables` for a data tool naming a table: the reason it is refused, if it is.
+    /// Records `$.table` in `inputs_read` when it was read.
+    fn table_refusal(
+        &self,
+        req: &Request<'_>,
+        inputs_read: &mut Vec<Arc<str>>,
+    ) -> Option<Arc<str>> {
+        let data = self.data.as_ref()?;
+        if !matches!(
+            req.kind,
+            crate::tier::ToolKind::DataRead | crate::tier::ToolKind::DataWrite
+        ) || !req
+            .args
+            .get(crate::data::TABLE_ARG)
+            .is_some_and(|t| t.is_string())
+        {
+            return None;
+        }
+        inputs_read.push(TABLE_PATH.into());
+        data.refusal(req.kind, req.args, req.roles).cloned()
+    }
+
+    /// A decision `[data] tables` made: blocked before any rule, with the file-wide plans.
+    fn refused_by_data(&self, reason: Arc<str>, inputs_read: Vec<Arc<str>>) -> Decision {
+        Decision {
+            tier: Tier::Blocked,
+            rule_id: None,
+            reason,
+            policy_hash: self.hash,
+            audit_args: Arc::clone(&self.default_plans.audit_args),
+            audit_result: Arc::clone(&self.default_plans.audit_result),
+            response: Arc::clone(&self.default_plans.response),
+            approval: None,
+            inputs_read,
+            write_capped: false,
+        }
     }
 
     fn ceiling(&self, req: &Request<'_>) -> Tier {

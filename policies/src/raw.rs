@@ -22,6 +22,25 @@ pub(crate) struct RawPolicy {
     pub response: Option<RawResponse>,
     #[serde(default)]
     pub rules: Vec<S<RawRule>>,
+    #[serde(default)]
+    pub data: Option<RawData>,
+}
+
+/// `[data]`: per-role table access for the data tools (`data.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawData {
+    pub tables: Vec<S<RawDataTable>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDataTable {
+    pub name: S<String>,
+    #[serde(default)]
+    pub read: Vec<S<String>>,
+    #[serde(default)]
+    pub write: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -36,7 +36,7 @@ fn every_example_parses_without_warnings() {
     let examples = examples();
     assert_eq!(
         examples.len(),
-        6,
+        7,
         "examples: {:?}",
         examples.iter().map(|e| &e.0).collect::<Vec<_>>()
     );

@@ -438,3 +438,66 @@ fn warning_hidden_field_readable() {
         ]
     );
 }
+
+#[test]
+fn data_tables_invalid_table_name() {
+    let e = err("version = 1\n[data]\ntables = [{ name = \"_storage\" }]\n");
+    assert!(matches!(e, PolicyError::InvalidTableName { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "policy.toml:3:20: data.tables[0].name: invalid table name \"_storage\": data tools reach \
+         user tables only (a letter, then letters, digits and `_`)"
+    );
+}
+
+#[test]
+fn data_tables_duplicate_table() {
+    let e = err(
+        "version = 1\n[data]\ntables = [\n  { name = \"patients\", read = [\"clinician\"] },\n  \
+                 { name = \"patients\", read = [\"*\"] },\n]\n",
+    );
+    assert!(matches!(e, PolicyError::DuplicateTable { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "policy.toml:5:12: data.tables[1].name: duplicate table \"patients\" (first listed on line 4)"
+    );
+}
+
+#[test]
+fn data_tables_invalid_role() {
+    let e = err("version = 1\n[data]\ntables = [{ name = \"t\", write = [\"\"] }]\n");
+    assert!(matches!(e, PolicyError::InvalidRole { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "policy.toml:3:34: data.tables[0].write[0]: invalid role \"\": name a role, or \"*\" for every caller"
+    );
+}
+
+#[test]
+fn data_tables_unknown_members_and_wrong_types() {
+    let e = err("version = 1\n[data]\ntables = [{ name = \"t\", reads = [\"x\"] }]\n");
+    assert!(matches!(e, PolicyError::UnknownKey { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with("policy.toml:3:25: data.tables[0].reads: unknown key `reads`"),
+        "{e}"
+    );
+    let e = err("version = 1\n[data]\ntable = []\n");
+    assert!(matches!(e, PolicyError::UnknownKey { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("data.table: unknown key `table`"),
+        "{e}"
+    );
+    let e = err("version = 1\n[data]\ntables = [{ name = \"t\", read = \"clinician\" }]\n");
+    assert!(matches!(e, PolicyError::WrongType { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("policy.toml:3:"), "{e}");
+    assert!(e.to_string().contains("data.tables[0].read"), "{e}");
+    let e = err("version = 1\n[data]\ntables = [{ read = [\"x\"] }]\n");
+    assert!(matches!(e, PolicyError::MissingKey { .. }), "{e:?}");
+    assert!(e.to_string().contains("missing required key `name`"), "{e}");
+    let e = err("version = 1\n[data]\n");
+    assert!(
+        e.to_string().contains("missing required key `tables`"),
+        "{e}"
+    );
+}

@@ -101,7 +101,8 @@ async function reseed() {
       refundedCents: 0n,
       lineItems: [item("license", 1, 4500n)],
     });
-    return { customers: { alice, bob }, invoices: { alice: aliceInvoice, bob: bobInvoice } };
+    const clinic = await app.loaded.clinic.seedClinic(ctx.db);
+    return { customers: { alice, bob }, invoices: { alice: aliceInvoice, bob: bobInvoice }, ...clinic };
   });
 }
 
@@ -317,7 +318,11 @@ async function listSnapshot(url) {
   const snapshotParam = url.searchParams.get("snapshot");
   const snapshot = snapshotParam ? Number(snapshotParam) : snapshotTs;
   const docs = await serialized(() => allDocuments(tableName));
-  const page = docs.slice(offset, offset + env.pageSize).map((d) => ({ ...d, _table: tableName }));
+  // Like the backend's streaming export: each document also carries its table, its write
+  // timestamp (`_ts`, int64 nanoseconds) and its component path (`""` for the root app).
+  const page = docs
+    .slice(offset, offset + env.pageSize)
+    .map((d) => ({ ...d, _table: tableName, _ts: BigInt(Math.round(d._creationTime * 1e6)), _component: "" }));
   const end = offset + page.length;
   return {
     values: page.map((d) => encodeValue(d, format)),

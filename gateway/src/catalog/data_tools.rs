@@ -10,6 +10,11 @@
 //! | `convex_delete_document` | write | mutation `_system/frontend/deleteDocuments` |
 //! | `convex_get_current_user` | read | none: reports the identity the gateway acts as |
 //!
+//! Documents come back without the export's bookkeeping (`_table`, `_component`, and `_ts` unless
+//! `include_ts` asks for it); `_id` and `_creationTime` stay. A query's cursor is bound to its
+//! table, filter and `include_ts` by a keyed hash (a per-process key), so a cursor continues only
+//! the query that issued it and cannot be forged (a snapshot or offset of the caller's choosing).
+//!
 //! Writes encode documents with the table's validator from `_system/frontend/getSchemas` (so an
 //! int64 field takes a JSON integer or decimal string, bytes take base64), falling back to plain
 //! JSON for tables without a schema. All upstream calls use the deploy key as admin: these are
@@ -105,7 +110,7 @@ impl DataTool {
             Self::ListTables => "Lists the deployment's tables.",
             Self::GetTable => "Returns the JSON Schema of a table's documents.",
             Self::QueryDocuments => {
-                "Reads documents from a table at one snapshot, optionally keeping only those whose fields equal the values in `filter` (dotted paths allowed). Pass `cursor` from a previous answer to continue."
+                "Reads documents from a table at one snapshot, optionally keeping only those whose fields equal the values in `filter` (dotted paths allowed; fields hidden by policy cannot be used). Pass `cursor` from a previous answer, with the same table and filter, to continue."
             }
             Self::CreateDocument => {
                 "Inserts one document into a table; it must satisfy the table's schema. Returns the new id."
@@ -133,7 +138,9 @@ impl DataTool {
                         "Field (or dotted path) → value; documents must match all of them"},
                     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                               "description": format!("Page size (default {DEFAULT_LIMIT})")},
-                    "cursor": {"type": "string", "description": "From a previous answer"}
+                    "cursor": {"type": "string", "description": "From a previous answer"},
+                    "include_ts": {"type": "boolean", "description":
+                        "Also return each document's `_ts` (last write, int64 nanoseconds)"}
                 }),
                 json!(["table"]),
             ),
@@ -388,23 +395,73 @@ async fn table_validator(
 }
 
 /// Resume point inside the snapshot: the upstream page cursor, the snapshot, and how many
-/// documents of that page were already returned.
+/// documents of that page were already returned; `m` binds them to the query (see [`cursor_mac`]).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ResumeCursor {
     c: Option<String>,
     s: Option<String>,
     k: usize,
+    #[serde(default)]
+    m: String,
 }
 
-fn encode_cursor(c: &ResumeCursor) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap_or_default())
+/// What a cursor continues: a query's table, filter and `include_ts`.
+struct Query<'a> {
+    table: &'a str,
+    filter: &'a Map<String, Value>,
+    include_ts: bool,
 }
 
-fn decode_cursor(text: &str) -> Result<ResumeCursor, DataToolError> {
+/// The key cursors are bound with, drawn once per process: a cursor outlives neither a restart
+/// nor a change of query, which an opaque MCP cursor may do.
+fn cursor_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        // Without randomness the cursor is still bound to its query (the hash covers it), only
+        // forgeable by someone who knows this fallback: acceptable, and better than refusing
+        // every query.
+        let _ = getrandom::fill(&mut key);
+        key
+    })
+}
+
+/// Keyed BLAKE3 over the resume point and the query, 128 bits in hex.
+fn cursor_mac(c: &ResumeCursor, q: &Query<'_>) -> String {
+    let bound = serde_json::json!({"c": c.c, "s": c.s, "k": c.k, "table": q.table,
+                                   "filter": q.filter, "include_ts": q.include_ts});
+    let hash = blake3::keyed_hash(cursor_key(), &auditgate_ledger::canonical::encode(&bound));
+    hex::encode(&hash.as_bytes()[..16])
+}
+
+fn encode_cursor(c: &ResumeCursor, q: &Query<'_>) -> String {
+    let signed = ResumeCursor {
+        c: c.c.clone(),
+        s: c.s.clone(),
+        k: c.k,
+        m: cursor_mac(c, q),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&signed).unwrap_or_default())
+}
+
+/// A cursor this process issued for this very query, else [`DataToolError::InvalidCursor`].
+fn decode_cursor(text: &str, q: &Query<'_>) -> Result<ResumeCursor, DataToolError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(text)
         .map_err(|_| DataToolError::InvalidCursor)?;
-    serde_json::from_slice(&bytes).map_err(|_| DataToolError::InvalidCursor)
+    let c: ResumeCursor =
+        serde_json::from_slice(&bytes).map_err(|_| DataToolError::InvalidCursor)?;
+    let expected = cursor_mac(&c, q);
+    let same = expected.len() == c.m.len()
+        && expected
+            .bytes()
+            .zip(c.m.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return Err(DataToolError::InvalidCursor);
+    }
+    Ok(c)
 }
 
 fn snapshot_text(v: &Value) -> Option<String> {
@@ -447,12 +504,19 @@ async fn query_documents(client: &ConvexClient, args: &Value) -> Result<Value, D
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| invalid("/limit", "expected an integer from 1 to 200"))?,
     };
+    let include_ts = args.get("include_ts").and_then(Value::as_bool) == Some(true);
+    let query = Query {
+        table: &table,
+        filter,
+        include_ts,
+    };
     let mut resume = match args.get("cursor").and_then(Value::as_str) {
-        Some(c) => decode_cursor(c)?,
+        Some(c) => decode_cursor(c, &query)?,
         None => ResumeCursor {
             c: None,
             s: None,
             k: 0,
+            m: String::new(),
         },
     };
     let mut documents = Vec::new();
@@ -471,8 +535,12 @@ async fn query_documents(client: &ConvexClient, args: &Value) -> Result<Value, D
             })?;
             if let Value::Object(m) = &mut doc {
                 m.remove("_table");
+                m.remove("_component");
             }
             if matches_filter(&doc, filter) {
+                if !include_ts && let Value::Object(m) = &mut doc {
+                    m.remove("_ts");
+                }
                 documents.push(doc);
                 if documents.len() == limit {
                     full = true;
@@ -481,12 +549,14 @@ async fn query_documents(client: &ConvexClient, args: &Value) -> Result<Value, D
                             c: resume.c.clone(),
                             s: snapshot.clone(),
                             k: i + 1,
+                            m: String::new(),
                         });
                     } else if page.has_more {
                         next = Some(ResumeCursor {
                             c: page.cursor.clone(),
                             s: snapshot.clone(),
                             k: 0,
+                            m: String::new(),
                         });
                     }
                     break;
@@ -500,6 +570,7 @@ async fn query_documents(client: &ConvexClient, args: &Value) -> Result<Value, D
             c: page.cursor,
             s: snapshot,
             k: 0,
+            m: String::new(),
         };
         if page_no + 1 == MAX_PAGES_PER_CALL {
             next = Some(resume);
@@ -510,7 +581,7 @@ async fn query_documents(client: &ConvexClient, args: &Value) -> Result<Value, D
         "table": table,
         "documents": documents,
         "hasMore": next.is_some(),
-        "cursor": next.as_ref().map(encode_cursor),
+        "cursor": next.as_ref().map(|c| encode_cursor(c, &query)),
     }))
 }
 
@@ -540,13 +611,35 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let c = encode_cursor(&ResumeCursor {
+    fn cursors_round_trip_bound_to_their_query_and_reject_garbage() {
+        let filter = json!({"name": "x"}).as_object().unwrap().clone();
+        let other = json!({"name": "y"}).as_object().unwrap().clone();
+        let q = |table, filter, include_ts| Query {
+            table,
+            filter,
+            include_ts,
+        };
+        let resume = ResumeCursor {
             c: Some("x".into()),
             s: None,
             k: 3,
-        });
-        assert_eq!(decode_cursor(&c).unwrap().k, 3);
-        assert!(decode_cursor("!!").is_err());
+            m: String::new(),
+        };
+        let c = encode_cursor(&resume, &q("t", &filter, false));
+        assert_eq!(decode_cursor(&c, &q("t", &filter, false)).unwrap().k, 3);
+        for wrong in [
+            q("u", &filter, false),
+            q("t", &other, false),
+            q("t", &filter, true),
+        ] {
+            assert!(decode_cursor(&c, &wrong).is_err());
+        }
+        // A forged resume point (another offset) does not carry a valid binding.
+        let mut forged: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&c).unwrap()).unwrap();
+        forged["k"] = json!(0);
+        let forged = URL_SAFE_NO_PAD.encode(forged.to_string());
+        assert!(decode_cursor(&forged, &q("t", &filter, false)).is_err());
+        assert!(decode_cursor("!!", &q("t", &filter, false)).is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! ([`naming`]), a title and description (config, else generated), an `inputSchema` and, where the
 //! function declares `returns`, an `outputSchema` ([`schema`]), annotations and `_meta` naming the
 //! Convex path and kind. [`Catalog::hash`] identifies the exact catalog for the ledger.
+pub mod data_privacy;
 pub mod data_tools;
 pub mod naming;
 pub mod schema;

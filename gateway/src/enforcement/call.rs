@@ -16,10 +16,9 @@ use super::outcome::Settled;
 use super::{Caller, Enforcer, Refusal, approval_request, decision_json, error_result};
 use crate::approvals::{Outcome, PendingInfo};
 use crate::audit::{bounded, events};
-use crate::catalog::{Tool, ToolTarget};
+use crate::catalog::{Tool, ToolTarget, data_privacy};
 use crate::mcp::jsonrpc::{ErrorObject, Params, code};
 use crate::upstream::convex::codec::to_convex;
-use crate::validate::validate;
 use crate::vault::committed;
 
 /// What the gateway does with a decided call (`call.request.disposition`).
@@ -129,11 +128,12 @@ impl Enforcer {
         let decision = self
             .policy
             .decide(&self.request(qualified, &caller, tool, &args));
-        let audit_args = decision.audit_args.apply(&args, &self.commit_key);
+        let audit_args =
+            data_privacy::redact_args(tool, &decision.audit_args, &args, &self.commit_key);
         let (errors, upstream_args) = if decision.tier == Tier::Blocked {
             (Vec::new(), Value::Null)
         } else {
-            check_args(tool, &args)
+            check_args(tool, &args, &decision, &self.commit_key)
         };
         let (disposition, approval) = if decision.tier == Tier::Blocked {
             (Disposition::Blocked, None)
@@ -349,11 +349,17 @@ fn parse_params(params: Option<&Params>) -> Result<(&str, Value), Refusal> {
     Ok((name, args))
 }
 
-/// Validation against the tool's input schema, then the Convex encoding: the errors (at most
-/// `MAX_NAMES` recorded, each path capped — a path quotes the caller's keys — the rest counted)
-/// and the encoded arguments.
-fn check_args(tool: &Tool, args: &Value) -> (Vec<Value>, Value) {
-    let all = validate(&tool.input_schema, args);
+/// Validation against the tool's input schema (and, for data tools, no filter on a field the
+/// response plan hides), then the Convex encoding: the errors (at most `MAX_NAMES` recorded,
+/// each path capped — a path quotes the caller's keys — the rest counted) and the encoded
+/// arguments.
+fn check_args(
+    tool: &Tool,
+    args: &Value,
+    decision: &Decision,
+    key: &auditgate_policy::CommitKey,
+) -> (Vec<Value>, Value) {
+    let all = data_privacy::validate_call(tool, args, &decision.response, key);
     let total = all.len();
     let mut errors: Vec<Value> = all
         .into_iter()

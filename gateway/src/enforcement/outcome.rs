@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::call::CallContext;
 use super::{Enforcer, error_result, ok_result};
 use crate::audit::events;
+use crate::catalog::{Tool, data_privacy};
 use crate::upstream::convex::UpstreamError;
 use crate::vault::{Kept, committed};
 
@@ -38,7 +39,7 @@ impl Enforcer {
         latency_us: u64,
     ) -> Settled {
         match upstream {
-            Ok(value) => self.settle_ok(call, request_seq, &value, latency_us),
+            Ok(value) => self.settle_ok(call, request_seq, value, latency_us),
             Err(e) => self.settle_error(call, request_seq, &e, latency_us),
         }
     }
@@ -47,10 +48,22 @@ impl Enforcer {
         &self,
         call: &CallContext<'_>,
         request_seq: u64,
-        value: &Value,
+        value: Value,
         latency_us: u64,
     ) -> Settled {
-        let audit = call.decision.audit_result.apply(value, &self.commit_key);
+        // A table the caller may not read is not listed (`[data] tables`).
+        let value = &data_privacy::readable_tables(
+            call.tool,
+            value,
+            &self.policy,
+            call.caller.principal,
+        );
+        let audit = data_privacy::redact(
+            call.tool,
+            &call.decision.audit_result,
+            value,
+            &self.commit_key,
+        );
         let recorded = by_value(&audit, &call.audit_args);
         let unredacted = canonical::encode(value);
         let digest = self.audit.digest(&unredacted);
@@ -82,7 +95,7 @@ impl Enforcer {
                 bytes: unredacted.len(),
             })
         };
-        let shown = shown(&call.decision.response, value, &self.commit_key);
+        let shown = shown(call.tool, &call.decision.response, value, &self.commit_key);
         Settled {
             entry,
             answer: ok_result(call.tool, shown, call.decision.response.is_empty()),
@@ -191,8 +204,8 @@ fn report_json(redacted: &Redacted, by_value: usize) -> Value {
 
 /// What the agent is shown of a value: the response plan, then by-value redaction of what it
 /// hid.
-fn shown(plan: &RedactionPlan, value: &Value, key: &CommitKey) -> Value {
-    let shown = plan.apply(value, key);
+fn shown(tool: &Tool, plan: &RedactionPlan, value: &Value, key: &CommitKey) -> Value {
+    let shown = data_privacy::redact(tool, plan, value, key);
     Exposure::of(&shown.originals.0).scrub(&shown.value).0
 }
 

@@ -2,6 +2,7 @@
 // amounts and an optional bytes attachment. `ownerId` is the `subject` of the user who owns a row.
 import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";
+import { appointmentFields, patientFields } from "./clinic";
 
 export const invoiceStatus = v.union(
   v.literal("draft"),
@@ -44,4 +45,7 @@ export default defineSchema({
     reason: v.string(),
     requestedBy: v.string(),
   }).index("by_invoice", ["invoiceId"]),
+  // The clinic (see clinic.ts): identifiers the policy hides from agents.
+  patients: defineTable(patientFields).index("by_mrn", ["mrn"]),
+  appointments: defineTable(appointmentFields).index("by_patient", ["patientId"]),
 });
