@@ -122,7 +122,7 @@ fn shipped_policies() -> Vec<PathBuf> {
 #[test]
 fn check_config_prints_no_warning_for_any_shipped_example_policy() {
     let policies = shipped_policies();
-    assert_eq!(policies.len(), 7, "{policies:?}");
+    assert_eq!(policies.len(), 8, "{policies:?}");
     for policy in policies {
         let dir = offline_with_policy(&std::fs::read_to_string(&policy).unwrap());
         let out = check_config(&dir.config_path());

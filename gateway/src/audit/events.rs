@@ -32,7 +32,14 @@ pub struct Start<'a> {
     pub catalog_hash: &'a str,
     pub upstream: &'a str,
     pub identity_mode: &'a str,
+    /// Whether the evidence vault keeps committed originals this run.
+    pub vault: bool,
 }
+
+/// The scheme of the content digests this gateway writes (`docs/privacy.md` §2): named in
+/// `gateway.start`, so a reader knows what a run's digests prove; runs without the member wrote
+/// plain `blake3:` digests.
+pub const DIGEST_SCHEME: &str = "blake3mac-v1";
 
 pub fn gateway_start(s: &Start<'_>) -> Draft {
     draft(
@@ -47,6 +54,8 @@ pub fn gateway_start(s: &Start<'_>) -> Draft {
             "catalog_hash": s.catalog_hash,
             "upstream": s.upstream,
             "identity_mode": s.identity_mode,
+            "digests": DIGEST_SCHEME,
+            "vault": s.vault,
         }),
     )
 }

@@ -33,7 +33,11 @@ pub enum Command {
         #[command(flatten)]
         who: Operator,
         /// The subject as a string (what the subject path selected, e.g. a patient id).
-        #[arg(long, conflicts_with = "subject_json", required_unless_present = "subject_json")]
+        #[arg(
+            long,
+            conflicts_with = "subject_json",
+            required_unless_present = "subject_json"
+        )]
         subject: Option<String>,
         /// The subject as JSON (for a numeric subject: `--subject-json 17`).
         #[arg(long)]

@@ -52,12 +52,8 @@ impl Enforcer {
         latency_us: u64,
     ) -> Settled {
         // A table the caller may not read is not listed (`[data] tables`).
-        let value = &data_privacy::readable_tables(
-            call.tool,
-            value,
-            &self.policy,
-            call.caller.principal,
-        );
+        let value =
+            &data_privacy::readable_tables(call.tool, value, &self.policy, call.caller.principal);
         let audit = data_privacy::redact(
             call.tool,
             &call.decision.audit_result,

@@ -261,6 +261,7 @@ impl Gateway {
                 catalog_hash: e.catalog.hash(),
                 upstream: e.upstream.base_url(),
                 identity_mode,
+                vault: e.vault.is_some(),
             }))
             .await?;
         self.audit

@@ -33,7 +33,10 @@ fn walk(value: &Value, path: &mut String, out: &mut Vec<Committed>) {
             }
             for (k, v) in map {
                 let len = path.len();
-                path.push_str(&format!("['{}']", k.replace('\\', "\\\\").replace('\'', "\\'")));
+                path.push_str(&format!(
+                    "['{}']",
+                    k.replace('\\', "\\\\").replace('\'', "\\'")
+                ));
                 walk(v, path, out);
                 path.truncate(len);
             }
@@ -88,8 +91,14 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                Committed { path: "$['args']['a']".into(), commitment: "blake3k:1".into() },
-                Committed { path: "$['args']['l'][1]".into(), commitment: "blake3k:2".into() },
+                Committed {
+                    path: "$['args']['a']".into(),
+                    commitment: "blake3k:1".into()
+                },
+                Committed {
+                    path: "$['args']['l'][1]".into(),
+                    commitment: "blake3k:2".into()
+                },
             ]
         );
     }
