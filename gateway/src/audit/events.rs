@@ -501,7 +501,7 @@ pub fn vault_erased(
 
 /// `vault.revealed`: an operator opened the vault for the commitments of entry `seq`.
 pub fn vault_revealed(seq: u64, commitments: &[String], by: &str, reason: Option<&str>) -> Draft {
-    let mut body = json!({"seq": seq, "commitments": commitments, "by": bounded::owned(by)});
+    let mut body = json!({"entry_seq": seq, "commitments": commitments, "by": bounded::owned(by)});
     put(
         &mut body,
         "reason",

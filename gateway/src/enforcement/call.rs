@@ -59,6 +59,8 @@ pub(super) struct CallContext<'a> {
     pub decision: Decision,
     /// The arguments as the ledger holds them, with the originals the plan redacted.
     pub audit_args: Redacted,
+    /// Texts the arguments' plan redacted that were also replaced elsewhere in them.
+    pub args_by_value: usize,
     pub digests: Digests,
     pub disposition: Disposition,
     /// Validation errors (`invalid_args`), paths capped, never values.
@@ -128,8 +130,9 @@ impl Enforcer {
         let decision = self
             .policy
             .decide(&self.request(qualified, &caller, tool, &args));
-        let audit_args =
+        let mut audit_args =
             data_privacy::redact_args(tool, &decision.audit_args, &args, &self.commit_key);
+        let args_by_value = super::outcome::redact_by_value(&mut audit_args);
         let (errors, upstream_args) = if decision.tier == Tier::Blocked {
             (Vec::new(), Value::Null)
         } else {
@@ -154,6 +157,7 @@ impl Enforcer {
             args,
             decision,
             audit_args,
+            args_by_value,
             digests,
             disposition,
             errors,
@@ -174,7 +178,7 @@ impl Enforcer {
             request_digest: call.digests.request.clone(),
             args_digest: call.digests.args.clone(),
             args: call.audit_args.value.clone(),
-            redactions: serde_json::to_value(&call.audit_args.report).unwrap_or(Value::Null),
+            redactions: super::outcome::report_json(&call.audit_args, call.args_by_value),
             policy_hash: &self.policy_ref,
             catalog_hash: self.catalog.hash(),
             decision: decision_json(&call.decision),

@@ -178,6 +178,16 @@ struct Recorded {
     report: Value,
 }
 
+/// By-value redaction of a value the plan already redacted, in place: every text the plan
+/// redacted is replaced wherever else it appears. Returns how many were.
+pub(super) fn redact_by_value(redacted: &mut Redacted) -> usize {
+    let (value, count) = Exposure::of(&redacted.originals.0).scrub(&redacted.value);
+    if count > 0 {
+        redacted.value = value;
+    }
+    count
+}
+
 fn by_value(audit: &Redacted, args: &Redacted) -> Recorded {
     let exposure = Exposure::of(args.originals.0.iter().chain(audit.originals.0.iter()));
     let (value, count) = exposure.scrub(&audit.value);
@@ -188,7 +198,7 @@ fn by_value(audit: &Redacted, args: &Redacted) -> Recorded {
 }
 
 /// `redactions`: the plan's report, plus one item counting by-value replacements.
-fn report_json(redacted: &Redacted, by_value: usize) -> Value {
+pub(super) fn report_json(redacted: &Redacted, by_value: usize) -> Value {
     let mut report = serde_json::to_value(&redacted.report).unwrap_or(Value::Null);
     if by_value > 0
         && let Value::Array(items) = &mut report
