@@ -16,8 +16,8 @@
 //! - booleans and `null` are not protected texts (they carry no identity of their own).
 use std::borrow::Cow;
 
-use aho_corasick::{AhoCorasick, MatchKind};
-use serde_json::{Map, Value};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use serde_json::Value;
 
 use crate::commitment::COMMIT_MEMBER;
 use crate::redaction::MASK;
@@ -49,7 +49,10 @@ impl Exposure {
         texts.dedup();
         let matcher = (!texts.is_empty())
             .then(|| {
+                // Built once per call and run over one result: a non-contiguous NFA is the
+                // quickest to build (a DFA would cost more to build than the scan saves).
                 AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::NoncontiguousNFA))
                     .match_kind(MatchKind::LeftmostLongest)
                     .build(&texts)
                     .ok()
@@ -65,13 +68,19 @@ impl Exposure {
 
     /// `value` with every protected text replaced in its strings and keys, and how many were.
     pub fn scrub(&self, value: &Value) -> (Value, usize) {
-        let mut count = 0;
-        let out = if self.is_empty() {
-            value.clone()
-        } else {
-            self.scrub_value(value, &mut count)
-        };
+        let mut out = value.clone();
+        let count = self.scrub_in_place(&mut out);
         (out, count)
+    }
+
+    /// Replaces every protected text in `value`'s strings and keys, in place (nothing is
+    /// reallocated where nothing matches); returns how many were replaced.
+    pub fn scrub_in_place(&self, value: &mut Value) -> usize {
+        let mut count = 0;
+        if !self.is_empty() {
+            self.scrub_value(value, &mut count);
+        }
+        count
     }
 
     /// `text` with every protected text replaced.
@@ -80,28 +89,34 @@ impl Exposure {
         self.scrub_str(text, &mut count)
     }
 
-    fn scrub_value(&self, value: &Value, count: &mut usize) -> Value {
+    fn scrub_value(&self, value: &mut Value, count: &mut usize) {
         match value {
-            Value::String(s) => Value::String(self.scrub_str(s, count).into_owned()),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.scrub_value(v, count)).collect())
-            }
-            // A commitment is the redaction itself: its hex digits are not the caller's text.
-            Value::Object(map) if map.len() == 1 && map.contains_key(COMMIT_MEMBER) => {
-                value.clone()
-            }
-            Value::Object(map) => {
-                let mut out = Map::with_capacity(map.len());
-                for (k, v) in map {
-                    out.insert(
-                        self.scrub_str(k, count).into_owned(),
-                        self.scrub_value(v, count),
-                    );
+            Value::String(s) => {
+                if let Cow::Owned(replaced) = self.scrub_str(s, count) {
+                    *s = replaced;
                 }
-                Value::Object(out)
             }
-            other => other.clone(),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v, count)),
+            // A commitment is the redaction itself: its hex digits are not the caller's text.
+            Value::Object(map) if map.len() == 1 && map.contains_key(COMMIT_MEMBER) => {}
+            Value::Object(map) => {
+                map.values_mut().for_each(|v| self.scrub_value(v, count));
+                let renamed = map.keys().any(|k| self.matches(k));
+                if renamed {
+                    let old = std::mem::take(map);
+                    for (k, v) in old {
+                        map.insert(self.scrub_str(&k, count).into_owned(), v);
+                    }
+                }
+            }
+            _ => {}
         }
+    }
+
+    /// Whether `text` holds a protected text (standing alone, for a short one).
+    fn matches(&self, text: &str) -> bool {
+        let mut count = 0;
+        matches!(self.scrub_str(text, &mut count), Cow::Owned(_))
     }
 
     fn scrub_str<'t>(&self, text: &'t str, count: &mut usize) -> Cow<'t, str> {

@@ -54,13 +54,13 @@ impl Enforcer {
         // A table the caller may not read is not listed (`[data] tables`).
         let value =
             &data_privacy::readable_tables(call.tool, value, &self.policy, call.caller.principal);
-        let audit = data_privacy::redact(
+        let mut audit = data_privacy::redact(
             call.tool,
             &call.decision.audit_result,
             value,
             &self.commit_key,
         );
-        let recorded = by_value(&audit, &call.audit_args);
+        let recorded = by_value(&mut audit, &call.audit_args);
         let unredacted = canonical::encode(value);
         let digest = self.audit.digest(&unredacted);
         let entry = |result| {
@@ -127,8 +127,7 @@ impl Enforcer {
             map.insert("data".into(), d.value.clone());
             map.insert("redactions".into(), report_json(d, 0));
         }
-        let (detail, by_value) = exposure.scrub(&detail);
-        let mut detail = detail;
+        let by_value = exposure.scrub_in_place(&mut detail);
         if by_value > 0
             && let Value::Object(map) = &mut detail
         {
@@ -181,18 +180,15 @@ struct Recorded {
 /// By-value redaction of a value the plan already redacted, in place: every text the plan
 /// redacted is replaced wherever else it appears. Returns how many were.
 pub(super) fn redact_by_value(redacted: &mut Redacted) -> usize {
-    let (value, count) = Exposure::of(&redacted.originals.0).scrub(&redacted.value);
-    if count > 0 {
-        redacted.value = value;
-    }
-    count
+    let exposure = Exposure::of(&redacted.originals.0);
+    exposure.scrub_in_place(&mut redacted.value)
 }
 
-fn by_value(audit: &Redacted, args: &Redacted) -> Recorded {
+fn by_value(audit: &mut Redacted, args: &Redacted) -> Recorded {
     let exposure = Exposure::of(args.originals.0.iter().chain(audit.originals.0.iter()));
-    let (value, count) = exposure.scrub(&audit.value);
+    let count = exposure.scrub_in_place(&mut audit.value);
     Recorded {
-        value,
+        value: std::mem::take(&mut audit.value),
         report: report_json(audit, count),
     }
 }
@@ -211,8 +207,9 @@ pub(super) fn report_json(redacted: &Redacted, by_value: usize) -> Value {
 /// What the agent is shown of a value: the response plan, then by-value redaction of what it
 /// hid.
 fn shown(tool: &Tool, plan: &RedactionPlan, value: &Value, key: &CommitKey) -> Value {
-    let shown = data_privacy::redact(tool, plan, value, key);
-    Exposure::of(&shown.originals.0).scrub(&shown.value).0
+    let mut shown = data_privacy::redact(tool, plan, value, key);
+    Exposure::of(&shown.originals.0).scrub_in_place(&mut shown.value);
+    shown.value
 }
 
 /// The agent's sentence for a failure: a `ConvexError`'s data after the response plan, the
