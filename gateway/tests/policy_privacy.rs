@@ -140,3 +140,36 @@ fn check_config_prints_no_warning_for_any_shipped_example_policy() {
         );
     }
 }
+
+/// A vault whose data subject the policy leaves in clear: the ledger would name every subject,
+/// and no erasure takes that away. `check-config` says so and what to add.
+#[test]
+fn check_config_warns_when_the_vault_subject_is_not_redacted() {
+    for (args, warned) in [
+        ("[{ path = \"**.ssn\", mode = \"commit\" }]", true),
+        ("[{ path = \"**.patientId\", mode = \"commit\" }]", false),
+    ] {
+        let dir = GatewayDir::offline("\n[vault]\nsubject = [\"$.value.patientId\"]\n");
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            format!("version = 1\n[audit]\nargs = {args}\nresult = {args}\n"),
+        )
+        .unwrap();
+        let out = check_config(&dir.config_path());
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(
+            stdout.contains("data subject: $.value.patientId"),
+            "{stdout}"
+        );
+        assert_eq!(
+            stderr.contains(
+                "vault warning: vault.subject \"$.value.patientId\" is not redacted by the \
+                 policy's [audit].args"
+            ) && stderr.contains("add { path = \"**.patientId\", mode = \"commit\" }"),
+            warned,
+            "{stderr}"
+        );
+    }
+}

@@ -47,6 +47,7 @@ pub use error::{Location, PolicyError, Warning, WarningKind};
 pub use explain::{Explanation, Outcome, RuleTrace};
 pub use exposure::Exposure;
 pub use policy::Policy;
+pub use privacy::arguments_redacted;
 pub use redaction::{
     MASK, Originals, Redacted, RedactedField, RedactionEntry, RedactionMode, RedactionPlan,
 };

@@ -166,6 +166,21 @@ fn hidden_fields_readable(policy: &Policy, sites: &[Site]) -> Vec<Warning> {
     out
 }
 
+/// Whether the file-wide `[audit].args` table redacts (in some mode) every argument the JSONPath
+/// `jsonpath` selects, by the rules of [`covers`]: `None` if `jsonpath` does not parse. The
+/// gateway's `check-config` asks it of the vault's subject paths (a subject named in clear in
+/// the ledger cannot be erased from it).
+pub fn arguments_redacted(policy: &Policy, jsonpath: &str) -> Option<bool> {
+    let query = jsonpath_rust::parser::parse_json_path(jsonpath).ok()?;
+    let entry = RedactionEntry {
+        target: Target::JsonPath(query),
+        text: jsonpath.to_owned(),
+        mode: crate::redaction::RedactionMode::Commit,
+        origin: "vault.subject".into(),
+    };
+    Some(plan_covers(&policy.default_plans.audit_args, &entry))
+}
+
 fn same_text(a: &RedactionEntry, b: &RedactionEntry) -> bool {
     a.is_jsonpath() == b.is_jsonpath() && a.text == b.text
 }
@@ -285,6 +300,18 @@ mod tests {
             mode: RedactionMode::Drop,
             origin: "policy".into(),
         }
+    }
+
+    #[test]
+    fn vault_subjects_are_checked_against_the_file_wide_arguments_table() {
+        let (p, _) = Policy::parse(
+            "p.toml",
+            b"version = 1\n[audit]\nargs = [{ path = \"**.patientId\", mode = \"commit\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(arguments_redacted(&p, "$.value.patientId"), Some(true));
+        assert_eq!(arguments_redacted(&p, "$.patient.id"), Some(false));
+        assert_eq!(arguments_redacted(&p, "not a path"), None);
     }
 
     #[test]

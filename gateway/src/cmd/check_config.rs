@@ -82,6 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|_| config.ledger.commit_key_file.display().to_string())
             .map_err(Into::into),
     );
+    if let Some(vault) = &config.vault {
+        check("vault", vault_line(&config, vault));
+    }
     let ledger = &config.ledger.dir;
     check(
         "ledger",
@@ -107,4 +110,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("all checks passed");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `[vault]`: where it is and what names a subject; a warning (stderr, like policy warnings) for
+/// each subject path the policy's file-wide `[audit].args` leaves in clear — the ledger would name
+/// every data subject, and erasure cannot take that away (`docs/privacy.md` §5.1).
+fn vault_line(
+    config: &auditgate::config::Config,
+    vault: &auditgate::config::VaultConfig,
+) -> anyhow::Result<String> {
+    if let Some(p) = &config.policy
+        && let Ok(bytes) = std::fs::read(&p.file)
+        && let Ok((policy, _)) =
+            auditgate_policy::Policy::parse(&p.file.display().to_string(), &bytes)
+    {
+        for subject in &vault.subject {
+            if auditgate_policy::arguments_redacted(&policy, subject) == Some(false) {
+                let name = subject.rsplit(['.', '[']).next().unwrap_or(subject);
+                eprintln!(
+                    "vault warning: vault.subject {subject:?} is not redacted by the policy's \
+                     [audit].args: the ledger would name each data subject in clear, and \
+                     erasure cannot take that away; add {{ path = \"**.{name}\", mode = \"commit\" }}"
+                );
+            }
+        }
+    }
+    Ok(format!(
+        "{} (data subject: {})",
+        vault.dir.display(),
+        vault.subject.join(", ")
+    ))
 }
