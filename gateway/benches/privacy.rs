@@ -168,9 +168,11 @@ fn vault(root: &Path, key: &CommitKey, policy: &Policy) {
     });
     let kept: Vec<Kept> = committed(&decision.audit_args.apply(&args, key), key);
     let subject = vault.subject_of(&args).unwrap();
-    vault.keep(&subject, &kept).unwrap();
+    vault.keep(&subject, "request:bench", &kept).unwrap();
     let iterations = 400;
-    let keep = median(iterations, || vault.keep(&subject, &kept).unwrap());
+    let keep = median(iterations, || {
+        vault.keep(&subject, "request:bench", &kept).unwrap()
+    });
     let record_bytes = std::fs::metadata(root.join("vault/records.jsonl"))
         .unwrap()
         .len() as usize

@@ -16,10 +16,10 @@
 //! - booleans and `null` are not protected texts (they carry no identity of their own).
 use std::borrow::Cow;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use serde_json::Value;
 
-use crate::commitment::COMMIT_MEMBER;
+use crate::commitment::{COMMIT_MEMBER, COMMIT_PREFIX};
 use crate::redaction::MASK;
 
 /// Texts shorter than this (in characters) are replaced only where they stand alone.
@@ -96,16 +96,29 @@ impl Exposure {
                     *s = replaced;
                 }
             }
+            // A protected number (or a protected string of digits) coming back as a number.
+            Value::Number(n) if self.texts.binary_search(&n.to_string()).is_ok() => {
+                *value = Value::String(MASK.to_owned());
+                *count += 1;
+            }
             Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v, count)),
-            // A commitment is the redaction itself: its hex digits are not the caller's text.
-            Value::Object(map) if map.len() == 1 && map.contains_key(COMMIT_MEMBER) => {}
+            // A commitment the plan wrote is the redaction itself: its hex digits are not the
+            // caller's text. Only a well-formed one is skipped (a caller can send the shape).
+            Value::Object(map) if is_commitment(map) => {}
             Value::Object(map) => {
                 map.values_mut().for_each(|v| self.scrub_value(v, count));
                 let renamed = map.keys().any(|k| self.matches(k));
                 if renamed {
                     let old = std::mem::take(map);
                     for (k, v) in old {
-                        map.insert(self.scrub_str(&k, count).into_owned(), v);
+                        let mut key = self.scrub_str(&k, count).into_owned();
+                        // Two keys may scrub to one: keep both values.
+                        let mut n = 1;
+                        while map.contains_key(&key) {
+                            n += 1;
+                            key = format!("{MASK}#{n}");
+                        }
+                        map.insert(key, v);
                     }
                 }
             }
@@ -120,21 +133,26 @@ impl Exposure {
     }
 
     fn scrub_str<'t>(&self, text: &'t str, count: &mut usize) -> Cow<'t, str> {
-        let Some(matcher) = &self.matcher else {
+        if self.is_empty() {
             return Cow::Borrowed(text);
-        };
+        }
         let mut out: Option<String> = None;
         let mut last = 0;
-        for m in matcher.find_iter(text) {
-            let pattern = &self.texts[m.pattern().as_usize()];
-            if pattern.chars().count() < SHORT_TEXT_CHARS && !stands_alone(text, m.start(), m.end())
+        let mut at = 0;
+        while let Some((start, end, pattern)) = self.find_at(text, at) {
+            if self.texts[pattern].chars().count() < SHORT_TEXT_CHARS
+                && !stands_alone(text, start, end)
             {
+                // Not standing alone: look again one character further, so that a longer text
+                // overlapping this short one is still found ("12" inside "12025550123").
+                at = start + text[start..].chars().next().map_or(1, char::len_utf8);
                 continue;
             }
             let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
-            buf.push_str(&text[last..m.start()]);
+            buf.push_str(&text[last..start]);
             buf.push_str(MASK);
-            last = m.end();
+            last = end;
+            at = end;
             *count += 1;
         }
         match out {
@@ -145,6 +163,42 @@ impl Exposure {
             }
         }
     }
+
+    /// The leftmost-longest protected text in `text` at or after byte `at`: (start, end,
+    /// pattern). Without an automaton (it could not be built) every text is searched in turn:
+    /// slower, never weaker.
+    fn find_at(&self, text: &str, at: usize) -> Option<(usize, usize, usize)> {
+        if at >= text.len() {
+            return None;
+        }
+        match &self.matcher {
+            Some(m) => m
+                .find(Input::new(text).span(at..text.len()))
+                .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
+            None => self
+                .texts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    text[at..]
+                        .find(t.as_str())
+                        .map(|s| (at + s, at + s + t.len(), i))
+                })
+                .min_by_key(|&(start, end, _)| (start, std::cmp::Reverse(end))),
+        }
+    }
+}
+
+/// Whether `map` is exactly `{"$commit": "blake3k:<64 lowercase hex>"}`.
+fn is_commitment(map: &serde_json::Map<String, Value>) -> bool {
+    map.len() == 1
+        && map
+            .get(COMMIT_MEMBER)
+            .and_then(Value::as_str)
+            .and_then(|c| c.strip_prefix(COMMIT_PREFIX))
+            .is_some_and(|hex| {
+                hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
 }
 
 /// Whether `text[start..end]` has no letter or digit right before or after it.
@@ -213,10 +267,28 @@ mod tests {
     }
 
     #[test]
-    fn commitments_are_left_whole() {
-        let commit = json!({"$commit": "blake3k:20262026aa"});
-        let e = Exposure::of([&json!(2026), &json!("blake3k:")]);
+    fn commitments_are_left_whole_but_not_their_shape() {
+        let commit = json!({"$commit": format!("blake3k:2026{}", "a".repeat(60))});
+        let e = Exposure::of([&json!(2026), &json!("987-65-4321")]);
         assert_eq!(e.scrub(&commit), (commit, 0));
+        let forged = json!({"$commit": "987-65-4321"});
+        assert_eq!(e.scrub(&forged).0, json!({"$commit": "[REDACTED]"}));
+    }
+
+    #[test]
+    fn numbers_and_overlaps_and_colliding_keys() {
+        let e = Exposure::of([&json!("123456789"), &json!(12), &json!("2025550123")]);
+        let (out, n) = e.scrub(&json!({"n": 123456789, "room": 12, "other": 13,
+                                        "text": "call 12025550123"}));
+        assert_eq!(
+            out,
+            json!({"n": "[REDACTED]", "room": "[REDACTED]", "other": 13,
+                   "text": "call 1[REDACTED]"})
+        );
+        assert_eq!(n, 3);
+        let e = Exposure::of([&json!("alpha"), &json!("bravo")]);
+        let (out, _) = e.scrub(&json!({"alpha": 1, "bravo": 2}));
+        assert_eq!(out.as_object().unwrap().len(), 2, "{out}");
     }
 
     #[test]

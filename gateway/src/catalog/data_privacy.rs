@@ -116,8 +116,8 @@ pub fn redact_args(tool: &Tool, plan: &RedactionPlan, args: &Value, key: &Commit
         return redacted;
     };
     for (path, value) in filter.iter().filter(|(path, _)| path.contains('.')) {
-        let mut probe = args.clone();
-        probe["filter"] = synthetic(std::iter::once((path, value)));
+        // Only the filter: the rest of the arguments was redacted (and reported) above.
+        let probe = serde_json::json!({"filter": synthetic(std::iter::once((path, value)))});
         let spelled = plan.apply(&probe, key);
         if spelled.report.is_empty() {
             continue;

@@ -32,7 +32,8 @@ pub enum Command {
     Erase {
         #[command(flatten)]
         who: Operator,
-        /// The subject as a string (what the subject path selected, e.g. a patient id).
+        /// The subject as a string (what the subject path selected, e.g. a patient id); `-`
+        /// reads it from standard input (keeps it out of argv and shell history).
         #[arg(
             long,
             conflicts_with = "subject_json",
@@ -78,6 +79,19 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let subject = match (subject, subject_json) {
+                // `-`: read from standard input, so the subject (personal data) is not in argv,
+                // where `ps` and shell history would keep it.
+                (Some(s), _) if s == "-" => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the subject from standard input")?;
+                    let line = line.trim_end_matches(['\r', '\n']);
+                    if line.is_empty() {
+                        bail!("--subject -: standard input held no subject");
+                    }
+                    Value::String(line.to_owned())
+                }
                 (Some(s), _) => Value::String(s),
                 (None, Some(j)) => serde_json::from_str(&j)
                     .context("--subject-json: not JSON (give a string with --subject)")?,
@@ -90,6 +104,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 struct Opened {
     config: Config,
+    /// Held from the start: the ledger's lock keeps a gateway off the folder while the vault is
+    /// open here (opening cuts a torn last record, which must never be a live gateway's).
+    ledger: auditgate_ledger::Ledger,
     vault: Vault,
     commit_key: auditgate_policy::CommitKey,
 }
@@ -103,27 +120,30 @@ fn open(who: &Operator) -> anyhow::Result<Opened> {
         );
     };
     let commit_key = load_commit_key(&config.ledger.commit_key_file)?;
-    let vault = Vault::open(&settings.dir, &settings.subject, &commit_key)?;
-    Ok(Opened {
-        config,
-        vault,
-        commit_key,
-    })
-}
-
-/// Appends `drafts` to the folder's ledger (it must not be open in a running gateway).
-fn record(config: &Config, drafts: Vec<auditgate_ledger::Draft>) -> anyhow::Result<Vec<u64>> {
-    let ledger = open_ledger(config).map_err(|e| {
+    let ledger = open_ledger(&config).map_err(|e| {
         anyhow::anyhow!(
             "{e}\n(the vault records what it does in the ledger: stop the gateway serving this \
              folder, then run this again)"
         )
     })?;
+    let vault = Vault::open(&settings.dir, &settings.subject, &commit_key)?;
+    Ok(Opened {
+        config,
+        ledger,
+        vault,
+        commit_key,
+    })
+}
+
+/// Appends `drafts` to the folder's ledger, durably.
+fn record(
+    ledger: &auditgate_ledger::Ledger,
+    drafts: Vec<auditgate_ledger::Draft>,
+) -> anyhow::Result<Vec<u64>> {
     let mut seqs = Vec::new();
     for draft in drafts {
         seqs.push(ledger.append(draft)?.seq);
     }
-    ledger.close();
     Ok(seqs)
 }
 
@@ -155,7 +175,7 @@ fn reveal(who: &Operator, seq: u64, as_json: bool) -> anyhow::Result<ExitCode> {
         None
     } else {
         let draft = events::vault_revealed(seq, &revealed, &who.name(), who.reason.as_deref());
-        record(&opened.config, vec![draft])?.first().copied()
+        record(&opened.ledger, vec![draft])?.first().copied()
     };
     let kind = entry["kind"].as_str().unwrap_or_default();
     if as_json {
@@ -181,6 +201,7 @@ fn reveal(who: &Operator, seq: u64, as_json: bool) -> anyhow::Result<ExitCode> {
             println!("recorded as vault.revealed at seq {s}");
         }
     }
+    opened.ledger.close();
     let refused = items
         .iter()
         .any(|i| !matches!(i.revealed, Revealed::Value(_)));
@@ -226,11 +247,12 @@ fn erase(who: &Operator, subject: &Value, as_json: bool) -> anyhow::Result<ExitC
         &who.name(),
         who.reason.as_deref(),
     );
-    let seqs = record(&opened.config, drafts)?;
+    let seqs = record(&opened.ledger, drafts)?;
     opened
         .vault
         .destroy(subject)?
         .context("the subject's key disappeared while erasing")?;
+    opened.ledger.close();
     if as_json {
         let out = json!({"key_id": plan.key_id, "commitments": plan.commitments.len(),
                          "recorded_seqs": seqs});

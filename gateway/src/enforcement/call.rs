@@ -9,9 +9,10 @@
 use std::time::{Duration, Instant};
 
 use auditgate_ledger::canonical;
-use auditgate_policy::{Decision, Redacted, Tier};
+use auditgate_policy::{Decision, Tier};
 use serde_json::{Map, Value, json};
 
+use super::context::{CallContext, Digests, Disposition};
 use super::outcome::Settled;
 use super::{Caller, Enforcer, Refusal, approval_request, decision_json, error_result};
 use crate::approvals::{Outcome, PendingInfo};
@@ -20,56 +21,6 @@ use crate::catalog::{Tool, ToolTarget, data_privacy};
 use crate::mcp::jsonrpc::{ErrorObject, Params, code};
 use crate::upstream::convex::codec::to_convex;
 use crate::vault::committed;
-
-/// What the gateway does with a decided call (`call.request.disposition`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Disposition {
-    Forward,
-    Blocked,
-    InvalidArgs,
-    ApprovalPending,
-}
-
-impl Disposition {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Forward => "forward",
-            Self::Blocked => "blocked",
-            Self::InvalidArgs => "invalid_args",
-            Self::ApprovalPending => "approval_pending",
-        }
-    }
-}
-
-/// Keyed digests of the request as received (`docs/privacy.md` §2).
-#[derive(Debug, Clone)]
-pub(super) struct Digests {
-    pub request: String,
-    pub args: String,
-}
-
-/// One decided `tools/call`, as every stage after the decision sees it.
-#[derive(Debug)]
-pub(super) struct CallContext<'a> {
-    pub caller: Caller<'a>,
-    pub request_id: Value,
-    pub tool: &'a Tool,
-    /// The arguments as received (never recorded, never logged).
-    pub args: Value,
-    pub decision: Decision,
-    /// The arguments as the ledger holds them, with the originals the plan redacted.
-    pub audit_args: Redacted,
-    /// Texts the arguments' plan redacted that were also replaced elsewhere in them.
-    pub args_by_value: usize,
-    pub digests: Digests,
-    pub disposition: Disposition,
-    /// Validation errors (`invalid_args`), paths capped, never values.
-    pub errors: Vec<Value>,
-    /// The arguments encoded for Convex (functions only).
-    pub upstream_args: Value,
-    /// The pending approval's record (`approval_pending` only).
-    pub approval: Option<Value>,
-}
 
 impl Enforcer {
     /// `tools/call`: decide, record, forward (allow only), record, answer.
@@ -96,8 +47,13 @@ impl Enforcer {
                 .await;
         };
         let call = self.decide_call(caller, &qualified, request_id, tool, args, digests);
-        self.keep_originals(&call, &committed(&call.audit_args, &self.commit_key))
-            .await?;
+        let binding = format!("request:{}", call.digests.args);
+        self.keep_originals(
+            &call,
+            binding,
+            &committed(&call.audit_args, &self.commit_key),
+        )
+        .await?;
         let request_seq = self.record_request(&call).await?;
         if let Some(answer) = self.settle(&call, request_seq).await? {
             return Ok(answer);
@@ -273,7 +229,8 @@ impl Enforcer {
         request_seq: u64,
         settled: Settled,
     ) -> Result<Value, Refusal> {
-        let kept = match self.keep_originals(call, &settled.kept).await {
+        let binding = format!("result:{request_seq}");
+        let kept = match self.keep_originals(call, binding, &settled.kept).await {
             Ok(()) => Ok(()),
             Err(Refusal::Audit(e)) => Err(e),
             Err(other) => return Err(other),
@@ -380,7 +337,7 @@ fn check_args(
     {
         match to_convex(v, args) {
             Ok(e) => encoded = e,
-            Err(e) => errors.push(json!({"path": e.path, "message": e.message})),
+            Err(e) => errors.push(json!({"path": bounded::string(&e.path), "message": e.message})),
         }
     }
     (errors, encoded)

@@ -6,6 +6,7 @@
 //! agent's behalf, and it does so only after `AuditLog::record` of the `call.request` returned
 //! `Ok` with disposition `forward`.
 mod call;
+mod context;
 mod originals;
 mod outcome;
 

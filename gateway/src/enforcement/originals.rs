@@ -2,7 +2,7 @@
 //! before the entry that commits them is recorded — as the ledger is written before a call is
 //! forwarded, so a kill -9 never leaves a commitment whose original the vault should have.
 
-use super::call::CallContext;
+use super::context::CallContext;
 use super::{Enforcer, Refusal};
 use crate::audit::AuditError;
 use crate::vault::Kept;
@@ -14,6 +14,7 @@ impl Enforcer {
     pub(super) async fn keep_originals(
         &self,
         call: &CallContext<'_>,
+        binding: String,
         kept: &[Kept],
     ) -> Result<(), Refusal> {
         let Some(vault) = &self.vault else {
@@ -27,14 +28,19 @@ impl Enforcer {
         };
         let vault = vault.clone();
         let kept = kept.to_vec();
-        let outcome = tokio::task::spawn_blocking(move || vault.keep(&subject, &kept)).await;
+        let outcome =
+            tokio::task::spawn_blocking(move || vault.keep(&subject, &binding, &kept)).await;
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "evidence vault write failed; refusing");
-                Err(Refusal::Audit(AuditError(format!("evidence vault: {e}"))))
+                Err(Refusal::Audit(AuditError(
+                    "the evidence vault could not keep the call's committed values".into(),
+                )))
             }
-            Err(e) => Err(Refusal::Audit(AuditError(format!("evidence vault: {e}")))),
+            Err(_) => Err(Refusal::Audit(AuditError(
+                "the evidence vault could not keep the call's committed values".into(),
+            ))),
         }
     }
 }

@@ -13,7 +13,7 @@ use auditgate_ledger::{Draft, canonical};
 use auditgate_policy::{CommitKey, Exposure, Redacted, RedactionPlan};
 use serde_json::{Value, json};
 
-use super::call::CallContext;
+use super::context::CallContext;
 use super::{Enforcer, error_result, ok_result};
 use crate::audit::events;
 use crate::catalog::{Tool, data_privacy};

@@ -3,7 +3,7 @@
 use auditgate_policy::{COMMIT_MEMBER, CommitKey};
 use serde_json::Value;
 
-use super::{Revealed, Vault, VaultError};
+use super::{Revealed, Snapshot, Vault, VaultError};
 
 /// One committed location of an entry: its JSONPath in the entry and the commitment string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,14 +66,27 @@ pub fn reveal_entry(
     entry: &Value,
     commit_key: &CommitKey,
 ) -> Result<Vec<RevealedItem>, VaultError> {
+    Ok(reveal_in_snapshot(&vault.snapshot()?, entry, commit_key))
+}
+
+/// [`reveal_entry`] from a snapshot (for many entries at once).
+pub fn reveal_in_snapshot(
+    snapshot: &Snapshot,
+    entry: &Value,
+    commit_key: &CommitKey,
+) -> Vec<RevealedItem> {
+    let binding = super::binding_of(entry);
     commitments_in(entry)
         .into_iter()
         .map(|committed| {
-            let revealed = vault.reveal(&committed.commitment, commit_key)?;
-            Ok(RevealedItem {
+            let revealed = match &binding {
+                Some(b) => snapshot.reveal(b, &committed.commitment, commit_key),
+                None => Revealed::NotKept,
+            };
+            RevealedItem {
                 committed,
                 revealed,
-            })
+            }
         })
         .collect()
 }

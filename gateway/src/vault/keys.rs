@@ -29,17 +29,28 @@ impl std::fmt::Debug for SubjectKey {
     }
 }
 
-/// The keys folder.
-#[derive(Debug)]
+/// The keys folder. `Debug` never shows the locator key.
 pub struct KeyFolder {
     dir: PathBuf,
     locator_key: [u8; 32],
+    /// Held while a key is made, so two first calls for one subject make one key.
+    creating: std::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for KeyFolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyFolder({}, <locator key>)", self.dir.display())
+    }
 }
 
 impl KeyFolder {
     pub fn open(dir: PathBuf, locator_key: [u8; 32]) -> Result<Self, VaultError> {
         private::create_dir_all(&dir).map_err(|e| VaultError::io(&dir, e))?;
-        Ok(Self { dir, locator_key })
+        Ok(Self {
+            dir,
+            locator_key,
+            creating: std::sync::Mutex::new(()),
+        })
     }
 
     /// `keys/<locator>.key` of a subject: 32 hex digits of BLAKE3-keyed over its canonical JSON.
@@ -61,6 +72,10 @@ impl KeyFolder {
 
     /// The subject's key, made (durably: file and folder synced) if it has none.
     pub fn get_or_create(&self, subject: &Value) -> Result<SubjectKey, VaultError> {
+        if let Some(key) = self.get(subject)? {
+            return Ok(key);
+        }
+        let _creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(key) = self.get(subject)? {
             return Ok(key);
         }
@@ -87,11 +102,20 @@ impl KeyFolder {
                 .open(&tmp)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
-            fs::rename(&tmp, &path)?;
+            // A link never replaces an existing key (another process may have made one):
+            // then that key is the subject's, and this one is discarded unused.
+            let linked = fs::hard_link(&tmp, &path);
+            fs::remove_file(&tmp)?;
+            linked?;
             fs::File::open(&self.dir)?.sync_all()
         };
-        write().map_err(|e| VaultError::io(&path, e))?;
-        Ok(made)
+        match write() {
+            Ok(()) => Ok(made),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                self.get(subject)?.ok_or_else(|| VaultError::io(&path, e))
+            }
+            Err(e) => Err(VaultError::io(&path, e)),
+        }
     }
 
     /// Every key still held, by id (for reveal, which finds records by commitment).

@@ -68,6 +68,18 @@ impl std::fmt::Debug for Kept {
     }
 }
 
+/// What binds a record to the ledger entry that commits its value: `request:<args_digest>` for
+/// a `call.request`'s arguments, `result:<request_seq>` for a `call.result`'s result or error
+/// (both members of the entry, known before it is written). Equal values commit equally, so the
+/// binding is what keeps a reveal to the entry's own subject.
+pub fn binding_of(entry: &Value) -> Option<String> {
+    match entry.get("kind")?.as_str()? {
+        "call.request" => Some(format!("request:{}", entry.get("args_digest")?.as_str()?)),
+        "call.result" => Some(format!("result:{}", entry.get("request_seq")?.as_u64()?)),
+        _ => None,
+    }
+}
+
 /// The committed locations of a redaction, with their originals.
 pub fn committed(redacted: &Redacted, key: &CommitKey) -> Vec<Kept> {
     redacted
@@ -157,12 +169,13 @@ impl Vault {
         })
     }
 
-    /// Seals `kept` under `subject`'s key (made if new) and makes the records durable.
-    pub fn keep(&self, subject: &Value, kept: &[Kept]) -> Result<(), VaultError> {
+    /// Seals `kept` under `subject`'s key (made if new), bound to the entry `binding` names
+    /// ([`binding_of`]), and makes the records durable.
+    pub fn keep(&self, subject: &Value, binding: &str, kept: &[Kept]) -> Result<(), VaultError> {
         let key = self.keys.get_or_create(subject)?;
         let records = kept
             .iter()
-            .map(|k| Record::seal(&key, &k.commitment, &k.value))
+            .map(|k| Record::seal(&key, binding, &k.commitment, &k.value))
             .collect::<Result<Vec<_>, _>>()?;
         self.log
             .lock()
@@ -170,11 +183,31 @@ impl Vault {
             .append(&records)
     }
 
-    /// What the vault holds for `commitment`, checked against it with `commit_key`.
-    pub fn reveal(&self, commitment: &str, commit_key: &CommitKey) -> Result<Revealed, VaultError> {
-        let records = records::read_all(&self.dir.join("records.jsonl"))?;
-        let keys = self.keys.all()?;
-        Ok(reveal_in(&records, &keys, commitment, commit_key))
+    /// What the vault holds for `commitment` in the entry `binding` names, checked against the
+    /// commitment with `commit_key`.
+    pub fn reveal(
+        &self,
+        binding: &str,
+        commitment: &str,
+        commit_key: &CommitKey,
+    ) -> Result<Revealed, VaultError> {
+        Ok(self.snapshot()?.reveal(binding, commitment, commit_key))
+    }
+
+    /// The records and keys as they are now, for revealing many commitments with one read.
+    pub fn snapshot(&self) -> Result<Snapshot, VaultError> {
+        let mut by_entry: std::collections::HashMap<(String, String), Vec<Record>> =
+            std::collections::HashMap::new();
+        for r in records::read_all(&self.dir.join("records.jsonl"))? {
+            by_entry
+                .entry((r.binding.clone(), r.commitment.clone()))
+                .or_default()
+                .push(r);
+        }
+        Ok(Snapshot {
+            by_entry,
+            keys: self.keys.all()?,
+        })
     }
 
     /// What erasing `subject` would cover, or `None` if it has no key (never kept, or erased).
@@ -201,7 +234,30 @@ impl Vault {
     }
 }
 
-/// Reveals `commitment` from `records` with the keys still held.
+/// The vault's records (by entry binding and commitment) and the keys still held, read once.
+pub struct Snapshot {
+    by_entry: std::collections::HashMap<(String, String), Vec<Record>>,
+    keys: Vec<SubjectKey>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Snapshot(<{} keys>)", self.keys.len())
+    }
+}
+
+impl Snapshot {
+    /// What the vault holds for `commitment` in the entry `binding` names.
+    pub fn reveal(&self, binding: &str, commitment: &str, commit_key: &CommitKey) -> Revealed {
+        let records = self
+            .by_entry
+            .get(&(binding.to_owned(), commitment.to_owned()))
+            .map_or(&[][..], Vec::as_slice);
+        reveal_in(records, &self.keys, commitment, commit_key)
+    }
+}
+
+/// Reveals `commitment` from its entry's `records` with the keys still held.
 fn reveal_in(
     records: &[Record],
     keys: &[SubjectKey],
@@ -209,7 +265,7 @@ fn reveal_in(
     commit_key: &CommitKey,
 ) -> Revealed {
     let mut erased = None;
-    for record in records.iter().filter(|r| r.commitment == commitment) {
+    for record in records {
         let Some(key) = keys.iter().find(|k| k.id == record.key_id) else {
             erased = Some(record.key_id.clone());
             continue;
@@ -245,24 +301,68 @@ mod tests {
         let args = json!({"patientId": "p-1", "ssn": "987-65-4321"});
         let subject = vault.subject_of(&args).unwrap();
         let ssn = kept(&ck, json!("987-65-4321"));
-        vault.keep(&subject, std::slice::from_ref(&ssn)).unwrap();
+        vault
+            .keep(&subject, "request:a", std::slice::from_ref(&ssn))
+            .unwrap();
+        // Another subject with the same value, in another entry.
+        vault
+            .keep(&json!("p-2"), "request:b", std::slice::from_ref(&ssn))
+            .unwrap();
         assert_eq!(
-            vault.reveal(&ssn.commitment, &ck).unwrap(),
+            vault.reveal("request:a", &ssn.commitment, &ck).unwrap(),
             Revealed::Value(json!("987-65-4321"))
         );
         let plan = vault.erasure(&subject).unwrap().unwrap();
         assert_eq!(plan.commitments, vec![ssn.commitment.clone()]);
         assert_eq!(vault.destroy(&subject).unwrap(), Some(plan.key_id.clone()));
         assert_eq!(
-            vault.reveal(&ssn.commitment, &ck).unwrap(),
+            vault.reveal("request:a", &ssn.commitment, &ck).unwrap(),
             Revealed::Erased {
                 key_id: plan.key_id
             }
+        );
+        // The other subject's record of the same value is its own, and stays.
+        assert_eq!(
+            vault.reveal("request:b", &ssn.commitment, &ck).unwrap(),
+            Revealed::Value(json!("987-65-4321"))
+        );
+        assert_eq!(
+            vault.reveal("request:c", &ssn.commitment, &ck).unwrap(),
+            Revealed::NotKept
         );
         assert!(vault.erasure(&subject).unwrap().is_none());
         let bytes = std::fs::read(dir.join("records.jsonl")).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("987-65-4321"));
         assert!(vault.subject_of(&json!({"other": 1})).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn first_calls_for_one_new_subject_at_once_share_one_key() {
+        let dir = std::env::temp_dir().join(format!("vault-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ck = CommitKey::from_bytes([5; 32]);
+        let vault = std::sync::Arc::new(Vault::open(&dir, &["$.id".into()], &ck).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let vault = vault.clone();
+                let ck = ck.clone();
+                std::thread::spawn(move || {
+                    let v = kept(&ck, json!(format!("value-{i}")));
+                    vault
+                        .keep(&json!("new-subject"), "request:r", std::slice::from_ref(&v))
+                        .unwrap();
+                    v
+                })
+            })
+            .collect();
+        for t in threads {
+            let v = t.join().unwrap();
+            assert_eq!(
+                vault.reveal("request:r", &v.commitment, &ck).unwrap(),
+                Revealed::Value(v.value.clone())
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -273,7 +373,9 @@ mod tests {
         let ck = CommitKey::from_bytes([4; 32]);
         let vault = Vault::open(&dir, &["$.id".into()], &ck).unwrap();
         let v = kept(&ck, json!("x"));
-        vault.keep(&json!("s"), std::slice::from_ref(&v)).unwrap();
+        vault
+            .keep(&json!("s"), "result:1", std::slice::from_ref(&v))
+            .unwrap();
         drop(vault);
         let path = dir.join("records.jsonl");
         let mut bytes = std::fs::read(&path).unwrap();
@@ -281,7 +383,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let vault = Vault::open(&dir, &["$.id".into()], &ck).unwrap();
         assert_eq!(
-            vault.reveal(&v.commitment, &ck).unwrap(),
+            vault.reveal("result:1", &v.commitment, &ck).unwrap(),
             Revealed::Value(json!("x"))
         );
         assert!(std::fs::read(&path).unwrap().ends_with(b"\n"));

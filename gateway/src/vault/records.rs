@@ -2,12 +2,14 @@
 //! value, appended and `fdatasync`ed before the ledger entry that commits it:
 //!
 //! ```json
-//! {"v":1,"key_id":"<32 hex>","commitment":"blake3k:<64 hex>","nonce":"<24 hex>","sealed":"<base64url>"}
+//! {"v":1,"key_id":"<32 hex>","binding":"…","commitment":"blake3k:<64 hex>","nonce":"<24 hex>","sealed":"<base64url>"}
 //! ```
 //!
-//! `sealed` is ChaCha20-Poly1305 under the subject's key with the nonce, over the canonical JSON
-//! of the original value, with the commitment string as associated data (so a record cannot be
-//! moved to another commitment). A torn last line (no newline: a kill -9 mid-write) is cut on
+//! `binding` names the ledger entry that commits the value (`docs/privacy.md` §5.3): equal
+//! values commit equally, so without it a reveal could open another subject's record of the same
+//! value. `sealed` is ChaCha20-Poly1305 under the subject's key with the nonce, over the
+//! canonical JSON of the original value, with `binding || "\n" || commitment` as associated data
+//! (so a record cannot be moved to another entry or commitment). A torn last line (no newline: a kill -9 mid-write) is cut on
 //! open; any other unreadable line is an error naming the line.
 use std::fs::{self, File};
 use std::io::{Read as _, Write as _};
@@ -27,6 +29,7 @@ use auditgate_ledger::store::private;
 #[derive(Debug, Clone)]
 pub struct Record {
     pub key_id: String,
+    pub binding: String,
     pub commitment: String,
     nonce: [u8; 12],
     sealed: Vec<u8>,
@@ -34,7 +37,12 @@ pub struct Record {
 
 impl Record {
     /// Seals `value` for `commitment` under `key`.
-    pub fn seal(key: &SubjectKey, commitment: &str, value: &Value) -> Result<Self, VaultError> {
+    pub fn seal(
+        key: &SubjectKey,
+        binding: &str,
+        commitment: &str,
+        value: &Value,
+    ) -> Result<Self, VaultError> {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|_| VaultError::Randomness)?;
         let cipher = ChaCha20Poly1305::new((&key.key).into());
@@ -44,12 +52,13 @@ impl Record {
                 Nonce::from_slice(&nonce),
                 Payload {
                     msg: &plaintext,
-                    aad: commitment.as_bytes(),
+                    aad: &aad(binding, commitment),
                 },
             )
             .map_err(|_| VaultError::Seal)?;
         Ok(Record {
             key_id: key.id.clone(),
+            binding: binding.to_owned(),
             commitment: commitment.to_owned(),
             nonce,
             sealed,
@@ -64,7 +73,7 @@ impl Record {
                 Nonce::from_slice(&self.nonce),
                 Payload {
                     msg: &self.sealed,
-                    aad: self.commitment.as_bytes(),
+                    aad: &aad(&self.binding, &self.commitment),
                 },
             )
             .ok()?;
@@ -75,6 +84,7 @@ impl Record {
         let mut line = json!({
             "v": 1,
             "key_id": self.key_id,
+            "binding": self.binding,
             "commitment": self.commitment,
             "nonce": hex::encode(self.nonce),
             "sealed": URL_SAFE_NO_PAD.encode(&self.sealed),
@@ -90,6 +100,7 @@ impl Record {
         hex::decode_to_slice(v["nonce"].as_str()?, &mut nonce).ok()?;
         Some(Record {
             key_id: v["key_id"].as_str()?.to_owned(),
+            binding: v["binding"].as_str()?.to_owned(),
             commitment: v["commitment"].as_str()?.to_owned(),
             nonce,
             sealed: URL_SAFE_NO_PAD.decode(v["sealed"].as_str()?).ok()?,
@@ -136,13 +147,27 @@ impl RecordLog {
         Ok(())
     }
 
-    /// Appends `records` with one write and `fdatasync`.
+    /// Appends `records` with one write and `fdatasync`. A write that fails part-way is cut
+    /// back, so a later record never follows garbage.
     pub fn append(&mut self, records: &[Record]) -> Result<(), VaultError> {
         let text: String = records.iter().map(Record::line).collect();
-        self.file
+        let before = self
+            .file
+            .metadata()
+            .map_err(|e| VaultError::io(&self.path, e))?
+            .len();
+        let written = self
+            .file
             .write_all(text.as_bytes())
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| VaultError::io(&self.path, e))
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let _ = self
+                .file
+                .set_len(before)
+                .and_then(|()| self.file.sync_data());
+            return Err(VaultError::io(&self.path, e));
+        }
+        Ok(())
     }
 }
 
@@ -165,4 +190,13 @@ pub fn read_all(path: &Path) -> Result<Vec<Record>, VaultError> {
             })
         })
         .collect()
+}
+
+/// The associated data of a record: its binding and commitment.
+fn aad(binding: &str, commitment: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(binding.len() + 1 + commitment.len());
+    out.extend_from_slice(binding.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(commitment.as_bytes());
+    out
 }
