@@ -290,58 +290,13 @@ fn finding_09_long_session_and_version_headers_are_capped() {
     assert!(grown < 16_000, "the ledger grew by {grown} bytes");
 }
 
-/// A tmpfs mounted on a folder for one test (root only), unmounted on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    /// `None` (after saying why) when this process may not mount, unless the test command
-    /// demands the test run (`AUDITGATE_REQUIRE_TEST_APP`, set by scripts/test as root).
-    fn mount(at: &std::path::Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let demanded = std::env::var_os("AUDITGATE_REQUIRE_TEST_APP").is_some()
-                && std::env::var("USER").map_or(true, |u| u == "root");
-            assert!(!demanded, "cannot mount a tmpfs for the full-disk test");
-            eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
-            return None;
-        }
-        Some(Self(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// Fills the file system holding `dir` until a write fails for lack of space.
-fn fill(dir: &std::path::Path) -> std::path::PathBuf {
-    use std::io::Write as _;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0u8; 64 * 1024];
-    loop {
-        match f.write_all(&chunk).and_then(|()| f.sync_data()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(28) => return path,
-            Err(e) => panic!("filling the disk: {e}"),
-        }
-    }
-}
-
 /// Finding 12 (low): after a full disk was freed, `/healthz` stayed 503 until some call
 /// succeeded, so a load balancer polling only `/healthz` kept a healthy gateway out of rotation.
 /// Now the gateway probes the ledger while unhealthy and records `audit.resumed`.
 #[test]
 fn finding_12_healthz_recovers_by_itself_once_the_disk_has_room() {
     let dir = GatewayDir::offline("\n[ledger]\nsegment_size_mib = 1\n");
-    let Some(tmpfs) = Tmpfs::mount(&dir.ledger_dir(), "8m") else {
+    let Some(tmpfs) = support::disk::Tmpfs::mount(&dir.ledger_dir(), "8m") else {
         return;
     };
     let (child, url) = spawn_http(&dir);
@@ -352,7 +307,7 @@ fn finding_12_healthz_recovers_by_itself_once_the_disk_has_room() {
         let mut alice = Mcp::new(&url, Some(dir.token("alice")));
         alice.initialize().await;
         assert_eq!(status().await, StatusCode::OK);
-        let filler = fill(&dir.ledger_dir());
+        let filler = support::disk::fill(&dir.ledger_dir());
         let refused = alice
             .request(
                 "tools/call",

@@ -163,3 +163,53 @@ async fn protected_values_repeated_in_text_are_redacted_by_value() {
     assert!(error.contains("looking up [REDACTED]"), "{error}");
     assert!(!contains(&bytes_under(dir.path()), SSN));
 }
+
+/// A vault that cannot write (its disk is full) refuses the call before anything reaches
+/// Convex, says so, and records the refusal (`vault_unavailable`); with room again, calls go
+/// through and their originals are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_vault_refuses_and_records_and_forwards_nothing() {
+    let app = app_or_skip!();
+    let dir = GatewayDir::with_extra(&app.url, "\n[vault]\nsubject = [\"$.value.name\"]\n");
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let vault = dir.path().join("vault");
+    let Some(_tmpfs) = support::disk::Tmpfs::mount(&vault, "1m") else {
+        return;
+    };
+    let (child, url) = spawn_http(&dir);
+    let mut mcp = Mcp::new(&url, Some(dir.token("alice")));
+    mcp.initialize().await;
+    let before = app.calls().await.len();
+    let filler = support::disk::fill(&vault);
+    let refused = mcp
+        .call(
+            "diagnostics_echo",
+            json!({"value": {"name": "Ada", "ssn": SSN}}),
+        )
+        .await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(text(&refused).contains("evidence vault"), "{refused}");
+    assert!(
+        !text(&refused).contains("vault/"),
+        "no paths to the client: {refused}"
+    );
+    assert_eq!(app.calls().await.len(), before, "nothing reached Convex");
+    std::fs::remove_file(filler).unwrap();
+    let ok = mcp
+        .call(
+            "diagnostics_echo",
+            json!({"value": {"name": "Ada", "ssn": SSN}}),
+        )
+        .await;
+    assert_eq!(ok["isError"], false, "{ok}");
+    terminate(child);
+    let entries = dir.entries();
+    let requests = of_kind(&entries, "call.request");
+    assert_eq!(requests[0]["disposition"], "vault_unavailable");
+    assert_eq!(requests[1]["disposition"], "forward");
+    assert!(
+        !bytes_under(dir.path())
+            .windows(SSN.len())
+            .any(|w| w == SSN.as_bytes())
+    );
+}

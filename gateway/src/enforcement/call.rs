@@ -46,14 +46,14 @@ impl Enforcer {
                 .unknown_tool(&caller, request_id, name, &args, digests)
                 .await;
         };
-        let call = self.decide_call(caller, &qualified, request_id, tool, args, digests);
+        let mut call = self.decide_call(caller, &qualified, request_id, tool, args, digests);
         let binding = format!("request:{}", call.digests.args);
-        self.keep_originals(
-            &call,
-            binding,
-            &committed(&call.audit_args, &self.commit_key),
-        )
-        .await?;
+        let kept = committed(&call.audit_args, &self.commit_key);
+        if self.keep_originals(&call, binding, &kept).await.is_err() {
+            // Refused and recorded (the refusal is evidence too); its commitments have no
+            // originals, and nothing was forwarded.
+            call.disposition = Disposition::VaultUnavailable;
+        }
         let request_seq = self.record_request(&call).await?;
         if let Some(answer) = self.settle(&call, request_seq).await? {
             return Ok(answer);
@@ -161,6 +161,10 @@ impl Enforcer {
             )))),
             Disposition::InvalidArgs => Ok(Some(invalid_args_answer(call, request_seq))),
             Disposition::ApprovalPending => self.settle_approval(call, request_seq).await,
+            Disposition::VaultUnavailable => Ok(Some(error_result(format!(
+                "Refused: the evidence vault could not keep this call's protected values, so \
+                 nothing was forwarded (audit ref: ledger seq {request_seq})."
+            )))),
         }
     }
 

@@ -14,6 +14,8 @@ pub(super) enum Disposition {
     Blocked,
     InvalidArgs,
     ApprovalPending,
+    /// The vault could not keep the call's committed values: refused, nothing forwarded.
+    VaultUnavailable,
 }
 
 impl Disposition {
@@ -23,6 +25,7 @@ impl Disposition {
             Self::Blocked => "blocked",
             Self::InvalidArgs => "invalid_args",
             Self::ApprovalPending => "approval_pending",
+            Self::VaultUnavailable => "vault_unavailable",
         }
     }
 }

@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+pub mod disk;
 pub mod gateway;
 
 use auditgate::upstream::convex::{ClientOptions, ConvexClient, DeployKey};
