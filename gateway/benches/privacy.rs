@@ -63,6 +63,18 @@ fn patient(i: usize) -> Value {
     })
 }
 
+/// The decision for a clinician's `patients:get` with `args`.
+fn decide(policy: &Policy, args: &Value) -> auditgate_policy::Decision {
+    policy.decide(&Request {
+        principal: "key:clinician",
+        roles: &["clinician".into()],
+        tool: "patients_get",
+        function_path: Some("patients:get"),
+        kind: ToolKind::Query,
+        args,
+    })
+}
+
 fn digests(data: &[(&str, Vec<u8>)], key: &DigestKey) {
     println!("| bytes | plain BLAKE3 ns | blake3mac ns | ratio |");
     println!("|---|---|---|---|");
@@ -87,15 +99,7 @@ fn redaction_pass(policy: &Policy, key: &CommitKey, digest_key: &DigestKey) {
     let args = json!({"patientId": "pt-000001", "ssn": "987-65-0001", "email": "ada@example.org",
                       "note": "re-check ssn 987-65-0001"});
     let result = json!({"documents": (0..10).map(patient).collect::<Vec<_>>()});
-    let request = Request {
-        principal: "key:clinician",
-        roles: &["clinician".into()],
-        tool: "patients_get",
-        function_path: Some("patients:get"),
-        kind: ToolKind::Query,
-        args: &args,
-    };
-    let decision = policy.decide(&request);
+    let decision = decide(policy, &args);
     let raw = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                                           "params": {"name": "patients_get", "arguments": args}}))
     .unwrap();
@@ -158,14 +162,7 @@ fn raw_fdatasync(dir: &Path, bytes: usize, iterations: usize) -> Duration {
 fn vault(root: &Path, key: &CommitKey, policy: &Policy) {
     let vault = Vault::open(&root.join("vault"), &["$.patientId".into()], key).unwrap();
     let args = json!({"patientId": "pt-000001", "ssn": "987-65-0001"});
-    let decision = policy.decide(&Request {
-        principal: "key:clinician",
-        roles: &["clinician".into()],
-        tool: "patients_get",
-        function_path: Some("patients:get"),
-        kind: ToolKind::Query,
-        args: &args,
-    });
+    let decision = decide(policy, &args);
     let kept: Vec<Kept> = committed(&decision.audit_args.apply(&args, key), key);
     let subject = vault.subject_of(&args).unwrap();
     vault.keep(&subject, "request:bench", &kept).unwrap();

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use auditgate_ledger::canonical;
 use serde_json::{Value, json};
-use support::gateway::{GatewayDir, Mcp, gateway_bin, of_kind, text};
+use support::gateway::{GatewayDir, Mcp, bytes_under, gateway_bin, of_kind, text};
 
 /// Committed in the ledger, hidden from agents.
 const C_SSN: &str = "987-61-2345";
@@ -71,22 +71,6 @@ fn all_canaries() -> Vec<&'static str> {
     let mut all = sent();
     all.extend(SEEDED_SSNS);
     all
-}
-
-fn bytes_under(root: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let Ok(listing) = std::fs::read_dir(root) else {
-        return out;
-    };
-    for item in listing {
-        let path = item.unwrap().path();
-        if path.is_dir() {
-            out.extend(bytes_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.extend(bytes);
-        }
-    }
-    out
 }
 
 /// The canaries found in `bytes` (also in their JSON-escaped and URL-safe forms).

@@ -5,12 +5,10 @@
 
 mod support;
 
-use std::path::Path;
-
 use auditgate_ledger::canonical;
 use auditgate_policy::{CommitKey, DigestKey};
 use serde_json::{Value, json};
-use support::gateway::{GatewayDir, Mcp, of_kind, spawn_http, terminate, text};
+use support::gateway::{GatewayDir, Mcp, bytes_under, of_kind, spawn_http, terminate, text};
 
 const SSN: &str = "987-65-4321";
 const SLOT: &str = "2026-12-03T09:30 room 7";
@@ -32,20 +30,6 @@ fn gateway_dir(app_url: &str) -> GatewayDir {
     let dir = GatewayDir::new(app_url);
     std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
     dir
-}
-
-/// Every byte under `root` (ledger segments, index, everything the gateway wrote).
-pub fn bytes_under(root: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    for item in std::fs::read_dir(root).unwrap() {
-        let path = item.unwrap().path();
-        if path.is_dir() {
-            out.extend(bytes_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.extend(bytes);
-        }
-    }
-    out
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

@@ -478,3 +478,21 @@ pub fn refusals_accounted(entries: &[Value], kind: &str) -> u64 {
         .sum();
     own + summarized
 }
+
+/// Every byte of every file under `root` (a gateway folder, logs, a bundle), concatenated: what
+/// privacy tests search for values that must not be there.
+pub fn bytes_under(root: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Ok(listing) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for item in listing.flatten() {
+        let path = item.path();
+        if path.is_dir() {
+            out.extend(bytes_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.extend(bytes);
+        }
+    }
+    out
+}
