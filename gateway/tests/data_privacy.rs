@@ -361,3 +361,58 @@ async fn data_tables_decide_who_lists_reads_and_writes_which_table() {
         "a missing table is decided like a forbidden one"
     );
 }
+
+/// A write through a data tool that names a hidden field is refused from the policy alone:
+/// an update's "not a field of this table" or a type error would otherwise confirm whether the
+/// hidden field exists. The answer is the same for a field the table does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_naming_a_hidden_field_is_refused_before_convex() {
+    let app = app_or_skip!();
+    let seed = app.seed().await;
+    let (dir, doc, _) = clinic_dir(&app.url, &clinic_policy(""));
+    let (child, url) = spawn_http(&dir);
+    let mut mcp = Mcp::new(&url, Some(doc));
+    mcp.initialize().await;
+    let before = app.calls().await.len();
+    let patient = seed["patients"]
+        .as_object()
+        .and_then(|p| p.values().next())
+        .cloned()
+        .unwrap_or(Value::Null);
+    for (tool, args) in [
+        (
+            "convex_update_document",
+            json!({"table": "patients", "id": patient, "fields": {"ssn": 12}}),
+        ),
+        (
+            "convex_update_document",
+            json!({"table": "patients", "id": patient, "fields": {"nosuch": {"ssn": "x"}}}),
+        ),
+        (
+            "convex_create_document",
+            json!({"table": "patients", "document": {"name": "Eve", "ssn": "000-00-0000"}}),
+        ),
+    ] {
+        let r = mcp.call(tool, args.clone()).await;
+        assert_eq!(r["isError"], true, "{args}: {r}");
+        assert!(
+            text(&r).contains("hidden by policy and cannot be written"),
+            "{r}"
+        );
+        assert!(!text(&r).contains("000-00-0000"), "{r}");
+    }
+    assert_eq!(app.calls().await.len(), before, "nothing reached Convex");
+    // A visible field is still written.
+    let ok = mcp
+        .call(
+            "convex_update_document",
+            json!({"table": "patients", "id": patient, "fields": {"name": "Ada King"}}),
+        )
+        .await;
+    assert_eq!(ok["isError"], false, "{ok}");
+    terminate(child);
+    let entries = dir.entries();
+    let updates = requests(&entries, "convex_update_document");
+    assert_eq!(updates[0]["disposition"], "invalid_args");
+    assert_eq!(updates[2]["disposition"], "forward");
+}

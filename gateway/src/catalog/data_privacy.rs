@@ -30,8 +30,14 @@ use crate::validate::{ValidationError, validate};
 pub const HIDDEN_FILTER: &str =
     "this field is hidden by policy and cannot be used in a filter (nothing was sent to Convex)";
 
+/// What the agent is told when a data-tool write names a hidden field: refused from the policy
+/// alone, so that whether the table has such a field (or accepts its type) is never confirmed.
+pub const HIDDEN_WRITE: &str = "this field is hidden by policy and cannot be written through a \
+     data tool (nothing was sent to Convex)";
+
 /// Validates a call's arguments: the tool's `inputSchema`, then, for a data tool, that no
-/// filter touches a field the response plan hides.
+/// filter and no written field touches a field the response plan hides (an update's "no such
+/// field" or type error would otherwise confirm what the plan hides).
 pub fn validate_call(
     tool: &Tool,
     args: &Value,
@@ -43,16 +49,30 @@ pub fn validate_call(
         return errors;
     }
     match tool.target {
-        ToolTarget::Data(DataTool::QueryDocuments) => hidden_filter_keys(args, response, key),
+        ToolTarget::Data(DataTool::QueryDocuments) => {
+            hidden_keys(args, "filter", HIDDEN_FILTER, response, key)
+        }
+        ToolTarget::Data(DataTool::UpdateDocument) => {
+            hidden_keys(args, "fields", HIDDEN_WRITE, response, key)
+        }
+        ToolTarget::Data(DataTool::CreateDocument) => {
+            hidden_keys(args, "document", HIDDEN_WRITE, response, key)
+        }
         _ => errors,
     }
 }
 
-/// The filter keys (as `/filter/<key>` pointers) whose synthetic document the plan redacts;
-/// when no key does alone but all of them together do (a JSONPath filter expression over
-/// several members), `/filter` itself.
-fn hidden_filter_keys(args: &Value, plan: &RedactionPlan, key: &CommitKey) -> Vec<ValidationError> {
-    let Some(filter) = args.get("filter").and_then(Value::as_object) else {
+/// The keys of the object argument `member` (as `/<member>/<key>` pointers) whose synthetic
+/// document the plan redacts; when no key does alone but all of them together do (a JSONPath
+/// filter expression over several members), `/<member>` itself.
+fn hidden_keys(
+    args: &Value,
+    member: &str,
+    message: &str,
+    plan: &RedactionPlan,
+    key: &CommitKey,
+) -> Vec<ValidationError> {
+    let Some(filter) = args.get(member).and_then(Value::as_object) else {
         return Vec::new();
     };
     let hidden = |doc: &Value| !plan.apply(doc, key).report.is_empty();
@@ -60,14 +80,14 @@ fn hidden_filter_keys(args: &Value, plan: &RedactionPlan, key: &CommitKey) -> Ve
         .iter()
         .filter(|(path, value)| hidden(&synthetic(std::iter::once((*path, *value)))))
         .map(|(path, _)| ValidationError {
-            path: format!("/filter/{}", escape_pointer(path)),
-            message: HIDDEN_FILTER.into(),
+            path: format!("/{member}/{}", escape_pointer(path)),
+            message: message.into(),
         })
         .collect();
     if errors.is_empty() && filter.len() > 1 && hidden(&synthetic(filter.iter())) {
         errors.push(ValidationError {
-            path: "/filter".into(),
-            message: HIDDEN_FILTER.into(),
+            path: format!("/{member}"),
+            message: message.into(),
         });
     }
     errors
@@ -305,10 +325,16 @@ mod tests {
     }
 
     fn refused(plan: &RedactionPlan, filter: Value) -> Vec<String> {
-        hidden_filter_keys(&json!({"table": "t", "filter": filter}), plan, &key())
-            .into_iter()
-            .map(|e| e.path)
-            .collect()
+        hidden_keys(
+            &json!({"table": "t", "filter": filter}),
+            "filter",
+            HIDDEN_FILTER,
+            plan,
+            &key(),
+        )
+        .into_iter()
+        .map(|e| e.path)
+        .collect()
     }
 
     #[test]
