@@ -20,7 +20,7 @@ use crate::audit::{bounded, events};
 use crate::catalog::{Tool, ToolTarget, data_privacy};
 use crate::mcp::jsonrpc::{ErrorObject, Params, code};
 use crate::upstream::convex::codec::to_convex;
-use crate::vault::committed;
+use crate::vault::Binding;
 
 impl Enforcer {
     /// `tools/call`: decide, record, forward (allow only), record, answer.
@@ -47,9 +47,14 @@ impl Enforcer {
                 .await;
         };
         let mut call = self.decide_call(caller, &qualified, request_id, tool, args, digests);
-        let binding = format!("request:{}", call.digests.args);
-        let kept = committed(&call.audit_args, &self.commit_key);
-        if self.keep_originals(&call, binding, &kept).await.is_err() {
+        let binding = Binding::Request {
+            args_digest: &call.digests.args,
+        };
+        if self
+            .keep_originals(&call, binding, Some(&call.audit_args))
+            .await
+            .is_err()
+        {
             // Refused and recorded (the refusal is evidence too); its commitments have no
             // originals, and nothing was forwarded.
             call.disposition = Disposition::VaultUnavailable;
@@ -233,8 +238,11 @@ impl Enforcer {
         request_seq: u64,
         settled: Settled,
     ) -> Result<Value, Refusal> {
-        let binding = format!("result:{request_seq}");
-        let kept = match self.keep_originals(call, binding, &settled.kept).await {
+        let binding = Binding::Result { request_seq };
+        let kept = match self
+            .keep_originals(call, binding, settled.committed.as_ref())
+            .await
+        {
             Ok(()) => Ok(()),
             Err(Refusal::Audit(e)) => Err(e),
             Err(other) => return Err(other),

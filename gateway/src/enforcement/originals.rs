@@ -5,21 +5,27 @@
 use super::context::CallContext;
 use super::{Enforcer, Refusal};
 use crate::audit::AuditError;
-use crate::vault::Kept;
+use crate::vault::{Binding, committed};
+use auditgate_policy::Redacted;
 
 impl Enforcer {
-    /// Keeps `kept` in the vault under the call's data subject, durably, before the entry that
-    /// commits them is recorded. Without a vault, or a subject, or anything committed: nothing.
+    /// Keeps the values `redacted` committed in the vault under the call's data subject, bound
+    /// to `binding`, durably, before the entry that commits them is recorded. Without a vault,
+    /// a subject or anything committed: nothing (and no commitment is recomputed).
     /// A vault that cannot write refuses the call (fail closed, like the ledger).
     pub(super) async fn keep_originals(
         &self,
         call: &CallContext<'_>,
-        binding: String,
-        kept: &[Kept],
+        binding: Binding<'_>,
+        redacted: Option<&Redacted>,
     ) -> Result<(), Refusal> {
         let Some(vault) = &self.vault else {
             return Ok(());
         };
+        let Some(redacted) = redacted else {
+            return Ok(());
+        };
+        let kept = committed(redacted, &self.commit_key);
         if kept.is_empty() {
             return Ok(());
         }
@@ -27,7 +33,7 @@ impl Enforcer {
             return Ok(());
         };
         let vault = vault.clone();
-        let kept = kept.to_vec();
+        let binding = binding.to_string();
         let outcome =
             tokio::task::spawn_blocking(move || vault.keep(&subject, &binding, &kept)).await;
         match outcome {

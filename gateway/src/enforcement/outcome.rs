@@ -18,15 +18,14 @@ use super::{Enforcer, error_result, ok_result};
 use crate::audit::events;
 use crate::catalog::{Tool, data_privacy};
 use crate::upstream::convex::UpstreamError;
-use crate::vault::{Kept, committed};
 
-/// A settled call: its `call.result`, the answer it releases once durable, and the committed
-/// originals the vault keeps before it is recorded.
+/// A settled call: its `call.result`, the answer it releases once durable, and the redaction
+/// whose committed originals the vault keeps before it is recorded.
 #[derive(Debug)]
 pub(super) struct Settled {
     pub entry: Draft,
     pub answer: Value,
-    pub kept: Vec<Kept>,
+    pub committed: Option<Redacted>,
 }
 
 impl Enforcer {
@@ -95,7 +94,7 @@ impl Enforcer {
         Settled {
             entry,
             answer: ok_result(call.tool, shown, call.decision.response.is_empty()),
-            kept: committed(&audit, &self.commit_key),
+            committed: Some(audit),
         }
     }
 
@@ -163,9 +162,7 @@ impl Enforcer {
         Settled {
             entry,
             answer,
-            kept: data
-                .map(|d| committed(&d, &self.commit_key))
-                .unwrap_or_default(),
+            committed: data,
         }
     }
 }

@@ -72,12 +72,33 @@ impl std::fmt::Debug for Kept {
 /// a `call.request`'s arguments, `result:<request_seq>` for a `call.result`'s result or error
 /// (both members of the entry, known before it is written). Equal values commit equally, so the
 /// binding is what keeps a reveal to the entry's own subject.
-pub fn binding_of(entry: &Value) -> Option<String> {
-    match entry.get("kind")?.as_str()? {
-        "call.request" => Some(format!("request:{}", entry.get("args_digest")?.as_str()?)),
-        "call.result" => Some(format!("result:{}", entry.get("request_seq")?.as_u64()?)),
-        _ => None,
+#[derive(Debug, Clone, Copy)]
+pub enum Binding<'a> {
+    Request { args_digest: &'a str },
+    Result { request_seq: u64 },
+}
+
+impl std::fmt::Display for Binding<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Binding::Request { args_digest } => write!(f, "request:{args_digest}"),
+            Binding::Result { request_seq } => write!(f, "result:{request_seq}"),
+        }
     }
+}
+
+/// The binding of a ledger entry's records, if it is one the vault keeps originals for.
+pub fn binding_of(entry: &Value) -> Option<String> {
+    let binding = match entry.get("kind")?.as_str()? {
+        "call.request" => Binding::Request {
+            args_digest: entry.get("args_digest")?.as_str()?,
+        },
+        "call.result" => Binding::Result {
+            request_seq: entry.get("request_seq")?.as_u64()?,
+        },
+        _ => return None,
+    };
+    Some(binding.to_string())
 }
 
 /// The committed locations of a redaction, with their originals.
