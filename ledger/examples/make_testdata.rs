@@ -148,7 +148,7 @@ fn expected_json(segs: &Segs, files: &[Vec<u8>]) -> Value {
     let root = |k: u64| hx(&merkle::root(&leaves[..k as usize]));
     let hexes = |p: Vec<merkle::Hash>| p.iter().map(|h| hx(h)).collect::<Vec<_>>();
     json!({
-        "format": verify::FORMAT,
+        "format": auditgate_ledger::format::Format::default().as_str(),
         "origin": ORIGIN,
         "hashes": "entry_hash = BLAKE3-256(entry bytes); leaf_hash = SHA-256(0x00 || entry bytes); roots RFC 6962",
         "entries": entries,

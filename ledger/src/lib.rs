@@ -7,13 +7,14 @@
 //! [`canonical`] (RFC 8785 encoding and the fast canonical-form check),
 //! [`timestamp`], [`merkle`] (RFC 6962), [`note`] and [`checkpoint`] (C2SP signed-note and
 //! tlog-checkpoint), [`keys`], [`segment`] (framing), [`entry`] (drafts and the ledger's own
-//! members), [`store`] (the I/O seam), [`verify`] (the one definition of a valid ledger),
+//! members), [`format`] (versions 1.0 and 1.1), [`store`] (the I/O seam), [`verify`] (the one definition of a valid ledger),
 //! [`index`] (sled, rebuildable), [`writer`] (group commit, recovery).
 #![forbid(unsafe_code)]
 
 pub mod canonical;
 pub mod checkpoint;
 pub mod entry;
+pub mod format;
 pub mod index;
 pub mod json;
 pub mod keys;

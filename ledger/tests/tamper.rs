@@ -12,6 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use auditgate_ledger::checkpoint::{Checkpoint, SignedCheckpoint};
+use auditgate_ledger::format::Format;
 use auditgate_ledger::segment::{self, RecordType};
 use auditgate_ledger::verify::{self, Location, VerifyErrorKind as K};
 use auditgate_ledger::{SigningKey, VerifierKey, VerifyError};
@@ -41,8 +42,13 @@ const ENTRIES: u64 = 15;
 const ROTATION_SEQ: u64 = 7;
 
 fn fixture() -> Fixture {
+    fixture_as(Format::default())
+}
+
+/// The fixture as a ledger of format `format` wrote it (1.0: checkpoints not chained).
+fn fixture_as(format: Format) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    make_rotated_ledger(dir.path(), 6, 7, 1024);
+    make_rotated_ledger_as(dir.path(), 6, 7, 1024, format);
     let files = read_contiguous(dir.path());
     let segs = records(&files);
     let layout: Vec<Vec<String>> = segs
@@ -250,14 +256,35 @@ fn checkpoint_removed_before_a_seal_leaves_a_seal_after_an_entry() {
     );
 }
 
-/// Known limit of the format, not an undetected tampering: checkpoints are not chained to each
-/// other, so dropping a checkpoint that is followed by the next batch in the same segment turns
-/// two batches into one, which is a valid ledger. No evidence is lost: every entry is still in
-/// place and covered by a signed checkpoint, the root and head are unchanged, and a pin of the
-/// dropped checkpoint still verifies (pins are checked against the recomputed tree, §8 V14).
+/// Format 1.1 chains checkpoints (`prev-size`): dropping a checkpoint between two others is
+/// caught at the next one, which names the dropped one's size.
 #[test]
-fn inner_checkpoint_removed_merges_two_batches_and_loses_no_evidence() {
+fn inner_checkpoint_removed_is_a_missing_checkpoint_in_1_1() {
     let f = fixture();
+    let mut segs = f.segs.clone();
+    let (s, i) = checkpoint_at(&segs, 1);
+    segs[s].remove(i);
+    let e = f.fail(&segs);
+    assert_eq!(
+        e.kind,
+        K::MissingCheckpoint {
+            size: 2,
+            stated_prev: 1,
+            actual_prev: 0
+        }
+    );
+    let (s2, i2) = checkpoint_at(&segs, 2);
+    assert_eq!(e.location, loc(s2, &segs[s2], i2));
+}
+
+/// The stated limit of format 1.0 (§5.3), not an undetected tampering: its checkpoints are not
+/// chained, so dropping a checkpoint that is followed by the next batch in the same segment
+/// turns two batches into one, which is a valid 1.0 ledger. No entry is lost: every entry is
+/// still in place and covered by a signed checkpoint, the root and head are unchanged, and a pin
+/// of the dropped checkpoint still verifies (pins are checked against the recomputed tree, V14).
+#[test]
+fn inner_checkpoint_removed_merges_two_batches_in_1_0() {
+    let f = fixture_as(Format::V1_0);
     let good = f.verify(&f.segs).unwrap();
     let mut segs = f.segs.clone();
     let (s, i) = checkpoint_at(&segs, 1);
@@ -357,10 +384,10 @@ fn seal_duplicated_is_not_last() {
 
 #[test]
 fn two_adjacent_entries_swapped_is_a_seq_gap() {
-    let f = fixture();
+    // One-entry batches: make a two-entry batch first (a valid 1.0 ledger, see
+    // `inner_checkpoint_removed_merges_two_batches_in_1_0`), then swap.
+    let f = fixture_as(Format::V1_0);
     let mut segs = f.segs.clone();
-    // One-entry batches: make a two-entry batch first (a valid ledger, see
-    // `inner_checkpoint_removed_merges_two_batches_and_loses_no_evidence`), then swap.
     let (s, i) = checkpoint_at(&segs, 10);
     segs[s].remove(i);
     f.verify(&segs).unwrap();
@@ -414,7 +441,26 @@ fn checkpoint_moved_before_its_entry_closes_no_batch() {
 
 #[test]
 fn checkpoint_moved_to_another_segment_is_caught() {
+    // Format 1.1: the checkpoint after the gap names the moved one's size.
     let f = fixture();
+    let mut segs = f.segs.clone();
+    let (s, i) = checkpoint_at(&segs, 4);
+    let cp = segs[s].remove(i);
+    segs[3].insert(2, cp);
+    assert!(
+        matches!(
+            f.fail(&segs).kind,
+            K::MissingCheckpoint {
+                size: 5,
+                stated_prev: 4,
+                actual_prev: 3
+            }
+        ),
+        "{}",
+        f.fail(&segs)
+    );
+    // Format 1.0: the structure catches it where the checkpoint lands.
+    let f = fixture_as(Format::V1_0);
     let mut segs = f.segs.clone();
     let (s, i) = checkpoint_at(&segs, 4);
     let cp = segs[s].remove(i);
@@ -614,7 +660,7 @@ fn seal_with_a_wrong_count_is_caught() {
     assert_eq!(
         f.fail(&segs).kind,
         K::BadSeal {
-            stated: 10,
+            stated: Some(10),
             actual: 11
         }
     );
@@ -980,16 +1026,23 @@ fn rollback_rewritten_and_shortened_fails_against_the_pin() {
 /// Regression: a pin taken from another ledger (same key, another origin) was reported as
 /// `PinMismatch` ("rewritten or rolled back") because the root comparison ran before the pin's
 /// origin was checked; it is the pin that is wrong, not this ledger.
-/// A ledger cut before the rotation, against a pin signed by the rotated-in key: with only the
-/// genesis key trusted, the pin cannot be authenticated (the rotation that vouched for key(2) was
-/// cut), and the verifier says so rather than guess; trusting key(2) too, it reports the cut.
+/// A ledger cut before the rotation, against a genuine later pin signed by the rotated-in key:
+/// the ledger is shorter than the pin, and that is what is reported (§8.4, format point 8),
+/// whether or not the verifier can still authenticate the pin's signer (the rotation that
+/// vouched for key(2) was cut with the rest).
 #[test]
 fn truncated_before_the_rotation_against_a_pin_by_the_new_key() {
     let f = fixture();
     let segs: Segs = f.segs[..2].to_vec();
     let pin = f.pin(12);
     let e = f.fail_pinned(&segs, Some(&pin));
-    assert!(matches!(e.kind, K::PinnedCheckpointInvalid(_)), "{e}");
+    assert_eq!(
+        e.kind,
+        K::Truncated {
+            pinned: 12,
+            actual: 5
+        }
+    );
     let both = [key(1).verifier_key(), key(2).verifier_key()];
     let e = verify_segs(&segs, &both, Some(&pin)).unwrap_err();
     assert_eq!(

@@ -36,6 +36,7 @@ use thiserror::Error;
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::entry::{self, Draft, DraftError};
+use crate::format::Format;
 use crate::index::{EntryLocation, Index, IndexError, IndexItem};
 use crate::keys::SigningKey;
 use crate::merkle::{self, Hash};
@@ -68,6 +69,9 @@ pub struct LedgerOptions {
     /// (see `resume`): slower as the ledger grows, but the writer then refuses to open a ledger
     /// with a damaged old segment instead of leaving that to `auditgate-verify`.
     pub full_scan_on_open: bool,
+    /// The format version of a ledger this writer creates (an existing ledger keeps its own).
+    /// 1.1 by default; 1.0 only to produce ledgers as earlier versions wrote them.
+    pub format: Format,
 }
 
 impl Default for LedgerOptions {
@@ -81,6 +85,7 @@ impl Default for LedgerOptions {
             origin: None,
             index: true,
             full_scan_on_open: false,
+            format: Format::default(),
         }
     }
 }
@@ -327,7 +332,7 @@ impl Ledger {
             .clone()
             .unwrap_or_else(|| format!("auditgate.local/{ledger_id}"));
         let genesis = Draft::new(KIND_GENESIS)?
-            .with("format", &verify::FORMAT.into())?
+            .with("format", &opts.format.as_str().into())?
             .with("key", &key.verifier_key().to_string().into())?
             .with("ledger_id", &ledger_id.clone().into())?
             .with("origin", &origin.clone().into())?;
@@ -340,6 +345,7 @@ impl Ledger {
             ledger_id: Some(ledger_id.clone()),
             active_key: Some(key.verifier_key()),
             keys: vec![key.verifier_key()],
+            format: opts.format,
         };
         let file = store.create(0).map_err(io_err(&here))?;
         let pos = Position {

@@ -187,6 +187,7 @@ impl Sequencer {
     ) -> Result<Prepared, AppendError> {
         let mut after = self.pos.clone();
         let head = &mut after.head;
+        let prev_size = head.entries;
         let mut buf = Vec::with_capacity(drafts.iter().map(|d| d.encoded_len_hint()).sum());
         let mut scratch = Vec::with_capacity(1024);
         let mut appended = Vec::with_capacity(drafts.len());
@@ -231,7 +232,7 @@ impl Sequencer {
             origin: head.origin.clone().unwrap_or_default(),
             size: head.entries,
             root,
-            extensions: Vec::new(),
+            extensions: head.format.extensions(prev_size),
         };
         let mut signers = vec![&self.pos.key];
         signers.extend(new_key);

@@ -24,6 +24,7 @@
 use serde_json::{Value, json};
 
 use crate::checkpoint::SignedCheckpoint;
+use crate::format::Format;
 use crate::keys::VerifierKey;
 use crate::merkle::{Frontier, Hash};
 use crate::timestamp::Timestamp;
@@ -99,9 +100,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<SavedHead> {
             .iter()
             .map(key)
             .collect::<Option<Vec<_>>>()?,
+        format: Format::V1_0,
     };
     let checkpoint = SignedCheckpoint::parse(v["checkpoint"].as_str()?.as_bytes()).ok()?;
     let cp = checkpoint.checkpoint();
+    // The version is not saved: the signed checkpoint tells it (1.1 writers always add their
+    // `prev-size` line, 1.0 writers never add one), so a head cannot claim another.
+    let mut head = head;
+    head.format = Format::of_checkpoint(cp);
     if cp.size != entries || cp.root != head.frontier.root() {
         return None;
     }
@@ -134,6 +140,7 @@ mod tests {
             ledger_id: Some("l".into()),
             active_key: Some(key.verifier_key()),
             keys: vec![key.verifier_key()],
+            format: Format::V1_0,
         };
         let cp = Checkpoint {
             origin: "auditgate.test/l".into(),

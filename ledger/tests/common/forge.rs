@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use auditgate_ledger::checkpoint::{Checkpoint, SignedCheckpoint};
+use auditgate_ledger::format::Format;
 use auditgate_ledger::merkle::Frontier;
 use auditgate_ledger::segment::{self, HEADER_LEN, RecordType};
 use auditgate_ledger::verify::{KIND_GENESIS, KIND_KEY_ROTATED, Verifier, VerifyOptions};
@@ -273,6 +274,8 @@ pub fn resign(segs: &mut [Vec<Rec>], keys: &[SigningKey]) {
     let mut origin = String::new();
     let mut active: Option<SigningKey> = None;
     let mut rotated: Option<SigningKey> = None;
+    let mut format = Format::V1_0;
+    let mut prev_size = 0;
     for r in segs.iter_mut().flatten() {
         match r.ty {
             RecordType::Entry => {
@@ -280,6 +283,8 @@ pub fn resign(segs: &mut [Vec<Rec>], keys: &[SigningKey]) {
                 match v["kind"].as_str().unwrap() {
                     KIND_GENESIS => {
                         origin = v["origin"].as_str().unwrap().to_owned();
+                        format =
+                            Format::parse(v["format"].as_str().unwrap_or("")).unwrap_or_default();
                         active = Some(find(v["key"].as_str().unwrap()));
                     }
                     KIND_KEY_ROTATED => rotated = Some(find(v["new_key"].as_str().unwrap())),
@@ -292,8 +297,9 @@ pub fn resign(segs: &mut [Vec<Rec>], keys: &[SigningKey]) {
                     origin: origin.clone(),
                     size: frontier.size(),
                     root: frontier.root(),
-                    extensions: Vec::new(),
+                    extensions: format.extensions(prev_size),
                 };
+                prev_size = frontier.size();
                 let mut signers: Vec<&SigningKey> = active.iter().collect();
                 signers.extend(rotated.iter());
                 r.payload = SignedCheckpoint::sign(cp, &signers).unwrap().to_bytes();

@@ -5,6 +5,7 @@ pub mod forge;
 
 use std::path::{Path, PathBuf};
 
+use auditgate_ledger::format::Format;
 use auditgate_ledger::verify::{self, VerifyOptions};
 use auditgate_ledger::{
     Draft, Ledger, LedgerOptions, Report, SigningKey, VerifierKey, VerifyError,
@@ -81,9 +82,21 @@ pub fn varied(i: u64) -> Draft {
 /// A closed ledger signed by `key(1)` until a rotation to `key(2)`: genesis, `before` varied
 /// entries, the rotation, `after` varied entries, each its own batch (sequential appends).
 pub fn make_rotated_ledger(dir: &Path, before: u64, after: u64, segment_size_limit: u64) {
+    make_rotated_ledger_as(dir, before, after, segment_size_limit, Format::default());
+}
+
+/// [`make_rotated_ledger`] in format `format`.
+pub fn make_rotated_ledger_as(
+    dir: &Path,
+    before: u64,
+    after: u64,
+    segment_size_limit: u64,
+    format: Format,
+) {
     let opts = LedgerOptions {
         segment_size_limit,
         index: false,
+        format,
         ..LedgerOptions::default()
     };
     let l = Ledger::create(dir, key(1), opts).unwrap();

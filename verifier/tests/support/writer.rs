@@ -9,10 +9,11 @@
 use std::path::Path;
 
 use auditgate_ledger::checkpoint::{Checkpoint, SignedCheckpoint};
+use auditgate_ledger::format::Format;
 use auditgate_ledger::merkle::{self, Frontier};
 use auditgate_ledger::segment::{self, RecordType};
 use auditgate_ledger::timestamp::Timestamp;
-use auditgate_ledger::verify::{FORMAT, KIND_GENESIS, KIND_KEY_ROTATED};
+use auditgate_ledger::verify::{KIND_GENESIS, KIND_KEY_ROTATED};
 use auditgate_ledger::{Draft, SigningKey};
 use serde_json::{Value, json};
 
@@ -109,6 +110,7 @@ impl State {
     }
 
     fn batch(&mut self, entries: &[(u64, Draft)], signers: &[&SigningKey]) {
+        let prev_size = self.seq;
         let mut out = Vec::new();
         for (at_us, draft) in entries {
             let ts =
@@ -125,7 +127,7 @@ impl State {
                 origin: ORIGIN.into(),
                 size: self.seq,
                 root: self.frontier.root(),
-                extensions: Vec::new(),
+                extensions: Format::default().extensions(prev_size),
             },
             signers,
         )
@@ -172,7 +174,7 @@ impl Writer {
             written: Written::default(),
             layout: layout.clone(),
         };
-        let genesis = json!({"format": FORMAT, "key": key(0).verifier_key().to_string(),
+        let genesis = json!({"format": Format::default().as_str(), "key": key(0).verifier_key().to_string(),
                              "ledger_id": LEDGER_ID, "origin": ORIGIN});
         st.batch(&[(0, draft(KIND_GENESIS, &genesis))], &[&key(0)]);
         Writer {

@@ -9,249 +9,32 @@
 //! The writer reuses the same machine to recover on open ([`Verifier::feed_last_segment`]): one
 //! code path decides what a valid ledger is.
 
-use std::borrow::Cow;
+mod error;
+mod members;
+mod names;
+mod pin;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use thiserror::Error;
-
 use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::entry::{self, EntryHeader, HeaderError};
+use crate::format::{self, Format};
 use crate::keys::VerifierKey;
 use crate::merkle::{self, Frontier, Hash};
 use crate::note::NoteError;
-use crate::segment::{self, FrameError, HEADER_LEN, Record, RecordType};
-use crate::store::{FsStore, Store};
+use crate::segment::{self, HEADER_LEN, Record, RecordType};
+use crate::store::FsStore;
 use crate::timestamp::Timestamp;
 
-/// The `format` member of a genesis entry.
-pub const FORMAT: &str = "auditgate-ledger/1";
+pub use error::{Location, VerifyError, VerifyErrorKind, error_code};
+pub use names::{SegmentNames, Warning, list_segments};
 /// Kind of the first entry.
 pub const KIND_GENESIS: &str = "ledger.genesis";
 /// Kind of a key rotation entry.
 pub const KIND_KEY_ROTATED: &str = "ledger.key_rotated";
 /// Kind of the entry recording a cut torn tail.
 pub const KIND_RECOVERED: &str = "ledger.recovered";
-
-/// Where a verification failure is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Location {
-    /// Segment number.
-    pub segment: Option<u64>,
-    /// Byte offset of the record in that segment.
-    pub offset: Option<u64>,
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.segment, self.offset) {
-            (Some(s), Some(o)) => write!(f, "segment {s} byte {o}"),
-            (Some(s), None) => write!(f, "segment {s}"),
-            _ => f.write_str("ledger"),
-        }
-    }
-}
-
-/// A verification failure: where, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{location}: {kind}")]
-pub struct VerifyError {
-    /// Where the first failure is.
-    pub location: Location,
-    /// What failed.
-    pub kind: VerifyErrorKind,
-}
-
-/// Every distinct reason a ledger fails verification (the V-rules of the format doc).
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum VerifyErrorKind {
-    /// V1: no segment files.
-    #[error("no segment files")]
-    NoSegments,
-    /// V1: a segment number is missing.
-    #[error("segment {expected} is missing (found {found} instead)")]
-    MissingSegment {
-        /// The number that should come next.
-        expected: u64,
-        /// The number found.
-        found: u64,
-    },
-    /// V2: bad header.
-    #[error("{0}")]
-    BadHeader(FrameError),
-    /// V3: a frame is damaged (length, checksum, truncation, type).
-    #[error("damaged record: {0}")]
-    BadRecord(FrameError),
-    /// V4: a record where the batch structure forbids it.
-    #[error("unexpected {found} record: {why}")]
-    UnexpectedRecord {
-        /// The record type found.
-        found: &'static str,
-        /// The rule broken.
-        why: &'static str,
-    },
-    /// V4: a segment other than the last is not sealed.
-    #[error("segment {segment} is not sealed but is followed by another segment")]
-    UnsealedSegment {
-        /// The unsealed segment.
-        segment: u64,
-    },
-    /// V4: entries after the last checkpoint.
-    #[error("entries from seq {first_seq} on are not covered by any signed checkpoint")]
-    UnsignedTail {
-        /// First unsigned entry.
-        first_seq: u64,
-    },
-    /// V5: a seal's count is wrong.
-    #[error("seal says {stated} entries, ledger has {actual}")]
-    BadSeal {
-        /// Count in the seal.
-        stated: u64,
-        /// Count recomputed.
-        actual: u64,
-    },
-    /// V6: entry bytes are not canonical JSON.
-    #[error("entry seq {seq}: {why}")]
-    NonCanonicalEntry {
-        /// Expected seq of the entry.
-        seq: u64,
-        /// The canonical-form violation.
-        why: String,
-    },
-    /// V7: one of the ledger's own members is malformed.
-    #[error("entry seq {seq}: member `{field}` missing or malformed")]
-    BadEntryField {
-        /// Expected seq of the entry.
-        seq: u64,
-        /// The member.
-        field: &'static str,
-    },
-    /// V7: seq not continuous.
-    #[error("expected seq {expected}, found {found}")]
-    SeqGap {
-        /// Expected.
-        expected: u64,
-        /// Found.
-        found: u64,
-    },
-    /// V8: `prev` does not match the previous entry's hash.
-    #[error("entry seq {seq}: prev does not match the hash of the previous entry")]
-    ChainBroken {
-        /// The entry whose prev is wrong.
-        seq: u64,
-    },
-    /// V9: timestamps went backwards.
-    #[error("entry seq {seq}: ts {ts} is earlier than the previous entry's {previous}")]
-    TimeWentBackwards {
-        /// The entry.
-        seq: u64,
-        /// Its ts.
-        ts: String,
-        /// The previous ts.
-        previous: String,
-    },
-    /// V10: bad or misplaced genesis entry.
-    #[error("entry seq {seq}: bad genesis: {why}")]
-    BadGenesis {
-        /// The entry.
-        seq: u64,
-        /// What is wrong.
-        why: String,
-    },
-    /// V10: the genesis key is not among the trusted keys.
-    #[error("the ledger's genesis key {key} is not a trusted key")]
-    UntrustedGenesisKey {
-        /// The key named by the genesis entry.
-        key: String,
-    },
-    /// V11: checkpoint does not parse or names another origin.
-    #[error("checkpoint after seq {after_seq}: {why}")]
-    BadCheckpoint {
-        /// Last entry before the checkpoint.
-        after_seq: u64,
-        /// What is wrong.
-        why: String,
-    },
-    /// V11: checkpoint size differs from the entries so far.
-    #[error("checkpoint states tree size {stated}, but {actual} entries precede it")]
-    CheckpointSizeMismatch {
-        /// Size in the checkpoint.
-        stated: u64,
-        /// Entries counted.
-        actual: u64,
-    },
-    /// V11: checkpoint root differs from the recomputed root.
-    #[error("checkpoint of size {size}: root hash does not match the entries")]
-    CheckpointRootMismatch {
-        /// Tree size.
-        size: u64,
-    },
-    /// V12: a known key's signature does not verify.
-    #[error("checkpoint of size {size}: bad signature: {why}")]
-    BadSignature {
-        /// Tree size.
-        size: u64,
-        /// Details.
-        why: String,
-    },
-    /// V12: the required signer did not sign.
-    #[error("checkpoint of size {size}: no valid signature by {key}")]
-    MissingSignature {
-        /// Tree size.
-        size: u64,
-        /// The key that must have signed.
-        key: String,
-    },
-    /// V13: malformed key rotation.
-    #[error("entry seq {seq}: bad key rotation: {why}")]
-    BadRotation {
-        /// The entry.
-        seq: u64,
-        /// What is wrong.
-        why: String,
-    },
-    /// V14: the pinned checkpoint itself is not acceptable.
-    #[error("pinned checkpoint: {0}")]
-    PinnedCheckpointInvalid(String),
-    /// V14: the ledger is shorter than the pinned checkpoint.
-    #[error("ledger was truncated: pinned checkpoint has {pinned} entries, ledger has {actual}")]
-    Truncated {
-        /// Pinned size.
-        pinned: u64,
-        /// Ledger size.
-        actual: u64,
-    },
-    /// V14: the ledger's history differs from the pinned checkpoint.
-    #[error(
-        "ledger history differs from the pinned checkpoint at size {size} (rewritten or rolled back)"
-    )]
-    PinMismatch {
-        /// Pinned size.
-        size: u64,
-    },
-    /// Reading the files failed (not a verdict on the ledger).
-    #[error("I/O error: {0}")]
-    Io(String),
-}
-
-impl VerifyErrorKind {
-    fn at(self, segment: u64, offset: usize) -> VerifyError {
-        VerifyError {
-            location: Location {
-                segment: Some(segment),
-                offset: Some(offset as u64),
-            },
-            kind: self,
-        }
-    }
-
-    fn anywhere(self) -> VerifyError {
-        VerifyError {
-            location: Location::default(),
-            kind: self,
-        }
-    }
-}
 
 /// Knobs for a verification run.
 #[derive(Debug, Clone)]
@@ -311,11 +94,14 @@ pub struct ChainHead {
     pub active_key: Option<VerifierKey>,
     /// Every key that has been active, in order.
     pub keys: Vec<VerifierKey>,
+    /// The ledger's format version (from genesis).
+    pub format: Format,
 }
 
 impl ChainHead {
     fn empty() -> Self {
         Self {
+            format: Format::default(),
             entries: 0,
             prev: [0u8; 32],
             last_ts: None,
@@ -359,6 +145,10 @@ pub struct Report {
     pub pinned_size: Option<u64>,
     /// Every leaf hash, if asked for.
     pub leaves: Option<Vec<Hash>>,
+    /// The ledger's format version.
+    pub format: Format,
+    /// Findings that do not fail the ledger (stray files in `segments/`).
+    pub warnings: Vec<Warning>,
 }
 
 /// A torn tail found by [`Verifier::feed_last_segment`]: what the writer must cut.
@@ -546,10 +336,6 @@ impl Verifier {
                 }
             }
         }
-        if let (Some((off, e)), false) = (&frame_error, tolerate_tail) {
-            return Err(VerifyErrorKind::BadRecord(e.clone()).at(number, *off));
-        }
-
         let entry_payloads: Vec<&[u8]> = records
             .iter()
             .filter(|r| r.ty == RecordType::Entry)
@@ -562,6 +348,10 @@ impl Verifier {
         let pass = self.records_pass(number, &records, facts, frame_error.is_some(), visit);
         self.check_signatures()?;
         let (durable_len, sealed) = pass?;
+        // A damaged frame is reported after everything before it (stream order, §8.3).
+        if let (Some((off, e)), false) = (&frame_error, tolerate_tail) {
+            return Err(VerifyErrorKind::BadRecord(e.clone()).at(number, *off));
+        }
         self.last_segment_sealed = sealed;
         let end = SegmentEnd {
             durable_len,
@@ -632,7 +422,7 @@ impl Verifier {
                             }
                         })
                     })?;
-                    self.entry(&header, rec.payload, f.hash, f.leaf)
+                    self.entry(&header, rec.payload, f.hash, f.leaf, (number, rec.offset))
                         .map_err(at)?;
                     self.pending_since.get_or_insert(seq);
                     batch.push(VisitedEntry {
@@ -673,8 +463,8 @@ impl Verifier {
                             why: "a seal must be the last record of its segment",
                         }));
                     }
-                    let stated = segment::decode_seal(rec.payload).unwrap_or(u64::MAX);
-                    if stated != self.head.entries {
+                    let stated = segment::decode_seal(rec.payload);
+                    if stated != Some(self.head.entries) {
                         return Err(at(VerifyErrorKind::BadSeal {
                             stated,
                             actual: self.head.entries,
@@ -728,6 +518,7 @@ impl Verifier {
         bytes: &[u8],
         hash: Hash,
         leaf: Hash,
+        (segment, offset): (u64, usize),
     ) -> Result<(), VerifyErrorKind> {
         let seq = self.head.entries;
         if header.seq != seq {
@@ -757,6 +548,7 @@ impl Verifier {
                 });
             }
             KIND_KEY_ROTATED => self.rotation(seq, bytes)?,
+            KIND_RECOVERED => members::recovered(seq, bytes, segment, offset)?,
             _ => {}
         }
         self.head.entries += 1;
@@ -776,14 +568,18 @@ impl Verifier {
         if let Some(pin) = &self.pin
             && pin.checkpoint().size == self.head.entries
         {
-            if Some(&pin.checkpoint().origin) != self.head.origin.as_ref() {
-                // A checkpoint of another log is not evidence that this one was rewritten.
-                return Err(VerifyErrorKind::PinnedCheckpointInvalid(format!(
-                    "origin {:?} is not this ledger's",
-                    pin.checkpoint().origin
-                )));
-            }
-            if pin.checkpoint().root != self.head.frontier.root() {
+            if self.opts.check_signatures {
+                let mut admissible: Vec<VerifierKey> =
+                    self.head.active_key.iter().cloned().collect();
+                admissible.extend(self.rotation.iter().cloned());
+                let known: Vec<VerifierKey> = self
+                    .trusted
+                    .iter()
+                    .chain(&self.head.keys)
+                    .cloned()
+                    .collect();
+                pin::check_at_size(pin, &admissible, &known, self.head.frontier.root())?;
+            } else if pin.checkpoint().root != self.head.frontier.root() {
                 return Err(VerifyErrorKind::PinMismatch {
                     size: pin.checkpoint().size,
                 });
@@ -794,43 +590,20 @@ impl Verifier {
     }
 
     fn genesis(&mut self, seq: u64, bytes: &[u8]) -> Result<(), VerifyErrorKind> {
-        let bad = |why: &str| VerifyErrorKind::BadGenesis {
-            seq,
-            why: why.to_owned(),
-        };
-        if seq != 0 {
-            return Err(bad("a genesis entry may only be entry 0"));
-        }
-        let body: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|_| bad("does not parse"))?;
-        let field = |name: &str| body.get(name).and_then(|v| v.as_str());
-        if field("format") != Some(FORMAT) {
-            return Err(bad("format is not auditgate-ledger/1"));
-        }
-        let id = field("ledger_id").ok_or_else(|| bad("no ledger_id"))?;
-        if id.len() != 32
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
-            return Err(bad("ledger_id is not 32 lowercase hex digits"));
-        }
-        let origin = field("origin")
-            .filter(|o| !o.is_empty() && !o.chars().any(char::is_control))
-            .ok_or_else(|| bad("no usable origin"))?;
-        let key: VerifierKey = field("key")
-            .ok_or_else(|| bad("no key"))?
-            .parse()
-            .map_err(|_| bad("key is not a verifier key"))?;
-        if self.opts.check_signatures && !self.trusted.contains(&key) {
+        let g = members::genesis(seq, bytes)?;
+        if self.opts.check_signatures && !self.trusted.contains(&g.key) {
             return Err(VerifyErrorKind::UntrustedGenesisKey {
-                key: key.to_string(),
+                key: g.key.to_string(),
             });
         }
-        self.head.origin = Some(origin.to_owned());
-        self.head.ledger_id = Some(id.to_owned());
-        self.head.keys = vec![key.clone()];
-        self.head.active_key = Some(key);
+        if let Some(pin) = &self.pin {
+            pin::check_origin(pin, &g.origin)?;
+        }
+        self.head.format = g.format;
+        self.head.origin = Some(g.origin);
+        self.head.ledger_id = Some(g.ledger_id);
+        self.head.keys = vec![g.key.clone()];
+        self.head.active_key = Some(g.key);
         Ok(())
     }
 
@@ -842,16 +615,7 @@ impl Verifier {
         if self.rotation.is_some() {
             return Err(bad("two rotations in one batch"));
         }
-        let body: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|_| bad("does not parse"))?;
-        let key = |name: &str| -> Result<VerifierKey, VerifyErrorKind> {
-            body.get(name)
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| bad(&format!("no {name}")))?
-                .parse()
-                .map_err(|_| bad(&format!("{name} is not a verifier key")))
-        };
-        let (old, new) = (key("old_key")?, key("new_key")?);
+        let (old, new) = members::rotation(seq, bytes, self.head.format)?;
         if Some(&old) != self.head.active_key.as_ref() {
             return Err(bad("old_key is not the active key"));
         }
@@ -889,6 +653,21 @@ impl Verifier {
         }
         if cp.root != self.head.frontier.root() {
             return Err(VerifyErrorKind::CheckpointRootMismatch { size: cp.size });
+        }
+        if self.head.format >= Format::V1_1 {
+            let stated_prev =
+                format::prev_size(cp).map_err(|e| VerifyErrorKind::BadCheckpoint {
+                    after_seq,
+                    why: e.to_string(),
+                })?;
+            let actual_prev = self.durable.entries;
+            if stated_prev != actual_prev {
+                return Err(VerifyErrorKind::MissingCheckpoint {
+                    size: cp.size,
+                    stated_prev,
+                    actual_prev,
+                });
+            }
         }
         if self.opts.check_signatures {
             let mut required: Vec<VerifierKey> = self.head.active_key.iter().cloned().collect();
@@ -938,42 +717,18 @@ impl Verifier {
             .anywhere());
         }
         let origin = self.head.origin.clone().unwrap_or_default();
-        let mut pinned_size = None;
-        if let Some(pin) = &self.pin {
-            let mut keys = self.trusted.clone();
-            keys.extend(self.head.keys.iter().cloned());
-            let ok = pin.verify(&keys).map_err(|e| {
-                VerifyErrorKind::PinnedCheckpointInvalid(format!("signature: {e}")).anywhere()
-            })?;
-            if ok.is_empty() {
-                return Err(VerifyErrorKind::PinnedCheckpointInvalid(
-                    "not signed by a trusted or ledger key".into(),
-                )
-                .anywhere());
+        let pinned_size = match &self.pin {
+            Some(pin) => {
+                let size =
+                    pin::check_at_end(pin, self.head.entries).map_err(VerifyErrorKind::anywhere)?;
+                debug_assert!(
+                    self.pin_checked,
+                    "a pin within the ledger is checked at its size"
+                );
+                Some(size)
             }
-            if pin.checkpoint().origin != origin {
-                return Err(VerifyErrorKind::PinnedCheckpointInvalid(format!(
-                    "origin {:?} is not this ledger's {:?}",
-                    pin.checkpoint().origin,
-                    origin
-                ))
-                .anywhere());
-            }
-            if pin.checkpoint().size > self.head.entries {
-                return Err(VerifyErrorKind::Truncated {
-                    pinned: pin.checkpoint().size,
-                    actual: self.head.entries,
-                }
-                .anywhere());
-            }
-            if !self.pin_checked {
-                return Err(VerifyErrorKind::PinnedCheckpointInvalid(
-                    "size 0 cannot be pinned".into(),
-                )
-                .anywhere());
-            }
-            pinned_size = Some(pin.checkpoint().size);
-        }
+            None => None,
+        };
         Ok(Report {
             entries: self.head.entries,
             segments: self.next_segment,
@@ -989,6 +744,8 @@ impl Verifier {
             kinds: self.kinds,
             pinned_size,
             leaves: self.opts.keep_leaves.then_some(self.leaves),
+            format: self.head.format,
+            warnings: Vec::new(),
         })
     }
 }
@@ -1095,19 +852,14 @@ pub fn verify_dir_visiting(
     };
     let io =
         |e: std::io::Error| VerifyErrorKind::Io(format!("{}: {e}", seg_dir.display())).anywhere();
+    let names = list_segments(&seg_dir)?;
     let store = FsStore::open_existing(&seg_dir).map_err(io)?;
-    let numbers = store.list().map_err(io)?;
     let mut v = Verifier::new(trusted, pin, opts);
-    for n in numbers {
-        let bytes = store.read(n).map_err(io)?;
+    for &n in &names.numbers {
+        let bytes = crate::store::Store::read(&store, n).map_err(io)?;
         v.feed_segment(n, &bytes, visit)?;
     }
-    v.finish()
-}
-
-/// A short, stable name for an error kind (used by test vectors and `--json` output).
-pub fn error_code(kind: &VerifyErrorKind) -> Cow<'static, str> {
-    let name = format!("{kind:?}");
-    let end = name.find([' ', '(', '{']).unwrap_or(name.len());
-    Cow::Owned(name[..end].to_owned())
+    let mut report = v.finish()?;
+    report.warnings = names.warnings;
+    Ok(report)
 }
