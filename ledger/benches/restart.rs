@@ -91,18 +91,21 @@ fn grow_to(ledger: &Ledger, dir: &Path, mib: u64, mut next: u64) -> u64 {
     next
 }
 
-fn median_open(dir: &Path, opens: u64) -> Duration {
+/// The median open time, and the segment bytes the last open's scan read.
+fn median_open(dir: &Path, opens: u64) -> (Duration, u64) {
+    let mut scanned = 0;
     let mut times: Vec<Duration> = (0..opens.max(1))
         .map(|_| {
             let t = Instant::now();
-            let (ledger, _) = Ledger::open(dir, bench_key(), options()).unwrap();
+            let (ledger, report) = Ledger::open(dir, bench_key(), options()).unwrap();
             let took = t.elapsed();
+            scanned = report.scanned_bytes;
             ledger.close();
             took
         })
         .collect();
     times.sort();
-    times[times.len() / 2]
+    (times[times.len() / 2], scanned)
 }
 
 /// Reads and BLAKE3-hashes the `LIMIT_BYTES` file `path` (median of three).
@@ -136,8 +139,8 @@ fn main() {
         LIMIT_BYTES >> 20
     );
     println!(
-        "{:>12} {:>9} {:>10} {:>10} {:>8}",
-        "segment MiB", "entries", "open ms", "limit ms", "ratio"
+        "{:>12} {:>9} {:>12} {:>10} {:>10} {:>8}",
+        "segment MiB", "entries", "scanned MiB", "open ms", "limit ms", "ratio"
     );
     let mut next = 0;
     for mib in sizes {
@@ -149,13 +152,14 @@ fn main() {
         next = grow_to(&ledger, &dir, mib, next);
         let entries = ledger.head().size;
         ledger.close();
-        let open = median_open(&dir, opens);
+        let (open, scanned) = median_open(&dir, opens);
         let (_, len) = active_segment(&dir);
         let limit = limit(&limit_file);
         println!(
-            "{:>12.1} {:>9} {:>10.1} {:>10.1} {:>8.2}",
+            "{:>12.1} {:>9} {:>12.2} {:>10.1} {:>10.1} {:>8.2}",
             len as f64 / f64::from(1 << 20),
             entries,
+            scanned as f64 / f64::from(1 << 20),
             open.as_secs_f64() * 1e3,
             limit.as_secs_f64() * 1e3,
             open.as_secs_f64() / limit.as_secs_f64()
