@@ -22,7 +22,7 @@ mod ticket;
 pub use resume::HeadRejected;
 pub use ticket::AppendTicket;
 
-use pipeline::{OpenBatch, Position, Queue, Shared, Writer, spawn_writer};
+use pipeline::{HeadSave, OpenBatch, Position, Queue, Shared, Writer, spawn_writer};
 use ticket::Slot;
 
 use std::fs::File;
@@ -217,9 +217,11 @@ pub struct LedgerHead {
     pub ledger_id: String,
 }
 
-pub(super) enum IndexMsg {
+enum IndexMsg {
     Items(Vec<IndexItem>),
     Barrier(SyncSender<()>),
+    /// A head to save once the index holds its entries durably (sent after them).
+    Head(HeadSave),
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -526,10 +528,10 @@ impl Ledger {
                     idx.insert(&items)?;
                 }
                 let (tx, rx) = mpsc::channel::<IndexMsg>();
-                let worker = idx.clone();
+                let (worker, heads) = (idx.clone(), store.clone());
                 let handle = std::thread::Builder::new()
                     .name("ledger-index".into())
-                    .spawn(move || index_loop(&worker, &rx))
+                    .spawn(move || index_loop(&worker, &rx, heads.as_ref()))
                     .map_err(io_err(Path::new("index thread")))?;
                 (Some(tx), Some(handle))
             }
@@ -988,7 +990,51 @@ const INDEX_GATHER: Duration = Duration::from_secs(1);
 /// (docs/reliability.md, "Soak").
 const INDEX_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
+/// The heads the writer handed the indexer, the newest per segment, each saved once the index
+/// holds its entries durably.
+#[derive(Default)]
+struct HeadAfterIndex {
+    /// Ascending; a few at most (the segments sealed within one flush interval, and the active
+    /// one).
+    pending: Vec<HeadSave>,
+    /// Entries inserted into the index, and of those made durable by a flush.
+    inserted: u64,
+    flushed: u64,
+}
+
+impl HeadAfterIndex {
+    fn handed(&mut self, head: HeadSave) {
+        if self
+            .pending
+            .last()
+            .is_some_and(|h| h.segment == head.segment)
+        {
+            self.pending.pop();
+        }
+        self.pending.push(head);
+    }
+
+    fn inserted(&mut self, items: &[IndexItem]) {
+        if let Some(last) = items.last() {
+            self.inserted = self.inserted.max(last.seq + 1);
+        }
+    }
+
+    fn flushed(&mut self, store: &dyn Store) {
+        self.flushed = self.inserted;
+        self.save_if_covered(store);
+    }
+
+    fn save_if_covered(&mut self, store: &dyn Store) {
+        let covered = self.pending.partition_point(|h| h.entries <= self.flushed);
+        for head in self.pending.drain(..covered) {
+            head.save(store);
+        }
+    }
+}
+
+fn index_loop(index: &Index, rx: &Receiver<IndexMsg>, store: &dyn Store) {
+    let mut head = HeadAfterIndex::default();
     let mut items = Vec::new();
     let mut barriers = Vec::new();
     let mut open = true;
@@ -1001,6 +1047,7 @@ fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
             match rx.try_recv() {
                 Ok(IndexMsg::Items(more)) => items.extend(more),
                 Ok(IndexMsg::Barrier(done)) => barriers.push(done),
+                Ok(IndexMsg::Head(h)) => head.handed(h),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => {
                     open = false;
@@ -1021,17 +1068,24 @@ fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
                 || since.elapsed() >= INDEX_GATHER;
             if due {
                 // An index failure never affects the ledger: the index is rebuilt on the next
-                // open.
-                let _ = index.insert(&items);
+                // open (and no head is saved past it).
+                if index.insert(&items).is_ok() {
+                    head.inserted(&items);
+                }
                 items.clear();
                 gathering_since = None;
                 dirty = true;
             }
         }
         if dirty && (flushed.elapsed() >= INDEX_FLUSH_EVERY || !open) {
-            let _ = index.flush();
+            if index.flush().is_ok() {
+                head.flushed(store);
+            }
             flushed = Instant::now();
             dirty = false;
+        } else {
+            // A head that arrived after its entries were flushed.
+            head.save_if_covered(store);
         }
         for done in barriers.drain(..) {
             let _ = done.send(());

@@ -317,6 +317,23 @@ pub(super) struct Syncer {
     pub(super) save_head_every: u64,
     /// Bytes written (or, after an open, scanned) since the last saved head.
     pub(super) unsaved_bytes: u64,
+    /// A head due to be saved after the last batch (see [`Syncer::save_head`]).
+    pub(super) due_head: Option<HeadSave>,
+}
+
+/// A saved head's bytes, for segment `segment`, covering `entries` entries.
+#[derive(Debug)]
+pub(super) struct HeadSave {
+    pub(super) segment: u64,
+    pub(super) entries: u64,
+    pub(super) bytes: Vec<u8>,
+}
+
+impl HeadSave {
+    /// Saves it. A cache: a head that was not saved only means a longer scan on the next open.
+    pub(super) fn save(&self, store: &dyn Store) {
+        let _ = store.save_head(self.segment, &self.bytes);
+    }
 }
 
 impl Syncer {
@@ -393,11 +410,14 @@ impl Syncer {
         Ok((p.appended, p.items))
     }
 
-    /// Saves the durable chain state, that after the batch whose records end at `at` (see
-    /// `resume`).
+    /// Makes the durable chain state, that after the batch whose records end at `at` (see
+    /// `resume`), the head due to be saved: the caller saves it, or hands it to the indexer.
     fn save_head(&mut self, at: HeadAt) {
-        let saved = resume::encode(at, &self.durable.head, &self.durable.last_checkpoint);
-        let _ = self.store.save_head(at.segment, &saved);
+        self.due_head = Some(HeadSave {
+            segment: at.segment,
+            entries: self.durable.head.entries,
+            bytes: resume::encode(at, &self.durable.head, &self.durable.last_checkpoint),
+        });
         self.unsaved_bytes = 0;
     }
 
@@ -463,6 +483,7 @@ impl Writer {
                 epoch: 0,
                 save_head_every,
                 unsaved_bytes: 0,
+                due_head: None,
             },
         }
     }
@@ -478,7 +499,11 @@ impl Writer {
             .map_err(|e| AppendError::Io(e.to_string()))?;
         self.seq.pos = self.sync.durable.resumed();
         let p = self.seq.prepare(drafts, None)?;
-        self.sync.write(p)
+        let written = self.sync.write(p);
+        if let Some(head) = self.sync.due_head.take() {
+            head.save(self.sync.store.as_ref());
+        }
+        written
     }
 }
 
@@ -565,6 +590,16 @@ pub(super) fn syncer_loop(
         }
         // Appenders may only hear "durable" now: the batch's fdatasync has returned.
         let outcome = publish(shared, r, index_tx);
+        if let Some(head) = sync.due_head.take() {
+            match index_tx {
+                // The indexer saves it once the index holds its entries durably, so that after
+                // a crash no head is past the index (an open could not use one that is).
+                Some(tx) => {
+                    let _ = tx.send(IndexMsg::Head(head));
+                }
+                None => head.save(sync.store.as_ref()),
+            }
+        }
         match &outcome {
             // Waking one or two appenders costs no more than waking the notifier: do it here
             // and spare a single appender a thread hop.

@@ -6,9 +6,11 @@
 //! [`LedgerOptions::save_head_every`] bytes have been written since the last save, the syncer
 //! saves the [`ChainHead`] after the batch, where that batch's last entry and checkpoint records
 //! lie in segment `n`, and the checkpoint ([`Store::save_head`]: `heads/<n>.head`, replaced at
-//! each save). It never saves one after a key rotation's batch. A saved head is a cache, never a
-//! source of truth: it is written without `fsync`, and an open trusts it only when segment `n`'s
-//! bytes say the same:
+//! each save). It never saves one after a key rotation's batch. With the index kept, the indexer
+//! saves it instead, once the index has flushed the head's entries, so that after a crash no head
+//! is past the index (an open could not use it). A saved head is a cache, never a source of
+//! truth: it is written without `fsync`, and an open trusts it only when segment `n`'s bytes say
+//! the same:
 //! - [`newest`] picks the head of the highest-numbered segment that has one which parses (a torn
 //!   file, or one without `offset` and `entry_at`, is skipped), whose checkpoint covers exactly
 //!   its entries and frontier root, which names that segment and this ledger, and whose entries
