@@ -30,5 +30,6 @@ pub use entry::Draft;
 pub use keys::{SigningKey, VerifierKey};
 pub use verify::{Report, VerifyError, VerifyErrorKind, VerifyOptions, verify_dir};
 pub use writer::{
-    AppendError, AppendTicket, Appended, Ledger, LedgerHead, LedgerOptions, OpenError, OpenReport,
+    AppendError, AppendTicket, Appended, HeadRejected, Ledger, LedgerHead, LedgerOptions,
+    OpenError, OpenReport,
 };

@@ -26,18 +26,29 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn read(&self, number: u64) -> io::Result<Vec<u8>>;
     /// Reads `len` bytes at `offset` of a segment.
     fn read_at(&self, number: u64, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// Reads a segment from byte `offset` to its end (an error if it is shorter than that).
+    fn read_from(&self, number: u64, offset: u64) -> io::Result<Vec<u8>> {
+        let mut bytes = self.read(number)?;
+        let from = usize::try_from(offset)
+            .ok()
+            .filter(|&from| from <= bytes.len())
+            .ok_or_else(|| shorter_than(offset))?;
+        bytes.drain(..from);
+        Ok(bytes)
+    }
     /// Creates a new, empty segment (fails if it exists) and makes the directory entry durable.
     fn create(&self, number: u64) -> io::Result<Box<dyn SegmentFile>>;
     /// Opens an existing segment for appending.
     fn open_append(&self, number: u64) -> io::Result<Box<dyn SegmentFile>>;
     /// Marks a sealed segment read-only.
     fn seal(&self, number: u64) -> io::Result<()>;
-    /// Saves the chain state after sealed segment `number`: a cache that lets a writer reopen
-    /// without re-reading every segment (`writer/resume.rs`). Not kept by default.
+    /// Saves the chain state after a batch in segment `number`, replacing the one saved before
+    /// in that segment: a cache that lets a writer reopen without re-reading what came before
+    /// (`writer/resume.rs`). Not kept by default.
     fn save_head(&self, _number: u64, _bytes: &[u8]) -> io::Result<()> {
         Ok(())
     }
-    /// The state saved after sealed segment `number`, if kept.
+    /// The state last saved in segment `number`, if kept.
     fn load_head(&self, _number: u64) -> io::Result<Option<Vec<u8>>> {
         Ok(None)
     }
@@ -109,6 +120,13 @@ impl FsStore {
     }
 }
 
+fn shorter_than(offset: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the segment is shorter than {offset} bytes"),
+    )
+}
+
 /// `fsync` of a directory, so that a file created in it survives a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -138,6 +156,19 @@ impl Store for FsStore {
         Ok(buf)
     }
 
+    fn read_from(&self, number: u64, offset: u64) -> io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = File::open(self.path(number))?;
+        let len = file.metadata()?.len();
+        if offset > len {
+            return Err(shorter_than(offset));
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(len - offset).unwrap_or(0));
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     fn create(&self, number: u64) -> io::Result<Box<dyn SegmentFile>> {
         // O_APPEND: after a truncate (undoing a failed batch) the next write lands at the new
         // end, not at the old file position, which would leave a hole of zeros.
@@ -163,7 +194,11 @@ impl Store for FsStore {
             return Ok(());
         };
         private::create_dir_all(dir)?;
-        private::write(&path, bytes)
+        // Replaced whole (written beside, then renamed), so a crash leaves the old head or the
+        // new one rather than a mix; either way a cache, not synced.
+        let beside = path.with_extension("head.tmp");
+        private::write(&beside, bytes)?;
+        fs::rename(&beside, &path)
     }
 
     fn load_head(&self, number: u64) -> io::Result<Option<Vec<u8>>> {
@@ -289,6 +324,10 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn read_at(&self, number: u64, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         self.inner.read_at(number, offset, len)
+    }
+
+    fn read_from(&self, number: u64, offset: u64) -> io::Result<Vec<u8>> {
+        self.inner.read_from(number, offset)
     }
 
     fn create(&self, number: u64) -> io::Result<Box<dyn SegmentFile>> {

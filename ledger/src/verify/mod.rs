@@ -242,11 +242,12 @@ impl Verifier {
         }
     }
 
-    /// A verifier that continues after sealed segment `segment`, from the chain state `head`
-    /// and the checkpoint that sealed it, as if it had verified everything before. For the
-    /// writer's open (`writer/resume.rs`): what it proves holds only as far as that state is
-    /// right, which the next segment's entries and checkpoints check.
-    pub fn resume(
+    /// A verifier that continues inside segment `segment`, just past a checkpoint record, from
+    /// the chain state `head` after it and that checkpoint, as if it had verified everything
+    /// before; feed it the rest of that segment with [`Verifier::feed_segment_rest`], then later
+    /// segments as usual. For the writer's open (`writer/resume.rs`): what it proves holds only
+    /// as far as that state is right, which the writer checks against the segment's bytes.
+    pub fn resume_at(
         opts: VerifyOptions,
         segment: u64,
         head: ChainHead,
@@ -256,8 +257,7 @@ impl Verifier {
         v.durable = head.clone();
         v.head = head;
         v.next_segment = segment + 1;
-        v.last_segment_sealed = true;
-        v.last = Last::Seal;
+        v.last = Last::Checkpoint;
         v.last_checkpoint = Some(checkpoint);
         v
     }
@@ -294,6 +294,27 @@ impl Verifier {
         self.feed(number, bytes, true, visit)
     }
 
+    /// Feeds the rest of the segment a [`Verifier::resume_at`] verifier stopped inside: `rest`
+    /// holds segment `number`'s bytes from byte `offset` (just past the checkpoint it resumed
+    /// after) to its end. With `last`, a torn tail is reported as by
+    /// [`Verifier::feed_last_segment`]; without, every defect is an error.
+    pub fn feed_segment_rest(
+        &mut self,
+        number: u64,
+        offset: u64,
+        rest: &[u8],
+        last: bool,
+        visit: &mut dyn FnMut(VisitedEntry<'_>),
+    ) -> Result<(SegmentEnd, Option<TornTail>), VerifyError> {
+        if number + 1 != self.next_segment || self.last != Last::Checkpoint {
+            return Err(VerifyErrorKind::Io(format!(
+                "internal: segment {number} is not the one this verifier resumed inside"
+            ))
+            .at(number, offset as usize));
+        }
+        self.feed_records(number, rest, offset as usize, last, visit)
+    }
+
     fn feed(
         &mut self,
         number: u64,
@@ -319,19 +340,38 @@ impl Verifier {
         self.last = Last::Nothing;
         segment::decode_header(bytes, number)
             .map_err(|e| VerifyErrorKind::BadHeader(e).at(number, 0))?;
+        self.feed_records(
+            number,
+            &bytes[HEADER_LEN..],
+            HEADER_LEN,
+            tolerate_tail,
+            visit,
+        )
+    }
 
+    /// The records of segment `number` from byte `start` on; `bytes` begins there.
+    fn feed_records(
+        &mut self,
+        number: u64,
+        bytes: &[u8],
+        start: usize,
+        tolerate_tail: bool,
+        visit: &mut dyn FnMut(VisitedEntry<'_>),
+    ) -> Result<(SegmentEnd, Option<TornTail>), VerifyError> {
         // Frames. A damaged frame ends the scan; whether that is an error depends on the mode.
+        // Record offsets are the segment's (`start` added).
         let mut records: Vec<Record<'_>> = Vec::new();
-        let mut offset = HEADER_LEN;
+        let mut offset = 0;
         let mut frame_error = None;
         while offset < bytes.len() {
             match segment::decode_record(bytes, offset) {
-                Ok(r) => {
+                Ok(mut r) => {
                     offset = r.end();
+                    r.offset += start;
                     records.push(r);
                 }
                 Err(e) => {
-                    frame_error = Some((offset, e));
+                    frame_error = Some((start + offset, e));
                     break;
                 }
             }
@@ -348,6 +388,9 @@ impl Verifier {
         let pass = self.records_pass(number, &records, facts, frame_error.is_some(), visit);
         self.check_signatures()?;
         let (durable_len, sealed) = pass?;
+        // The pass says `HEADER_LEN` when these records hold nothing durable: then the durable
+        // prefix ends where they start.
+        let durable_len = durable_len.max(start as u64);
         // A damaged frame is reported after everything before it (stream order, §8.3).
         if let (Some((off, e)), false) = (&frame_error, tolerate_tail) {
             return Err(VerifyErrorKind::BadRecord(e.clone()).at(number, *off));
@@ -358,7 +401,7 @@ impl Verifier {
             sealed,
         };
 
-        let tail_bytes = bytes.len() as u64 - durable_len;
+        let tail_bytes = (start + bytes.len()) as u64 - durable_len;
         if !tolerate_tail || tail_bytes == 0 {
             return Ok((end, None));
         }

@@ -19,9 +19,10 @@ mod pipeline;
 mod resume;
 mod ticket;
 
+pub use resume::HeadRejected;
 pub use ticket::AppendTicket;
 
-use pipeline::{OpenBatch, Position, Queue, Shared, Writer, spawn_writer};
+use pipeline::{HeadSave, OpenBatch, Position, Queue, Shared, Writer, spawn_writer};
 use ticket::Slot;
 
 use std::fs::File;
@@ -38,7 +39,7 @@ use crate::checkpoint::SignedCheckpoint;
 use crate::entry::{self, Draft, DraftError};
 use crate::format::Format;
 use crate::index::{EntryLocation, Index, IndexError, IndexItem};
-use crate::keys::SigningKey;
+use crate::keys::{SigningKey, VerifierKey};
 use crate::merkle::{self, Hash};
 use crate::segment::{self, HEADER_LEN};
 use crate::store::{FsStore, Store, private};
@@ -65,13 +66,17 @@ pub struct LedgerOptions {
     pub origin: Option<String>,
     /// Maintain the sled index.
     pub index: bool,
-    /// Re-read and check every segment on open, ignoring the heads saved after sealed segments
-    /// (see `resume`): slower as the ledger grows, but the writer then refuses to open a ledger
-    /// with a damaged old segment instead of leaving that to `auditgate-verify`.
+    /// Re-read and check every segment on open, ignoring saved heads (see `resume`): slower
+    /// as the ledger grows, but the writer then refuses to open a ledger with a damaged old
+    /// segment instead of leaving that to `auditgate-verify`.
     pub full_scan_on_open: bool,
     /// The format version of a ledger this writer creates (an existing ledger keeps its own).
     /// 1.1 by default; 1.0 only to produce ledgers as earlier versions wrote them.
     pub format: Format,
+    /// Save the chain state (`heads/`, a cache) after a batch once this many bytes have been
+    /// written since the last save, as well as after each seal: an open re-reads about this
+    /// much at most, plus a batch. 0: after every batch.
+    pub save_head_every: u64,
 }
 
 impl Default for LedgerOptions {
@@ -86,6 +91,7 @@ impl Default for LedgerOptions {
             index: true,
             full_scan_on_open: false,
             format: Format::default(),
+            save_head_every: 4 * 1024 * 1024,
         }
     }
 }
@@ -185,9 +191,17 @@ pub struct OpenReport {
     pub recovered: Option<TornTail>,
     /// Entries replayed into the index.
     pub reindexed: u64,
-    /// The segment the open's scan started at, when it resumed after a saved head (`None`: it
+    /// The segment the open's scan started in, when it resumed from a saved head (`None`: it
     /// read every segment).
     pub resumed_from: Option<u64>,
+    /// The byte of that segment the scan started at (just past the saved head's checkpoint).
+    pub resumed_offset: Option<u64>,
+    /// Segment bytes the scan that opened the ledger read (from the saved head's last entry on,
+    /// or everything).
+    pub scanned_bytes: u64,
+    /// Why the newest saved head that parsed was not used, if one was not (the open then read
+    /// every segment).
+    pub head_rejected: Option<HeadRejected>,
     /// Files and folders of the ledger that group or others could reach (left by an earlier
     /// version or another tool), made owner-only; also logged as a `tracing` warning.
     pub tightened: Vec<PathBuf>,
@@ -208,9 +222,11 @@ pub struct LedgerHead {
     pub ledger_id: String,
 }
 
-pub(super) enum IndexMsg {
+enum IndexMsg {
     Items(Vec<IndexItem>),
     Barrier(SyncSender<()>),
+    /// A head to save once the index holds its entries durably (sent after them).
+    Head(HeadSave),
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -391,36 +407,27 @@ impl Ledger {
             check_signatures: false,
             ..VerifyOptions::default()
         };
-        // Resume after the last saved head that fits (see `resume`), else read everything; a
-        // resumed scan that fails is retried from the start, which reports the real defect.
-        let saved = (!opts.full_scan_on_open)
-            .then(|| saved_head(store.as_ref(), &numbers, &ledger_id, index_from))
-            .flatten();
-        let resumed = saved.and_then(|saved| {
-            let from = saved.segment + 1;
-            let verifier = Verifier::resume(
-                scan_opts.clone(),
-                saved.segment,
-                saved.head,
-                saved.checkpoint,
-            );
-            let rest: Vec<u64> = numbers.iter().copied().filter(|&n| n >= from).collect();
-            // The writer's scan checks no signatures, so the saved keys are checked here: the
-            // last checkpoint must be signed by the active key they lead to, and that must be
-            // the caller's key (else the full scan decides, `WrongKey` included).
-            scan_segments(store.as_ref(), verifier, &rest, index_from)
-                .ok()
-                .filter(|scan| signed_by(&scan.verifier, &key.verifier_key()))
-                .map(|scan| (from, scan))
-        });
-        let (resumed_from, scan) = match resumed {
-            Some((from, scan)) => (Some(from), scan),
-            None => {
+        // Resume from the newest saved head the segments confirm (see `resume`), else read
+        // everything; a resumed scan that fails is retried from the start, which reports the
+        // real defect (`WrongKey` included).
+        let resumed = if opts.full_scan_on_open {
+            Err(None)
+        } else {
+            let key = key.verifier_key();
+            let from = ResumeFrom {
+                numbers: &numbers,
+                ledger_id: &ledger_id,
+                index_from,
+                key: &key,
+            };
+            resumed_scan(store.as_ref(), &from, &scan_opts)
+        };
+        let (resumed_at, head_rejected, scan) = match resumed {
+            Ok((at, scan)) => (Some(at), None, scan),
+            Err(rejected) => {
                 let verifier = Verifier::new(Vec::new(), None, scan_opts);
-                (
-                    None,
-                    scan_segments(store.as_ref(), verifier, &numbers, index_from)?,
-                )
+                let scan = scan_segments(store.as_ref(), verifier, &numbers, index_from, None)?;
+                (None, rejected, scan)
             }
         };
         let Scan {
@@ -429,6 +436,7 @@ impl Ledger {
             torn,
             last_end,
             torn_header,
+            read: scanned_bytes,
         } = scan;
         let head = verifier.durable_head().clone();
         let active = head
@@ -480,6 +488,8 @@ impl Ledger {
                 .unwrap_or_default(),
         };
         let mut w = Writer::new(store.clone(), file, pos, opts.clone());
+        // What this open read is what the next one would read again, until a head is saved.
+        w.sync.unsaved_bytes = scanned_bytes;
         if last_end.sealed && !torn_header {
             w.sync.durable.seg_len = 0;
         }
@@ -502,7 +512,10 @@ impl Ledger {
                 entries,
                 recovered,
                 reindexed,
-                resumed_from,
+                resumed_from: resumed_at.map(|at| at.segment),
+                resumed_offset: resumed_at.map(|at| at.offset),
+                scanned_bytes,
+                head_rejected,
                 tightened: Vec::new(),
             },
         ))
@@ -521,10 +534,10 @@ impl Ledger {
                     idx.insert(&items)?;
                 }
                 let (tx, rx) = mpsc::channel::<IndexMsg>();
-                let worker = idx.clone();
+                let (worker, heads) = (idx.clone(), store.clone());
                 let handle = std::thread::Builder::new()
                     .name("ledger-index".into())
-                    .spawn(move || index_loop(&worker, &rx))
+                    .spawn(move || index_loop(&worker, &rx, heads.as_ref()))
                     .map_err(io_err(Path::new("index thread")))?;
                 (Some(tx), Some(handle))
             }
@@ -792,15 +805,25 @@ struct Scan {
     last_end: verify::SegmentEnd,
     /// The last segment is a torn header (a crash while creating it).
     torn_header: bool,
+    /// Segment bytes read.
+    read: u64,
 }
 
-/// Feeds `numbers` (ascending, ending with the ledger's last segment) to `verifier`; entries
-/// from seq `index_from` on are collected for the index.
+/// The bytes of a scan's first segment from `offset` on, for a scan that resumes there.
+struct Rest {
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// Feeds `numbers` (ascending, ending with the ledger's last segment) to `verifier`, the first
+/// from `first.offset` on if given (`first.bytes` then holds it); entries from seq `index_from`
+/// on are collected for the index.
 fn scan_segments(
     store: &dyn Store,
     mut verifier: Verifier,
     numbers: &[u64],
     index_from: u64,
+    mut first: Option<Rest>,
 ) -> Result<Scan, OpenError> {
     let here = PathBuf::from("segments");
     let Some(&last) = numbers.last() else {
@@ -820,8 +843,17 @@ fn scan_segments(
         sealed: false,
     };
     let mut torn_header = false;
+    let mut read = 0;
     for &n in numbers {
+        if let Some(rest) = first.take() {
+            let (end, t) =
+                verifier.feed_segment_rest(n, rest.offset, &rest.bytes, n == last, &mut visit)?;
+            last_end = end;
+            torn = t;
+            continue;
+        }
         let bytes = store.read(n).map_err(io_err(&here))?;
+        read += bytes.len() as u64;
         if n == last {
             let full_header = segment::encode_header(n);
             if n > 0 && bytes.len() < HEADER_LEN && full_header.starts_with(&bytes) {
@@ -845,40 +877,63 @@ fn scan_segments(
         torn,
         last_end,
         torn_header,
+        read,
     })
 }
 
+/// What an open resumes with: its segments, the ledger id and the index's progress (a head past
+/// it cannot be used), and the writer's key.
+struct ResumeFrom<'a> {
+    numbers: &'a [u64],
+    ledger_id: &'a str,
+    index_from: u64,
+    key: &'a VerifierKey,
+}
+
+/// The scan from the newest saved head the segments confirm (see `resume`), and where it
+/// started; or why there is none (`None`: no head parsed and fit).
+fn resumed_scan(
+    store: &dyn Store,
+    from: &ResumeFrom<'_>,
+    opts: &VerifyOptions,
+) -> Result<(resume::HeadAt, Scan), Option<HeadRejected>> {
+    let saved = resume::newest(store, from.numbers, from.ledger_id, from.index_from).ok_or(None)?;
+    let confirmed = resume::confirm(store, saved).map_err(Some)?;
+    let at = confirmed.at;
+    let verifier = Verifier::resume_at(
+        opts.clone(),
+        at.segment,
+        confirmed.head,
+        confirmed.checkpoint,
+    );
+    let rest = Rest {
+        offset: at.offset,
+        bytes: confirmed.rest,
+    };
+    let numbers = &from.numbers[from.numbers.partition_point(|&n| n < at.segment)..];
+    let mut scan = scan_segments(store, verifier, numbers, from.index_from, Some(rest)).map_err(
+        |e| match e {
+            OpenError::Damaged(e) => HeadRejected::Scan(e),
+            e => HeadRejected::Io(e.to_string()),
+        },
+    )?;
+    // The writer's scan checks no signatures: the last checkpoint must be signed by the
+    // caller's key, as the active key the chain leads to.
+    if !signed_by(&scan.verifier, from.key) {
+        return Err(Some(HeadRejected::NotWritersKey));
+    }
+    scan.read += confirmed.read;
+    Ok((at, scan))
+}
+
 /// Whether the chain's active key is `key` and the last checkpoint carries its valid signature.
-fn signed_by(verifier: &Verifier, key: &crate::keys::VerifierKey) -> bool {
+fn signed_by(verifier: &Verifier, key: &VerifierKey) -> bool {
     let active = verifier.durable_head().active_key.as_ref() == Some(key);
     let signed = verifier.last_checkpoint().is_some_and(|cp| {
         cp.verify(std::slice::from_ref(key))
             .is_ok_and(|by| by == [0])
     });
     active && signed
-}
-
-/// The newest saved head an open can resume after: one of this ledger, after a segment `r`
-/// whose successor is sealed and not the last (so that a whole sealed segment, checkpoints and
-/// seal included, checks it before anything is appended), and not past what the index has seen.
-fn saved_head(
-    store: &dyn Store,
-    numbers: &[u64],
-    ledger_id: &str,
-    index_from: u64,
-) -> Option<resume::SavedHead> {
-    let last = *numbers.last()?;
-    numbers
-        .iter()
-        .rev()
-        .filter(|&&r| r + 1 < last && numbers.binary_search(&(r + 1)).is_ok())
-        .find_map(|&r| {
-            let saved = resume::parse(&store.load_head(r).ok()??)?;
-            let fits = saved.segment == r
-                && saved.head.ledger_id.as_deref() == Some(ledger_id)
-                && saved.head.entries <= index_from;
-            fits.then_some(saved)
-        })
 }
 
 /// The length of the record (frame included) at `offset` of segment `number`, from its frame
@@ -941,7 +996,51 @@ const INDEX_GATHER: Duration = Duration::from_secs(1);
 /// (docs/reliability.md, "Soak").
 const INDEX_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
+/// The heads the writer handed the indexer, the newest per segment, each saved once the index
+/// holds its entries durably.
+#[derive(Default)]
+struct HeadAfterIndex {
+    /// Ascending; a few at most (the segments sealed within one flush interval, and the active
+    /// one).
+    pending: Vec<HeadSave>,
+    /// Entries inserted into the index, and of those made durable by a flush.
+    inserted: u64,
+    flushed: u64,
+}
+
+impl HeadAfterIndex {
+    fn handed(&mut self, head: HeadSave) {
+        if self
+            .pending
+            .last()
+            .is_some_and(|h| h.segment == head.segment)
+        {
+            self.pending.pop();
+        }
+        self.pending.push(head);
+    }
+
+    fn inserted(&mut self, items: &[IndexItem]) {
+        if let Some(last) = items.last() {
+            self.inserted = self.inserted.max(last.seq + 1);
+        }
+    }
+
+    fn flushed(&mut self, store: &dyn Store) {
+        self.flushed = self.inserted;
+        self.save_if_covered(store);
+    }
+
+    fn save_if_covered(&mut self, store: &dyn Store) {
+        let covered = self.pending.partition_point(|h| h.entries <= self.flushed);
+        for head in self.pending.drain(..covered) {
+            head.save(store);
+        }
+    }
+}
+
+fn index_loop(index: &Index, rx: &Receiver<IndexMsg>, store: &dyn Store) {
+    let mut head = HeadAfterIndex::default();
     let mut items = Vec::new();
     let mut barriers = Vec::new();
     let mut open = true;
@@ -954,6 +1053,7 @@ fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
             match rx.try_recv() {
                 Ok(IndexMsg::Items(more)) => items.extend(more),
                 Ok(IndexMsg::Barrier(done)) => barriers.push(done),
+                Ok(IndexMsg::Head(h)) => head.handed(h),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => {
                     open = false;
@@ -974,17 +1074,24 @@ fn index_loop(index: &Index, rx: &Receiver<IndexMsg>) {
                 || since.elapsed() >= INDEX_GATHER;
             if due {
                 // An index failure never affects the ledger: the index is rebuilt on the next
-                // open.
-                let _ = index.insert(&items);
+                // open (and no head is saved past it).
+                if index.insert(&items).is_ok() {
+                    head.inserted(&items);
+                }
                 items.clear();
                 gathering_since = None;
                 dirty = true;
             }
         }
         if dirty && (flushed.elapsed() >= INDEX_FLUSH_EVERY || !open) {
-            let _ = index.flush();
+            if index.flush().is_ok() {
+                head.flushed(store);
+            }
             flushed = Instant::now();
             dirty = false;
+        } else {
+            // A head that arrived after its entries were flushed.
+            head.save_if_covered(store);
         }
         for done in barriers.drain(..) {
             let _ = done.send(());

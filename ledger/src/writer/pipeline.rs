@@ -18,6 +18,7 @@ use crate::store::{SegmentFile, Store};
 use crate::timestamp::Timestamp;
 use crate::verify::{ChainHead, KIND_KEY_ROTATED};
 
+use super::resume::{self, HeadAt};
 use super::ticket::{Slot, wake};
 use super::{AppendError, Appended, IndexMsg, LedgerHead, LedgerOptions, lock};
 
@@ -161,6 +162,11 @@ pub(super) struct Prepared {
     pub(super) offset: u64,
     /// The batch ends its segment.
     pub(super) seal: bool,
+    /// Where its last entry record starts and its checkpoint record ends, in `segment`.
+    pub(super) last_entry_at: u64,
+    pub(super) checkpoint_end: u64,
+    /// The batch is a key rotation (its checkpoint is cosigned; no head is saved after it).
+    pub(super) rotation: bool,
     /// The position after the batch, once durable.
     pub(super) after: Position,
     /// The sequencer epoch the batch was prepared in (see [`Syncer`]).
@@ -192,6 +198,7 @@ impl Sequencer {
         let mut scratch = Vec::with_capacity(1024);
         let mut appended = Vec::with_capacity(drafts.len());
         let mut items = Vec::with_capacity(drafts.len());
+        let mut last_entry_at = self.pos.seg_len;
         for draft in drafts {
             let now = Timestamp::now();
             let ts = head.last_ts.map_or(now, |last| last.max(now));
@@ -215,6 +222,7 @@ impl Sequencer {
                 session: draft.session().map(str::to_owned),
                 ts: ts.to_string(),
             });
+            last_entry_at = self.pos.seg_len + buf.len() as u64;
             segment::encode_record(&mut buf, RecordType::Entry, &scratch);
             head.frontier.push(merkle::leaf_hash(&scratch));
             appended.push(Appended {
@@ -240,6 +248,7 @@ impl Sequencer {
             .map_err(|e| AppendError::Io(format!("signing checkpoint: {e}")))?;
         let note = signed.to_bytes();
         segment::encode_record(&mut buf, RecordType::Checkpoint, &note);
+        let checkpoint_end = self.pos.seg_len + buf.len() as u64;
         let seal = self.pos.seg_len + buf.len() as u64 >= self.opts.segment_size_limit;
         if seal {
             segment::encode_record(
@@ -273,6 +282,9 @@ impl Sequencer {
             segment,
             offset,
             seal,
+            last_entry_at,
+            checkpoint_end,
+            rotation: new_key.is_some(),
             after,
             epoch: self.epoch,
         })
@@ -302,6 +314,27 @@ pub(super) struct Syncer {
     pub(super) durable: Position,
     pub(super) failed: Option<String>,
     pub(super) epoch: u64,
+    /// Save a head once this many bytes were written since the last one (and at each seal).
+    pub(super) save_head_every: u64,
+    /// Bytes written (or, after an open, scanned) since the last saved head.
+    pub(super) unsaved_bytes: u64,
+    /// A head due to be saved after the last batch (see [`Syncer::save_head`]).
+    pub(super) due_head: Option<HeadSave>,
+}
+
+/// A saved head's bytes, for segment `segment`, covering `entries` entries.
+#[derive(Debug)]
+pub(super) struct HeadSave {
+    pub(super) segment: u64,
+    pub(super) entries: u64,
+    pub(super) bytes: Vec<u8>,
+}
+
+impl HeadSave {
+    /// Saves it. A cache: a head that was not saved only means a longer scan on the next open.
+    pub(super) fn save(&self, store: &dyn Store) {
+        let _ = store.save_head(self.segment, &self.bytes);
+    }
 }
 
 impl Syncer {
@@ -354,23 +387,39 @@ impl Syncer {
             return r.map(|()| (Vec::new(), Vec::new()));
         }
         let sealed_segment = self.durable.segment;
+        let at = HeadAt {
+            segment: p.segment,
+            offset: p.checkpoint_end,
+            entry_at: p.last_entry_at,
+        };
         self.durable = p.after;
+        self.unsaved_bytes += p.buf.len() as u64;
+        // The batch is durable and will be acknowledged; a failure from here on only delays
+        // the next segment (retried before the next write), or the next open (a head that was
+        // not saved only means a longer scan).
+        // No head after a key rotation: its cosigned checkpoint could not tell an open which
+        // key is active (see `resume`).
+        if !p.rotation && (p.seal || self.unsaved_bytes >= self.save_head_every) {
+            self.save_head(at);
+        }
         if p.seal {
-            // The batch is durable and will be acknowledged; a failure from here on only
-            // delays the next segment (retried before the next write), or the next open (a
-            // head that was not saved only means a longer scan).
             let _ = self.store.seal(sealed_segment);
-            let saved = super::resume::encode(
-                sealed_segment,
-                &self.durable.head,
-                &self.durable.last_checkpoint,
-            );
-            let _ = self.store.save_head(sealed_segment, &saved);
             self.file = None;
             self.durable.seg_len = 0;
             let _ = self.ensure_segment();
         }
         Ok((p.appended, p.items))
+    }
+
+    /// Makes the durable chain state, that after the batch whose records end at `at` (see
+    /// `resume`), the head due to be saved: the caller saves it, or hands it to the indexer.
+    fn save_head(&mut self, at: HeadAt) {
+        self.due_head = Some(HeadSave {
+            segment: at.segment,
+            entries: self.durable.head.entries,
+            bytes: resume::encode(at, &self.durable.head, &self.durable.last_checkpoint),
+        });
+        self.unsaved_bytes = 0;
     }
 
     pub(super) fn write_durably(&mut self, p: &Prepared) -> Result<(), AppendError> {
@@ -420,6 +469,7 @@ impl Writer {
         pos: Position,
         opts: LedgerOptions,
     ) -> Self {
+        let save_head_every = opts.save_head_every;
         Self {
             seq: Sequencer {
                 pos: pos.clone(),
@@ -432,6 +482,9 @@ impl Writer {
                 durable: pos,
                 failed: None,
                 epoch: 0,
+                save_head_every,
+                unsaved_bytes: 0,
+                due_head: None,
             },
         }
     }
@@ -447,7 +500,11 @@ impl Writer {
             .map_err(|e| AppendError::Io(e.to_string()))?;
         self.seq.pos = self.sync.durable.resumed();
         let p = self.seq.prepare(drafts, None)?;
-        self.sync.write(p)
+        let written = self.sync.write(p);
+        if let Some(head) = self.sync.due_head.take() {
+            head.save(self.sync.store.as_ref());
+        }
+        written
     }
 }
 
@@ -534,6 +591,16 @@ pub(super) fn syncer_loop(
         }
         // Appenders may only hear "durable" now: the batch's fdatasync has returned.
         let outcome = publish(shared, r, index_tx);
+        if let Some(head) = sync.due_head.take() {
+            match index_tx {
+                // The indexer saves it once the index holds its entries durably, so that after
+                // a crash no head is past the index (an open could not use one that is).
+                Some(tx) => {
+                    let _ = tx.send(IndexMsg::Head(head));
+                }
+                None => head.save(sync.store.as_ref()),
+            }
+        }
         match &outcome {
             // Waking one or two appenders costs no more than waking the notifier: do it here
             // and spare a single appender a thread hop.
