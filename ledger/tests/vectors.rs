@@ -1,12 +1,15 @@
 //! The committed test vectors in `ledger/testdata/` (`docs/ledger-format.md` §9,
-//! `ledger/testdata/README.md`): the vector verifies; every hash, root and proof in
-//! `expected.json` is recomputed from the segment bytes; each tampered copy fails with exactly the
-//! error its `expect.txt` names; and the files are the committed ones, byte for byte.
+//! `ledger/testdata/README.md`), both sets (1.0 frozen, 1.1 current): each vector verifies in its
+//! format; every hash, root and proof in `expected.json` is recomputed from the segment bytes;
+//! each tampered copy gets exactly the verdict its `expect.txt` names (an error and its location,
+//! or `OK` and its warnings); 1.1 has a case for every error code; and the files are the
+//! committed ones, byte for byte.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use std::path::{Path, PathBuf};
 
 use auditgate_ledger::checkpoint::SignedCheckpoint;
+use auditgate_ledger::format::Format;
 use auditgate_ledger::keys::parse_trusted_keys;
 use auditgate_ledger::merkle::{self, Hash};
 use auditgate_ledger::segment::{self, RecordType};
@@ -16,11 +19,14 @@ use serde_json::Value;
 
 /// BLAKE3 of `testdata/MANIFEST`, which lists the BLAKE3 of every other file. Regenerating the
 /// vectors (`make_testdata`) prints the new value; update it here in the same commit.
-const MANIFEST_BLAKE3: &str = "cdba67b8c3297bac3346b489aec47150301e94049abe2c8feceb9e6947e4409b";
+const MANIFEST_BLAKE3: &str = "293467b5e1f484bd31f56c39000652f1b66ccaa2d970af2e91d2da7382d1e7ad";
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
+
+/// The vector sets and the format each vector is in.
+const SETS: [(&str, Format); 2] = [("1.0", Format::V1_0), ("1.1", Format::V1_1)];
 
 fn keys(path: &Path) -> Vec<VerifierKey> {
     parse_trusted_keys(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -37,10 +43,15 @@ fn unhex_list(v: &Value) -> Vec<Hash> {
 }
 
 #[test]
-fn vector_verifies_with_its_trusted_key() {
-    let v = testdata().join("vector");
+fn vectors_verify_with_their_trusted_key_in_their_format() {
+    for (set, format) in SETS {
+        vector_verifies(&testdata().join(set).join("vector"), format);
+    }
+}
+
+fn vector_verifies(v: &Path, format: Format) {
     let r = verify_dir(
-        &v,
+        v,
         keys(&v.join("trusted.keys")),
         None,
         VerifyOptions::default(),
@@ -54,11 +65,18 @@ fn vector_verifies_with_its_trusted_key() {
     assert_eq!(all.len(), 2);
     assert!(r.segments >= 2 && r.checkpoints >= 3, "{r:?}");
     assert_eq!(r.kinds["ledger.key_rotated"], 1);
+    assert_eq!(r.format, format);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
 
 #[test]
 fn expected_json_matches_hashes_roots_and_proofs_recomputed_from_the_segments() {
-    let v = testdata().join("vector");
+    for (set, _) in SETS {
+        expected_json_matches(&testdata().join(set).join("vector"));
+    }
+}
+
+fn expected_json_matches(v: &Path) {
     let expected: Value =
         serde_json::from_slice(&std::fs::read(v.join("expected.json")).unwrap()).unwrap();
     let mut entries = Vec::new();
@@ -169,8 +187,53 @@ fn expected_json_matches_hashes_roots_and_proofs_recomputed_from_the_segments() 
 }
 
 #[test]
-fn each_tampered_case_fails_with_exactly_its_expected_error() {
-    let root = testdata();
+fn each_tampered_case_gets_exactly_its_expected_verdict() {
+    for (set, _) in SETS {
+        let codes = tampered_cases(&testdata().join(set));
+        if set == "1.1" {
+            for code in EVERY_CODE {
+                assert!(
+                    codes.iter().any(|c| c == code),
+                    "no 1.1 vector fails with {code}"
+                );
+            }
+        }
+    }
+}
+
+/// Every code `verify::error_code` can give for a ledger (all but `Io`, which is not a verdict),
+/// as docs/ledger-format.md §8.2 lists them.
+const EVERY_CODE: &[&str] = &[
+    "NoSegments",
+    "MissingSegment",
+    "BadHeader",
+    "BadRecord",
+    "UnexpectedRecord",
+    "UnsealedSegment",
+    "UnsignedTail",
+    "BadSeal",
+    "NonCanonicalEntry",
+    "BadEntryField",
+    "SeqGap",
+    "ChainBroken",
+    "TimeWentBackwards",
+    "BadGenesis",
+    "UntrustedGenesisKey",
+    "BadCheckpoint",
+    "CheckpointSizeMismatch",
+    "CheckpointRootMismatch",
+    "MissingCheckpoint",
+    "BadSignature",
+    "MissingSignature",
+    "BadRotation",
+    "BadRecovery",
+    "PinnedCheckpointInvalid",
+    "Truncated",
+    "PinMismatch",
+];
+
+/// Checks every case of a set; returns the codes seen.
+fn tampered_cases(root: &Path) -> Vec<String> {
     let default_keys = keys(&root.join("vector/trusted.keys"));
     let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join("tampered"))
         .unwrap()
@@ -179,6 +242,7 @@ fn each_tampered_case_fails_with_exactly_its_expected_error() {
     cases.sort();
     assert!(cases.len() >= 20, "{} cases", cases.len());
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut codes = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_str().unwrap();
         let expect = std::fs::read_to_string(case.join("expect.txt")).unwrap();
@@ -189,19 +253,29 @@ fn each_tampered_case_fails_with_exactly_its_expected_error() {
         let pin = std::fs::read(case.join("pin.checkpoint"))
             .ok()
             .map(|b| SignedCheckpoint::parse(&b).unwrap());
-        let e = verify_dir(case, trusted, pin, VerifyOptions::default())
-            .err()
-            .unwrap_or_else(|| panic!("{name}: verifies"));
-        assert_eq!(
-            format!("{} {}\n", verify::error_code(&e.kind), e.location),
-            expect,
-            "{name}: {e}"
-        );
+        let got = match verify_dir(case, trusted, pin, VerifyOptions::default()) {
+            Ok(r) => {
+                let mut lines = "OK\n".to_owned();
+                for w in &r.warnings {
+                    let verify::Warning::StrayFile { name } = w;
+                    lines.push_str(&format!("warning {} {name}\n", w.code()));
+                }
+                lines
+            }
+            Err(e) => {
+                let code = verify::error_code(&e.kind).into_owned();
+                let line = format!("{code} {}\n", e.location);
+                codes.push(code);
+                line
+            }
+        };
+        assert_eq!(got, expect, "{}: {name}", root.display());
         assert!(
             readme.contains(&format!("| `{name}` |")),
             "{name} is not in README.md"
         );
     }
+    codes
 }
 
 /// The vectors are data, not an output of the tests: nothing may regenerate them unnoticed.

@@ -9,7 +9,7 @@ use auditgate_ledger::checkpoint::SignedCheckpoint;
 use auditgate_ledger::segment::{self, FRAME_OVERHEAD};
 use auditgate_ledger::store::{FsStore, Store};
 use auditgate_ledger::timestamp::Timestamp;
-use auditgate_ledger::verify::{Location, Verifier, VerifyErrorKind, VerifyOptions};
+use auditgate_ledger::verify::{self, Location, Verifier, VerifyErrorKind, VerifyOptions};
 use auditgate_ledger::{Report, VerifierKey, VerifyError};
 
 use crate::progress;
@@ -63,8 +63,10 @@ pub fn scan(
         location: Location::default(),
         kind: VerifyErrorKind::Io(format!("{}: {e}", dir.display())),
     };
+    // V1 on the names, before any segment is read; stray names become the report's warnings.
+    let names = verify::list_segments(&dir)?;
     let store = FsStore::open_existing(&dir).map_err(io)?;
-    let numbers = store.list().map_err(io)?;
+    let numbers = names.numbers;
     let total: u64 = numbers
         .iter()
         .filter_map(|n| std::fs::metadata(dir.join(segment::file_name(*n))).ok())
@@ -96,5 +98,7 @@ pub fn scan(
         on_segment(bytes, entries);
     }
     bar.finish_and_clear();
-    verifier.finish()
+    let mut report = verifier.finish()?;
+    report.warnings = names.warnings;
+    Ok(report)
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use auditgate_ledger::verify::{self, VerifyErrorKind};
+use auditgate_ledger::verify::{self, VerifyErrorKind, Warning};
 use auditgate_ledger::{Report, VerifyError};
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -41,6 +41,7 @@ pub fn ledger_text(path: &Path, r: &Report, g: &Findings) -> String {
     gateway_text(&mut o, g);
     let _ = writeln!(o, "  ledger id    {}", r.ledger_id);
     let _ = writeln!(o, "  origin       {}", r.origin);
+    let _ = writeln!(o, "  format       {}", r.format.as_str());
     keys_text(
         &mut o,
         &r.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -64,7 +65,24 @@ pub fn ledger_text(path: &Path, r: &Report, g: &Findings) -> String {
     for (kind, n) in &r.kinds {
         let _ = writeln!(o, "    {n:>8}  {kind}");
     }
+    for w in &r.warnings {
+        let _ = writeln!(o, "  warning      {}: {w}", w.code());
+    }
     o
+}
+
+/// The ledger's own warnings (§2.1: stray files in `segments/`), for `--json`.
+fn ledger_warnings_json(r: &Report) -> Vec<Value> {
+    r.warnings
+        .iter()
+        .map(|w| match w {
+            Warning::StrayFile { name } => json!({
+                "warning": w.code(),
+                "file": name,
+                "message": w.to_string(),
+            }),
+        })
+        .collect()
 }
 
 /// The signing keys, in the order they were active.
@@ -281,7 +299,9 @@ pub fn ledger_json(r: &Report, g: &Findings) -> Value {
         "root": b64(&r.root),
         "head_hash": hex::encode(r.head_hash),
         "pinned_size": r.pinned_size,
+        "format": r.format.as_str(),
         "kinds": r.kinds,
+        "warnings": ledger_warnings_json(r),
         "gateway": gateway_json(g),
     })
 }

@@ -265,8 +265,9 @@ pub fn rechain(segs: &mut [Vec<Rec>]) {
 /// signing key the ledger names.
 pub fn resign(segs: &mut [Vec<Rec>], keys: &[SigningKey]) {
     let find = |vk: &str| -> SigningKey {
+        let wanted: Option<VerifierKey> = vk.parse().ok();
         keys.iter()
-            .find(|k| k.verifier_key().to_string() == vk)
+            .find(|k| wanted.as_ref() == Some(&k.verifier_key()))
             .unwrap_or_else(|| panic!("no signing key for {vk}"))
             .clone()
     };
