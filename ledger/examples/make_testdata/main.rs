@@ -46,27 +46,31 @@ fn draft(kind: &str, body: Value) -> Draft {
     Draft::from_value(kind, &body).unwrap()
 }
 
-/// One session's worth of entries.
+/// One session's worth of entries. Their kinds are `example.*`: entries of some application,
+/// not the gateway's events (docs/audit-events.md), whose rules do not apply to them.
 fn session(n: u64) -> Vec<Draft> {
     let s = format!("s-{n}");
     vec![
         draft(
-            "session.open",
+            "example.session_open",
             json!({"session": s, "agent": "billing-bot", "client": {"name": "mcp-test", "version": "1.2.0"}}),
         ),
         draft(
-            "call.request",
+            "example.call_request",
             json!({"session": s, "tool": "refund", "args": {"order": format!("o-{}", 100 + n), "amount": 12.5 * n as f64, "note": "caf\u{e9} \u{1f600}"}}),
         ),
         draft(
-            "policy.decision",
+            "example.policy_decision",
             json!({"session": s, "tool": "refund", "decision": if n % 3 == 2 { "deny" } else { "allow" }, "rule": format!("refund-limit-{n}")}),
         ),
         draft(
-            "call.result",
+            "example.call_result",
             json!({"session": s, "tool": "refund", "ok": n % 3 != 2, "result": {"id": n, "redacted": ["card"]}}),
         ),
-        draft("session.close", json!({"session": s, "reason": "done"})),
+        draft(
+            "example.session_close",
+            json!({"session": s, "reason": "done"}),
+        ),
     ]
 }
 
@@ -510,7 +514,7 @@ fn cases(files: &[Vec<u8>], segs: &Segs, other: &Segs) -> Vec<Case> {
     let rewrite = sizes[3];
     out.push(Case {
         pin: Some(signed_checkpoint(segs, sizes[sizes.len() - 2])),
-        ..c("history-rewritten-pinned", "entry at the 4th checkpoint's size modified, re-chained, re-signed with the real keys; an earlier checkpoint pinned", edit(&|s| {
+        ..c("history-rewritten-pinned", "the entry whose seq is the 4th checkpoint's tree size (the first entry after it, counting checkpoints from the start) modified, re-chained, re-signed with the real keys; the second-to-last checkpoint pinned", edit(&|s| {
             let (g, i) = entry_at(s, rewrite);
             tool(&mut s[g][i]);
             rechain(s);

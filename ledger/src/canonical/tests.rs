@@ -869,3 +869,25 @@ fn reserved_keys_are_refused_at_any_depth() {
     let look_alikes = br#"{"$serde_json::privat":1,"a":"$serde_json::private::x"}"#;
     assert_eq!(checked(look_alikes), Ok(()));
 }
+
+/// docs/ledger-format.md §3.1: JCS numbers are IEEE-754 doubles, so an integer beyond 2^53 is
+/// written as the double nearest to it (exact integers that large need a string), and a stored
+/// text for a number no double has, or with a trailing `.0`, is not canonical.
+#[test]
+fn integers_beyond_2_53_are_written_as_the_nearest_double() {
+    let v = serde_json::json!({"big": 9_007_199_254_740_993u64, "neg": -9_007_199_254_740_993i64, "f": 75.0});
+    assert_eq!(
+        String::from_utf8(encode(&v)).unwrap(),
+        r#"{"big":9007199254740992,"f":75,"neg":-9007199254740992}"#
+    );
+    for text in [
+        r#"{"a":9007199254740993}"#,
+        r#"{"a":75.0}"#,
+        r#"{"a":1e21}"#,
+    ] {
+        assert!(check(text.as_bytes()).is_err(), "{text}");
+    }
+    for text in [r#"{"a":9007199254740992}"#, r#"{"a":1e+21}"#, r#"{"a":75}"#] {
+        assert!(check(text.as_bytes()).is_ok(), "{text}");
+    }
+}
