@@ -176,7 +176,10 @@ impl VerifierKey {
     /// Builds a verifier key, computing its key id; rejects bad names and weak keys.
     pub fn new(name: &str, public: ed25519_dalek::VerifyingKey) -> Result<Self, KeyError> {
         check_name(name)?;
-        if public.is_weak() {
+        // Small order (a weak key), or a non-canonical encoding of its point (y ≥ p): both
+        // rejected, so a key has one encoding and one key id (A.2, A.4).
+        let canonical = public.to_edwards().compress().to_bytes() == public.to_bytes();
+        if public.is_weak() || !canonical {
             return Err(KeyError::InvalidPublicKey);
         }
         Ok(Self {
@@ -490,6 +493,36 @@ pub fn parse_trusted_keys(text: &str) -> Result<Vec<VerifierKey>, KeyError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn weak_and_non_canonical_public_keys_are_refused() {
+        // The neutral element: small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap();
+        assert!(VerifierKey::new("k.example", weak).is_err());
+        // y = p + v (v < 19) encodes the same point as y = v: find one that is a real,
+        // not-small-order point and check that only its canonical encoding is accepted.
+        let mut found = 0;
+        for v in 2u8..19 {
+            let mut bytes = [0xffu8; 32];
+            bytes[0] = 0xed + v;
+            bytes[31] = 0x7f;
+            let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&bytes) else {
+                continue;
+            };
+            if key.is_weak() {
+                continue;
+            }
+            found += 1;
+            assert!(VerifierKey::new("k.example", key).is_err(), "y = p + {v}");
+            let mut canonical = [0u8; 32];
+            canonical[0] = v;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&canonical).unwrap();
+            assert!(VerifierKey::new("k.example", key).is_ok(), "y = {v}");
+        }
+        assert!(found > 0, "no non-canonical test point");
+    }
+
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
