@@ -466,3 +466,50 @@ fn visit_from_last_reads_back_only_to_the_last_mark() {
     assert_eq!(count, 200);
     l.close();
 }
+
+/// A writer keeps a ledger in its own format version (§1.1): a 1.0 ledger reopened — from a
+/// saved head and by a full scan — is appended to with 1.0 checkpoints (no `prev-size`), a 1.1
+/// ledger with 1.1 ones, and both verify in their version after every reopen.
+#[test]
+fn a_reopened_ledger_keeps_its_format_version() {
+    use auditgate_ledger::checkpoint::SignedCheckpoint;
+    use auditgate_ledger::format::Format;
+    use auditgate_ledger::segment::{self, RecordType};
+
+    for format in [Format::V1_0, Format::V1_1] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = LedgerOptions {
+            format,
+            save_head_every: 0,
+            ..small_segments()
+        };
+        Ledger::create(dir.path(), key(1), opts.clone())
+            .unwrap()
+            .close();
+        for (round, full_scan) in [false, true, false].into_iter().enumerate() {
+            let opts = LedgerOptions {
+                full_scan_on_open: full_scan,
+                ..opts.clone()
+            };
+            let (l, _) = Ledger::open(dir.path(), key(1), opts).unwrap();
+            for i in 0..20 {
+                l.append(call(100 * round as u64 + i)).unwrap();
+            }
+            l.close();
+            let r = verify(dir.path(), &[key(1).verifier_key()]).unwrap();
+            assert_eq!(r.format, format, "round {round}");
+        }
+        // Every checkpoint is of the ledger's version.
+        for file in common::forge::read_contiguous(dir.path()) {
+            let mut off = segment::HEADER_LEN;
+            while off < file.len() {
+                let rec = segment::decode_record(&file, off).unwrap();
+                off = rec.end();
+                if rec.ty == RecordType::Checkpoint {
+                    let cp = SignedCheckpoint::parse(rec.payload).unwrap();
+                    assert_eq!(Format::of_checkpoint(cp.checkpoint()), format);
+                }
+            }
+        }
+    }
+}
