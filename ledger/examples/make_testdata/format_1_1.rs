@@ -4,6 +4,7 @@
 //! recoveries, the Ed25519 acceptance rule, and the copies that must verify (stray files, extra
 //! genesis members, a well-formed recovery).
 
+use auditgate_ledger::checkpoint::Checkpoint;
 use serde_json::json;
 
 use super::*;
@@ -78,6 +79,18 @@ pub(super) fn cases(files: &[Vec<u8>], segs: &Segs) -> Vec<Case> {
             f(s);
             rechain(s);
             resign(s, &[k1.clone(), k2.clone(), k3.clone()]);
+        })
+    };
+    // The second checkpoint (signed by k1 alone), changed by `f` and re-signed with the real key.
+    let second_checkpoint_resigned = |f: &dyn Fn(&mut Checkpoint)| {
+        edit(&|s| {
+            let (g, i) = checkpoint_at(s, sizes[1]);
+            let mut cp = SignedCheckpoint::parse(&s[g][i].payload)
+                .unwrap()
+                .checkpoint()
+                .clone();
+            f(&mut cp);
+            s[g][i].payload = SignedCheckpoint::sign(cp, &[&k1]).unwrap().to_bytes();
         })
     };
     let (rot_g, rot_i) = rotation_at(segs);
@@ -235,29 +248,13 @@ pub(super) fn cases(files: &[Vec<u8>], segs: &Segs) -> Vec<Case> {
     out.push(c(
         "checkpoint-other-origin",
         "the second checkpoint's origin changed, re-signed with the real key",
-        edit(&|s| {
-            let (g, i) = checkpoint_at(s, sizes[1]);
-            let mut cp = SignedCheckpoint::parse(&s[g][i].payload)
-                .unwrap()
-                .checkpoint()
-                .clone();
-            cp.origin = "auditgate.example/ledger/other".into();
-            s[g][i].payload = SignedCheckpoint::sign(cp, &[&k1]).unwrap().to_bytes();
-        }),
+        second_checkpoint_resigned(&|cp| cp.origin = "auditgate.example/ledger/other".into()),
         "BadCheckpoint",
     ));
     out.push(c(
         "checkpoint-without-prev-size",
         "the second checkpoint re-signed with the real key without its `prev-size` line",
-        edit(&|s| {
-            let (g, i) = checkpoint_at(s, sizes[1]);
-            let mut cp = SignedCheckpoint::parse(&s[g][i].payload)
-                .unwrap()
-                .checkpoint()
-                .clone();
-            cp.extensions.clear();
-            s[g][i].payload = SignedCheckpoint::sign(cp, &[&k1]).unwrap().to_bytes();
-        }),
+        second_checkpoint_resigned(&|cp| cp.extensions.clear()),
         "BadCheckpoint",
     ));
     out.push(c(
