@@ -184,6 +184,15 @@ impl SignedCheckpoint {
     pub fn verify(&self, known: &[VerifierKey]) -> Result<Vec<usize>, CheckpointError> {
         Ok(self.note.verify(known)?)
     }
+
+    /// [`SignedCheckpoint::verify`] with the signature check given (see [`Note::verify_with`]).
+    pub(crate) fn verify_with(
+        &self,
+        known: &[VerifierKey],
+        valid: &dyn Fn(&VerifierKey, &[u8], &[u8]) -> bool,
+    ) -> Result<Vec<usize>, CheckpointError> {
+        Ok(self.note.verify_with(known, valid)?)
+    }
 }
 
 #[cfg(test)]
