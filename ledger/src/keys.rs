@@ -211,13 +211,10 @@ impl VerifierKey {
         &self.rule_key
     }
 
-    /// Verifies an Ed25519 signature over `msg` (strict RFC 8032 checks: canonical `S`, no
-    /// small-order `R`).
+    /// Verifies an Ed25519 signature over `msg` under the ledger's rule ([`ed25519::verify`]:
+    /// cofactored, canonical `S`, canonical and not small-order `A` and `R`).
     pub fn verify(&self, msg: &[u8], signature: &[u8]) -> bool {
-        match ed25519_dalek::Signature::from_slice(signature) {
-            Ok(sig) => self.public.verify_strict(msg, &sig).is_ok(),
-            Err(_) => false,
-        }
+        ed25519::verify(&self.rule_key, msg, signature)
     }
 }
 
