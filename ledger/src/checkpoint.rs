@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::keys::{SigningKey, VerifierKey};
 use crate::merkle::Hash;
-use crate::note::{self, Note, NoteError};
+use crate::note::{self, Note, NoteError, SignatureCheck};
 
 /// Why a checkpoint could not be parsed, signed or verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -189,7 +189,7 @@ impl SignedCheckpoint {
     pub(crate) fn verify_with(
         &self,
         known: &[VerifierKey],
-        valid: &dyn Fn(&VerifierKey, &[u8], &[u8]) -> bool,
+        valid: &SignatureCheck,
     ) -> Result<Vec<usize>, CheckpointError> {
         Ok(self.note.verify_with(known, valid)?)
     }

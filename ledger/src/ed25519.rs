@@ -278,7 +278,7 @@ mod tests {
             let msg = [n; 9];
             let (key, sig) = sign_raw(a, big_a, scalar(100 + n), &msg);
             let k = challenge(sig[..32].try_into().unwrap(), key.as_bytes(), &msg);
-            let k_multiple_of_8 = k.as_bytes()[0] % 8 == 0;
+            let k_multiple_of_8 = k.as_bytes()[0].is_multiple_of(8);
             assert!(verify(&key, &msg, &sig), "cofactored holds");
             assert_eq!(strict(&key, &msg, &sig), k_multiple_of_8, "cofactorless");
             assert!(batch_holds(&[(&key, &msg, &sig)]));
@@ -358,7 +358,7 @@ mod tests {
                 decodable += usize::from(!p.is_small_order());
             }
             assert!(decode_point(&bytes).is_none());
-            assert!(!PublicKey::from_bytes(bytes).point.is_some());
+            assert!(PublicKey::from_bytes(bytes).point.is_none());
         }
         assert!(decodable > 0, "the non-canonical case is exercised");
         let mut just_below = [0xffu8; 32];

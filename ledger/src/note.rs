@@ -69,6 +69,10 @@ pub enum NoteError {
     NoVerifiedSignature,
 }
 
+/// Whether a signature by a key over a message is valid: [`VerifierKey::verify`], or an answer
+/// from a batch check (`verify/signatures.rs`).
+pub(crate) type SignatureCheck = dyn Fn(&VerifierKey, &[u8], &[u8]) -> bool;
+
 /// One signature line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoteSignature {
@@ -184,7 +188,7 @@ impl Note {
     pub(crate) fn verify_with(
         &self,
         known: &[VerifierKey],
-        valid: &dyn Fn(&VerifierKey, &[u8], &[u8]) -> bool,
+        valid: &SignatureCheck,
     ) -> Result<Vec<usize>, NoteError> {
         let mut verified = vec![false; known.len()];
         for (index, sig) in self.known_signatures(known) {

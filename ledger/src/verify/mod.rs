@@ -360,7 +360,11 @@ impl Verifier {
     ) -> Result<(SegmentEnd, Option<TornTail>), VerifyError> {
         // Frames. A damaged frame ends the scan; whether that is an error depends on the mode.
         // Record offsets are the segment's (`start` added).
-        let (records, facts, frame_error) = decode_frames(bytes, start, self.opts.threads);
+        let Decoded {
+            records,
+            facts,
+            frame_error,
+        } = decode_frames(bytes, start, self.opts.threads);
 
         // Signatures are checked after the in-order pass, on all cores; a signature failure
         // is always reported in preference to a later failure of the pass.
@@ -804,6 +808,15 @@ fn entry_facts(payload: &[u8]) -> Facts<'_> {
     }
 }
 
+/// A segment's records as decoded, before the in-order pass.
+struct Decoded<'a> {
+    records: Vec<Record<'a>>,
+    /// One per entry record, in order.
+    facts: Vec<Facts<'a>>,
+    /// The damaged frame ending the records, at its segment offset.
+    frame_error: Option<(usize, FrameError)>,
+}
+
 /// A frame's record, and an entry's facts: what the parallel part of decoding computes.
 type Checked<'a> = Result<(Record<'a>, Option<Facts<'a>>), FrameError>;
 
@@ -811,12 +824,7 @@ type Checked<'a> = Result<(Record<'a>, Option<Facts<'a>>), FrameError>;
 /// the damaged frame that ends them, if any, at its segment offset. Frame lengths are followed
 /// in order; checksums, types and entry facts are computed on up to `threads` cores, each
 /// frame's bytes read once while in cache.
-#[allow(clippy::type_complexity, reason = "three results of one pass, named at the call")]
-fn decode_frames(
-    bytes: &[u8],
-    start: usize,
-    threads: usize,
-) -> (Vec<Record<'_>>, Vec<Facts<'_>>, Option<(usize, FrameError)>) {
+fn decode_frames(bytes: &[u8], start: usize, threads: usize) -> Decoded<'_> {
     let mut frames = Vec::new();
     let mut offset = 0;
     let mut frame_error = None;
@@ -853,7 +861,11 @@ fn decode_frames(
             }
         }
     }
-    (records, facts, frame_error)
+    Decoded {
+        records,
+        facts,
+        frame_error,
+    }
 }
 
 /// Verifies the ledger in `dir` (a ledger directory with `segments/`, or a directory of
@@ -913,16 +925,16 @@ mod tests {
         segment::encode_record(&mut bytes, RecordType::Entry, b"after");
         bytes.extend_from_slice(&[0u8; 12]); // a zero length: BadLength
         for threads in [1, 2] {
-            let (records, facts, error) = decode_frames(&bytes, 24, threads);
-            assert_eq!(records.len(), 600);
-            assert_eq!(facts.len(), 600);
-            assert_eq!(records[1].offset, records[0].end());
-            let (offset, e) = error.unwrap();
+            let d = decode_frames(&bytes, 24, threads);
+            assert_eq!(d.records.len(), 600);
+            assert_eq!(d.facts.len(), 600);
+            assert_eq!(d.records[1].offset, d.records[0].end());
+            let (offset, e) = d.frame_error.unwrap();
             assert_eq!(offset, 24 + bad_crc);
             assert!(matches!(e, FrameError::BadChecksum { .. }), "{e:?}");
         }
-        let (records, _, error) = decode_frames(&bytes[..bad_crc + 3], 0, 2);
-        assert_eq!(records.len(), 600);
-        assert!(matches!(error, Some((o, FrameError::Truncated { .. })) if o == bad_crc));
+        let d = decode_frames(&bytes[..bad_crc + 3], 0, 2);
+        assert_eq!(d.records.len(), 600);
+        assert!(matches!(d.frame_error, Some((o, FrameError::Truncated { .. })) if o == bad_crc));
     }
 }

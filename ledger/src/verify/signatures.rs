@@ -6,7 +6,7 @@
 use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::ed25519;
 use crate::keys::VerifierKey;
-use crate::note::NoteError;
+use crate::note::{NoteError, SignatureCheck};
 
 use super::{VerifyError, VerifyErrorKind, parallel_map};
 
@@ -40,10 +40,7 @@ impl SigJob {
     }
 
     /// The job's verdict, given whether each of its [`SigJob::items`] is valid.
-    fn check_with(
-        &self,
-        valid: &dyn Fn(&VerifierKey, &[u8], &[u8]) -> bool,
-    ) -> Result<(), VerifyErrorKind> {
+    fn check_with(&self, valid: &SignatureCheck) -> Result<(), VerifyErrorKind> {
         let verified = match self.signed.verify_with(&self.known, valid) {
             Ok(verified) => verified,
             // No known key signed: that is the required key missing, reported below.
@@ -69,7 +66,7 @@ impl SigJob {
 fn check_run(jobs: &[SigJob]) -> Vec<Result<(), VerifyErrorKind>> {
     let items: Vec<ed25519::Item<'_>> = jobs.iter().flat_map(SigJob::items).collect();
     // The batch covered exactly the signatures each job's `check_with` asks about.
-    let valid: &dyn Fn(&VerifierKey, &[u8], &[u8]) -> bool = if ed25519::batch_holds(&items) {
+    let valid: &SignatureCheck = if ed25519::batch_holds(&items) {
         &|_, _, _| true
     } else {
         &|key, msg, sig| key.verify(msg, sig)
@@ -137,8 +134,13 @@ mod tests {
         tamper(&mut all[100]);
         let err = check_all(&all, 2).unwrap_err();
         assert_eq!(err.location.offset, Some(101 * 100));
-        assert!(matches!(err.kind, VerifyErrorKind::BadSignature { size: 101, .. }));
-        let singly = all.iter().position(|j| j.check_with(&|k, m, s| k.verify(m, s)).is_err());
+        assert!(matches!(
+            err.kind,
+            VerifyErrorKind::BadSignature { size: 101, .. }
+        ));
+        let singly = all
+            .iter()
+            .position(|j| j.check_with(&|k, m, s| k.verify(m, s)).is_err());
         assert_eq!(singly, Some(100));
     }
 
@@ -149,6 +151,9 @@ mod tests {
         let mut all = jobs(10, &key);
         all[4].known.insert(0, other.verifier_key());
         let err = check_all(&all, 1).unwrap_err();
-        assert!(matches!(err.kind, VerifyErrorKind::MissingSignature { size: 5, .. }));
+        assert!(matches!(
+            err.kind,
+            VerifyErrorKind::MissingSignature { size: 5, .. }
+        ));
     }
 }
