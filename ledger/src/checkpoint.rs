@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::keys::{SigningKey, VerifierKey};
 use crate::merkle::Hash;
-use crate::note::{self, Note, NoteError};
+use crate::note::{self, Note, NoteError, SignatureCheck};
 
 /// Why a checkpoint could not be parsed, signed or verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,6 +183,15 @@ impl SignedCheckpoint {
     /// Whether the log's key name matches the origin is the caller's policy, not checked here.
     pub fn verify(&self, known: &[VerifierKey]) -> Result<Vec<usize>, CheckpointError> {
         Ok(self.note.verify(known)?)
+    }
+
+    /// [`SignedCheckpoint::verify`] with the signature check given (see [`Note::verify_with`]).
+    pub(crate) fn verify_with(
+        &self,
+        known: &[VerifierKey],
+        valid: &SignatureCheck,
+    ) -> Result<Vec<usize>, CheckpointError> {
+        Ok(self.note.verify_with(known, valid)?)
     }
 }
 

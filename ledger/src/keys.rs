@@ -25,6 +25,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::Signer;
 use sha2::{Digest, Sha256};
 
+use crate::ed25519;
+
 /// The C2SP signed-note signature type byte for Ed25519.
 pub const ALG_ED25519: u8 = 0x01;
 
@@ -170,6 +172,8 @@ pub struct VerifierKey {
     name: String,
     key_id: [u8; 4],
     public: ed25519_dalek::VerifyingKey,
+    /// The same key as the ledger's signature rule decodes it.
+    rule_key: ed25519::PublicKey,
 }
 
 impl VerifierKey {
@@ -185,6 +189,7 @@ impl VerifierKey {
         Ok(Self {
             name: name.to_owned(),
             key_id: ed25519_key_id(name, &public),
+            rule_key: ed25519::PublicKey::from_bytes(public.to_bytes()),
             public,
         })
     }
@@ -204,13 +209,15 @@ impl VerifierKey {
         &self.public
     }
 
-    /// Verifies an Ed25519 signature over `msg` (strict RFC 8032 checks: canonical `S`, no
-    /// small-order `R`).
+    /// The key as the ledger's signature rule ([`ed25519`]) sees it, for batch checks.
+    pub fn rule_key(&self) -> &ed25519::PublicKey {
+        &self.rule_key
+    }
+
+    /// Verifies an Ed25519 signature over `msg` under the ledger's rule ([`ed25519::verify`]:
+    /// cofactored, canonical `S`, canonical and not small-order `A` and `R`).
     pub fn verify(&self, msg: &[u8], signature: &[u8]) -> bool {
-        match ed25519_dalek::Signature::from_slice(signature) {
-            Ok(sig) => self.public.verify_strict(msg, &sig).is_ok(),
-            Err(_) => false,
-        }
+        ed25519::verify(&self.rule_key, msg, signature)
     }
 }
 
@@ -320,10 +327,12 @@ impl SigningKey {
 
     /// The matching verifier key.
     pub fn verifier_key(&self) -> VerifierKey {
+        let public = self.key.verifying_key();
         VerifierKey {
             name: self.name.clone(),
             key_id: self.key_id(),
-            public: self.key.verifying_key(),
+            rule_key: ed25519::PublicKey::from_bytes(public.to_bytes()),
+            public,
         }
     }
 

@@ -5,7 +5,7 @@
 //!
 //! Code map (leaves first): [`json`] (keys serde_json reserves; a parse without their magic),
 //! [`canonical`] (RFC 8785 encoding and the fast canonical-form check),
-//! [`timestamp`], [`merkle`] (RFC 6962), [`note`] and [`checkpoint`] (C2SP signed-note and
+//! [`timestamp`], [`merkle`] (RFC 6962), [`ed25519`] (the one signature rule), [`note`] and [`checkpoint`] (C2SP signed-note and
 //! tlog-checkpoint), [`keys`], [`segment`] (framing), [`entry`] (drafts and the ledger's own
 //! members), [`format`] (versions 1.0 and 1.1), [`store`] (the I/O seam), [`verify`] (the one definition of a valid ledger),
 //! [`index`] (sled, rebuildable), [`writer`] (group commit, recovery).
@@ -13,6 +13,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+pub mod ed25519;
 pub mod entry;
 pub mod format;
 pub mod index;

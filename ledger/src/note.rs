@@ -69,6 +69,10 @@ pub enum NoteError {
     NoVerifiedSignature,
 }
 
+/// Whether a signature by a key over a message is valid: [`VerifierKey::verify`], or an answer
+/// from a batch check (`verify/signatures.rs`).
+pub(crate) type SignatureCheck = dyn Fn(&VerifierKey, &[u8], &[u8]) -> bool;
+
 /// One signature line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoteSignature {
@@ -162,15 +166,33 @@ impl Note {
     /// ignored; a signature by a known key that fails is `BadSignature`; none verified is
     /// `NoVerifiedSignature`.
     pub fn verify(&self, known: &[VerifierKey]) -> Result<Vec<usize>, NoteError> {
-        let mut verified = vec![false; known.len()];
-        for sig in &self.signatures {
-            let Some(index) = known
+        self.verify_with(known, &|key, msg, sig| key.verify(msg, sig))
+    }
+
+    /// The signatures [`Note::verify`] checks: each line naming a known key (same name and key
+    /// id), with that key's index in `known`, in line order.
+    pub fn known_signatures<'a>(
+        &'a self,
+        known: &'a [VerifierKey],
+    ) -> impl Iterator<Item = (usize, &'a NoteSignature)> + 'a {
+        self.signatures.iter().filter_map(move |sig| {
+            known
                 .iter()
                 .position(|k| k.name() == sig.name && k.key_id() == sig.key_id)
-            else {
-                continue;
-            };
-            if !known[index].verify(self.text.as_bytes(), &sig.signature) {
+                .map(|index| (index, sig))
+        })
+    }
+
+    /// [`Note::verify`] with the signature check given: the crate's batch path passes one that
+    /// answers from a batch check covering exactly [`Note::known_signatures`].
+    pub(crate) fn verify_with(
+        &self,
+        known: &[VerifierKey],
+        valid: &SignatureCheck,
+    ) -> Result<Vec<usize>, NoteError> {
+        let mut verified = vec![false; known.len()];
+        for (index, sig) in self.known_signatures(known) {
+            if !valid(&known[index], self.text.as_bytes(), &sig.signature) {
                 return Err(NoteError::BadSignature {
                     name: sig.name.clone(),
                 });

@@ -152,8 +152,43 @@ impl Record<'_> {
     }
 }
 
-/// Decodes the record at `offset` of a segment's bytes.
-pub fn decode_record(bytes: &[u8], offset: usize) -> Result<Record<'_>, FrameError> {
+/// A frame whose length is in range and which fits in the bytes, its checksum and type not yet
+/// checked: the part of decoding that must run in order (each frame's length says where the
+/// next one starts), apart from the part that need not ([`Frame::check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// Byte offset of the frame in the bytes it was found in.
+    pub offset: usize,
+    /// The whole frame: length, checksum, type, payload.
+    bytes: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    /// Offset just past this frame.
+    pub fn end(&self) -> usize {
+        self.offset + self.bytes.len()
+    }
+
+    /// Checks the checksum and the type: the rest of [`decode_record`].
+    pub fn check(&self) -> Result<Record<'a>, FrameError> {
+        let frame = self.bytes;
+        let stored = le_u32(&frame[4..8]);
+        let mut computed = crc32c::crc32c(&frame[0..4]);
+        computed = crc32c::crc32c_append(computed, &frame[8..]);
+        if stored != computed {
+            return Err(FrameError::BadChecksum { stored, computed });
+        }
+        let ty = RecordType::from_byte(frame[8]).ok_or(FrameError::UnknownType(frame[8]))?;
+        Ok(Record {
+            offset: self.offset,
+            ty,
+            payload: &frame[FRAME_OVERHEAD..],
+        })
+    }
+}
+
+/// Finds the frame at `offset` of a segment's bytes (length checks only; see [`Frame`]).
+pub fn frame_at(bytes: &[u8], offset: usize) -> Result<Frame<'_>, FrameError> {
     let available = bytes.len().saturating_sub(offset);
     if available < FRAME_OVERHEAD {
         return Err(FrameError::Truncated {
@@ -170,18 +205,15 @@ pub fn decode_record(bytes: &[u8], offset: usize) -> Result<Record<'_>, FrameErr
     if available < needed {
         return Err(FrameError::Truncated { needed, available });
     }
-    let stored = le_u32(&frame[4..8]);
-    let mut computed = crc32c::crc32c(&frame[0..4]);
-    computed = crc32c::crc32c_append(computed, &frame[8..needed]);
-    if stored != computed {
-        return Err(FrameError::BadChecksum { stored, computed });
-    }
-    let ty = RecordType::from_byte(frame[8]).ok_or(FrameError::UnknownType(frame[8]))?;
-    Ok(Record {
+    Ok(Frame {
         offset,
-        ty,
-        payload: &frame[FRAME_OVERHEAD..needed],
+        bytes: &frame[..needed],
     })
+}
+
+/// Decodes the record at `offset` of a segment's bytes.
+pub fn decode_record(bytes: &[u8], offset: usize) -> Result<Record<'_>, FrameError> {
+    frame_at(bytes, offset)?.check()
 }
 
 /// Encodes a seal payload: the number of entries in the ledger so far.

@@ -395,6 +395,34 @@ impl SegmentFile for FaultySegment {
     }
 }
 
+/// Reads segments `numbers` of `store` in order on a second thread, one segment ahead of
+/// `each`, so that reading the next segment overlaps with using this one; at most two segments
+/// are in memory. A read error is handed to `each`; the first error `each` returns stops both.
+pub fn read_ahead<S: Store + Sync, E>(
+    store: &S,
+    numbers: &[u64],
+    each: &mut dyn FnMut(u64, io::Result<Vec<u8>>) -> Result<(), E>,
+) -> Result<(), E> {
+    // A rendezvous channel: the reader holds the next segment until `each` wants it.
+    let (tx, rx) = std::sync::mpsc::sync_channel(0);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for &n in numbers {
+                let read = store.read(n);
+                let failed = read.is_err();
+                // A closed channel means `each` stopped.
+                if tx.send((n, read)).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for (n, read) in rx {
+            each(n, read)?;
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use auditgate_ledger::checkpoint::SignedCheckpoint;
 use auditgate_ledger::segment::{self, FRAME_OVERHEAD};
-use auditgate_ledger::store::{FsStore, Store};
+use auditgate_ledger::store::{self, FsStore};
 use auditgate_ledger::timestamp::Timestamp;
 use auditgate_ledger::verify::{self, Location, Verifier, VerifyErrorKind, VerifyOptions};
 use auditgate_ledger::{Report, VerifierKey, VerifyError};
@@ -83,8 +83,9 @@ pub fn scan(
     };
     let mut verifier = Verifier::new(keys, pin, opts);
     let bar = progress::bytes(total, "verifying");
-    for n in numbers {
-        let bytes = store.read(n).map_err(io)?;
+    // The next segment is read while this one is verified.
+    store::read_ahead(&store, &numbers, &mut |n, bytes| {
+        let bytes = bytes.map_err(io)?;
         let mut entries = Vec::new();
         verifier.feed_segment(n, &bytes, &mut |e| {
             let start = e.offset as usize + FRAME_OVERHEAD;
@@ -96,7 +97,8 @@ pub fn scan(
         })?;
         bar.inc(bytes.len() as u64);
         on_segment(bytes, entries);
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
     let mut report = verifier.finish()?;
     report.warnings = names.warnings;

@@ -13,18 +13,18 @@ mod error;
 mod members;
 mod names;
 mod pin;
+mod signatures;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::checkpoint::{CheckpointError, SignedCheckpoint};
+use crate::checkpoint::SignedCheckpoint;
 use crate::entry::{self, EntryHeader, HeaderError};
 use crate::format::{self, Format};
 use crate::keys::VerifierKey;
 use crate::merkle::{self, Frontier, Hash};
-use crate::note::NoteError;
-use crate::segment::{self, HEADER_LEN, Record, RecordType};
-use crate::store::FsStore;
+use crate::segment::{self, FrameError, HEADER_LEN, Record, RecordType};
+use crate::store::{self, FsStore};
 use crate::timestamp::Timestamp;
 
 pub use error::{Location, VerifyError, VerifyErrorKind, error_code};
@@ -202,7 +202,7 @@ pub struct Verifier {
     leaves: Vec<Hash>,
     pin_checked: bool,
     /// Checkpoint signatures still to verify (see `check_signatures`).
-    sig_jobs: Vec<SigJob>,
+    sig_jobs: Vec<signatures::SigJob>,
 }
 
 /// Where the durable prefix of the last segment ends, for the writer.
@@ -360,28 +360,11 @@ impl Verifier {
     ) -> Result<(SegmentEnd, Option<TornTail>), VerifyError> {
         // Frames. A damaged frame ends the scan; whether that is an error depends on the mode.
         // Record offsets are the segment's (`start` added).
-        let mut records: Vec<Record<'_>> = Vec::new();
-        let mut offset = 0;
-        let mut frame_error = None;
-        while offset < bytes.len() {
-            match segment::decode_record(bytes, offset) {
-                Ok(mut r) => {
-                    offset = r.end();
-                    r.offset += start;
-                    records.push(r);
-                }
-                Err(e) => {
-                    frame_error = Some((start + offset, e));
-                    break;
-                }
-            }
-        }
-        let entry_payloads: Vec<&[u8]> = records
-            .iter()
-            .filter(|r| r.ty == RecordType::Entry)
-            .map(|r| r.payload)
-            .collect();
-        let facts = compute_facts(&entry_payloads, self.opts.threads);
+        let Decoded {
+            records,
+            facts,
+            frame_error,
+        } = decode_frames(bytes, start, self.opts.threads);
 
         // Signatures are checked after the in-order pass, on all cores; a signature failure
         // is always reported in preference to a later failure of the pass.
@@ -526,15 +509,7 @@ impl Verifier {
     /// order) is the error.
     fn check_signatures(&mut self) -> Result<(), VerifyError> {
         let jobs = std::mem::take(&mut self.sig_jobs);
-        let results = parallel_map(&jobs, self.opts.threads, 16, SigJob::check);
-        match jobs
-            .iter()
-            .zip(results)
-            .find_map(|(j, r)| r.err().map(|e| (j, e)))
-        {
-            Some((job, e)) => Err(e.at(job.segment, job.offset)),
-            None => Ok(()),
-        }
+        signatures::check_all(&jobs, self.opts.threads)
     }
 
     fn rollback_to_durable(&mut self) {
@@ -724,7 +699,7 @@ impl Verifier {
                     known.push(k.clone());
                 }
             }
-            self.sig_jobs.push(SigJob {
+            self.sig_jobs.push(signatures::SigJob {
                 segment,
                 offset,
                 size: cp.size,
@@ -793,41 +768,6 @@ impl Verifier {
     }
 }
 
-/// A checkpoint signature check, deferred so that many run in parallel.
-#[derive(Debug)]
-struct SigJob {
-    segment: u64,
-    offset: usize,
-    size: u64,
-    signed: SignedCheckpoint,
-    /// The first `required` keys of `known` must each have signed.
-    required: usize,
-    known: Vec<VerifierKey>,
-}
-
-impl SigJob {
-    fn check(&self) -> Result<(), VerifyErrorKind> {
-        let verified = match self.signed.verify(&self.known) {
-            Ok(verified) => verified,
-            // No known key signed: that is the required key missing, reported below.
-            Err(CheckpointError::Note(NoteError::NoVerifiedSignature)) => Vec::new(),
-            Err(e) => {
-                return Err(VerifyErrorKind::BadSignature {
-                    size: self.size,
-                    why: e.to_string(),
-                });
-            }
-        };
-        match (0..self.required).find(|i| !verified.contains(i)) {
-            Some(missing) => Err(VerifyErrorKind::MissingSignature {
-                size: self.size,
-                key: self.known[missing].to_string(),
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
 /// `items.map(f)` on up to `threads` cores (0 = all), in order; sequential below `min_per_thread`
 /// items per thread, where spawning would cost more than it saves.
 fn parallel_map<T: Sync, R: Send>(
@@ -859,13 +799,73 @@ fn parallel_map<T: Sync, R: Send>(
     })
 }
 
-/// Computes the order-independent facts of each entry, on up to `threads` cores.
-fn compute_facts<'a>(payloads: &[&'a [u8]], threads: usize) -> Vec<Facts<'a>> {
-    parallel_map(payloads, threads, 256, |p| Facts {
-        header: entry::parse_header(p),
-        hash: entry::entry_hash(p),
-        leaf: merkle::leaf_hash(p),
-    })
+/// The order-independent facts of an entry.
+fn entry_facts(payload: &[u8]) -> Facts<'_> {
+    Facts {
+        header: entry::parse_header(payload),
+        hash: entry::entry_hash(payload),
+        leaf: merkle::leaf_hash(payload),
+    }
+}
+
+/// A segment's records as decoded, before the in-order pass.
+struct Decoded<'a> {
+    records: Vec<Record<'a>>,
+    /// One per entry record, in order.
+    facts: Vec<Facts<'a>>,
+    /// The damaged frame ending the records, at its segment offset.
+    frame_error: Option<(usize, FrameError)>,
+}
+
+/// A frame's record, and an entry's facts: what the parallel part of decoding computes.
+type Checked<'a> = Result<(Record<'a>, Option<Facts<'a>>), FrameError>;
+
+/// The records of `bytes` (which begin at segment byte `start`) and their entries' facts, with
+/// the damaged frame that ends them, if any, at its segment offset. Frame lengths are followed
+/// in order; checksums, types and entry facts are computed on up to `threads` cores, each
+/// frame's bytes read once while in cache.
+fn decode_frames(bytes: &[u8], start: usize, threads: usize) -> Decoded<'_> {
+    let mut frames = Vec::new();
+    let mut offset = 0;
+    let mut frame_error = None;
+    while offset < bytes.len() {
+        match segment::frame_at(bytes, offset) {
+            Ok(f) => {
+                offset = f.end();
+                frames.push(f);
+            }
+            Err(e) => {
+                frame_error = Some((start + offset, e));
+                break;
+            }
+        }
+    }
+    let checked: Vec<Checked<'_>> = parallel_map(&frames, threads, 256, |f| {
+        let r = f.check()?;
+        let facts = (r.ty == RecordType::Entry).then(|| entry_facts(r.payload));
+        Ok((r, facts))
+    });
+    let mut records = Vec::with_capacity(checked.len());
+    let mut facts = Vec::with_capacity(checked.len());
+    for (f, c) in frames.iter().zip(checked) {
+        match c {
+            Ok((mut r, entry)) => {
+                r.offset += start;
+                records.push(r);
+                facts.extend(entry);
+            }
+            // An earlier damaged frame ends the records before a later bad length.
+            Err(e) => {
+                frame_error = Some((start + f.offset, e));
+                break;
+            }
+        }
+    }
+    Decoded {
+        records,
+        facts,
+        frame_error,
+    }
 }
 
 /// Verifies the ledger in `dir` (a ledger directory with `segments/`, or a directory of
@@ -898,11 +898,43 @@ pub fn verify_dir_visiting(
     let names = list_segments(&seg_dir)?;
     let store = FsStore::open_existing(&seg_dir).map_err(io)?;
     let mut v = Verifier::new(trusted, pin, opts);
-    for &n in &names.numbers {
-        let bytes = crate::store::Store::read(&store, n).map_err(io)?;
-        v.feed_segment(n, &bytes, visit)?;
-    }
+    store::read_ahead(&store, &names.numbers, &mut |n, bytes| {
+        v.feed_segment(n, &bytes.map_err(io)?, visit).map(|_| ())
+    })?;
     let mut report = v.finish()?;
     report.warnings = names.warnings;
     Ok(report)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    /// Checksums are checked in parallel after the lengths are followed: a damaged checksum
+    /// still ends the records before a later bad length, as a scan in order would.
+    #[test]
+    fn the_first_damaged_frame_in_stream_order_ends_the_records() {
+        let mut bytes = Vec::new();
+        for i in 0..600u32 {
+            segment::encode_record(&mut bytes, RecordType::Entry, &i.to_le_bytes());
+        }
+        let bad_crc = bytes.len();
+        segment::encode_record(&mut bytes, RecordType::Entry, b"damaged");
+        bytes[bad_crc + 9] ^= 1;
+        segment::encode_record(&mut bytes, RecordType::Entry, b"after");
+        bytes.extend_from_slice(&[0u8; 12]); // a zero length: BadLength
+        for threads in [1, 2] {
+            let d = decode_frames(&bytes, 24, threads);
+            assert_eq!(d.records.len(), 600);
+            assert_eq!(d.facts.len(), 600);
+            assert_eq!(d.records[1].offset, d.records[0].end());
+            let (offset, e) = d.frame_error.unwrap();
+            assert_eq!(offset, 24 + bad_crc);
+            assert!(matches!(e, FrameError::BadChecksum { .. }), "{e:?}");
+        }
+        let d = decode_frames(&bytes[..bad_crc + 3], 0, 2);
+        assert_eq!(d.records.len(), 600);
+        assert!(matches!(d.frame_error, Some((o, FrameError::Truncated { .. })) if o == bad_crc));
+    }
 }
