@@ -46,12 +46,13 @@ impl Format {
     }
 
     /// The version a checkpoint this crate's writer signed belongs to: 1.1 writers always
-    /// write a `prev-size` line, 1.0 writers never write an extension line.
+    /// write exactly one well-formed `prev-size` line, 1.0 writers never write an extension
+    /// line (so a 1.0 checkpoint with other extension lines, which 1.0 allows, is 1.0).
     pub fn of_checkpoint(cp: &Checkpoint) -> Self {
-        if cp.extensions.is_empty() {
-            Self::V1_0
-        } else {
+        if prev_size(cp).is_ok() {
             Self::V1_1
+        } else {
+            Self::V1_0
         }
     }
 
@@ -152,5 +153,6 @@ mod tests {
     fn a_checkpoint_tells_its_version_by_its_extension_lines() {
         assert_eq!(Format::of_checkpoint(&cp(&[])), Format::V1_0);
         assert_eq!(Format::of_checkpoint(&cp(&["prev-size 3"])), Format::V1_1);
+        assert_eq!(Format::of_checkpoint(&cp(&["an extension"])), Format::V1_0);
     }
 }

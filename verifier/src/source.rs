@@ -39,14 +39,10 @@ pub struct EntryRef {
     pub range: Range<usize>,
 }
 
-/// The directory holding the segment files of a ledger directory (or the directory itself).
+/// The directory holding the segment files of a ledger directory (or the directory itself):
+/// the ledger crate's rule.
 pub fn segments_dir(path: &Path) -> PathBuf {
-    let inner = path.join("segments");
-    if inner.is_dir() {
-        inner
-    } else {
-        path.to_path_buf()
-    }
+    verify::segments_dir(path)
 }
 
 /// Reads and verifies the ledger at `path`; after each segment, `on_segment` gets the segment's

@@ -435,7 +435,16 @@ pub(super) fn cases(files: &[Vec<u8>], segs: &Segs) -> Vec<Case> {
         )
     });
 
-    // Stray files (§2.1): warnings, not errors.
+    // Stray files (§2.1): warnings, not errors — a directory too, even one holding segments.
+    out.push(Case {
+        extra: vec![("segments/0000000000000000.seg", files[0].clone())],
+        ..c(
+            "stray-directory",
+            "the vector unchanged plus `segments/segments/` holding a copy of segment 0 (verifies, with one warning: the files beside it are the ledger)",
+            numbered(files.to_vec()),
+            "OK",
+        )
+    });
     out.push(Case {
         extra: vec![
             ("notes.txt", b"an operator's note\n".to_vec()),

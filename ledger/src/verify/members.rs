@@ -105,10 +105,13 @@ pub(super) fn recovered(
 ) -> Result<(), VerifyErrorKind> {
     let bad = |why: String| VerifyErrorKind::BadRecovery { seq, why };
     let body = object(bytes).ok_or_else(|| bad("does not parse".into()))?;
+    // The ledger's own members are integers in 0 ..= 2^53 − 1 (§3.1).
+    const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
     let count = |name: &str| {
         body.get(name)
             .and_then(Value::as_u64)
-            .ok_or_else(|| bad(format!("{name} is not a non-negative integer")))
+            .filter(|&n| n <= MAX_SAFE_INTEGER)
+            .ok_or_else(|| bad(format!("{name} is not an integer in 0 ..= 2^53 - 1")))
     };
     let (cut_segment, cut_offset) = (count("segment")?, count("offset")?);
     count("discarded_bytes")?;
@@ -179,5 +182,7 @@ mod tests {
         assert!(recovered(9, &body(2, 700), 2, 701).is_err());
         assert!(recovered(9, &body(1, 700), 2, 700).is_err());
         assert!(recovered(9, br#"{"segment":2}"#, 2, 700).is_err());
+        let big = br#"{"discarded_bytes":9007199254740994,"discarded_records":0,"offset":700,"reason":"r","segment":2}"#;
+        assert!(recovered(9, big, 2, 700).is_err(), "beyond 2^53 - 1");
     }
 }

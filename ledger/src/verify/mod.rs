@@ -28,7 +28,7 @@ use crate::store::{self, FsStore};
 use crate::timestamp::Timestamp;
 
 pub use error::{Location, VerifyError, VerifyErrorKind, error_code};
-pub use names::{SegmentNames, Warning, list_segments};
+pub use names::{SegmentNames, Warning, list_segments, segments_dir};
 /// Kind of the first entry.
 pub const KIND_GENESIS: &str = "ledger.genesis";
 /// Kind of a key rotation entry.
@@ -637,8 +637,17 @@ impl Verifier {
         if Some(&old) != self.head.active_key.as_ref() {
             return Err(bad("old_key is not the active key"));
         }
-        if self.head.keys.contains(&new) {
-            return Err(bad("new_key was used before"));
+        // Signature lines name keys by (name, key id): a new key must not share both with a
+        // key the ledger has had, or its lines would be read as the other key's.
+        if self
+            .head
+            .keys
+            .iter()
+            .any(|k| k.name() == new.name() && k.key_id() == new.key_id())
+        {
+            return Err(bad(
+                "new_key was used before (or has the name and key id of a key used before)",
+            ));
         }
         self.rotation = Some(new);
         Ok(())
@@ -888,11 +897,7 @@ pub fn verify_dir_visiting(
     opts: VerifyOptions,
     visit: &mut dyn FnMut(VisitedEntry<'_>),
 ) -> Result<Report, VerifyError> {
-    let seg_dir = if dir.join("segments").is_dir() {
-        dir.join("segments")
-    } else {
-        dir.to_path_buf()
-    };
+    let seg_dir = segments_dir(dir);
     let io =
         |e: std::io::Error| VerifyErrorKind::Io(format!("{}: {e}", seg_dir.display())).anywhere();
     let names = list_segments(&seg_dir)?;

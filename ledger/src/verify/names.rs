@@ -3,7 +3,7 @@
 //! from 0 — all decided before any segment is read.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::{Location, VerifyError, VerifyErrorKind};
 use crate::segment;
@@ -46,6 +46,27 @@ pub struct SegmentNames {
     pub numbers: Vec<u64>,
     /// One warning per stray name, sorted by name.
     pub warnings: Vec<Warning>,
+}
+
+/// The directory holding the segment files, given a ledger directory (which has `segments/`)
+/// or the `segments/` directory itself: a directory that holds a file named like a segment is
+/// the segments directory, whatever else it holds (so a `segments/segments/` beside the real
+/// files is a stray name, not the ledger); otherwise its `segments/`, if it has one.
+pub fn segments_dir(path: &Path) -> PathBuf {
+    let holds_segments = fs::read_dir(path).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(segment::parse_file_name)
+                .is_some()
+        })
+    });
+    let inner = path.join("segments");
+    if !holds_segments && inner.is_dir() {
+        inner
+    } else {
+        path.to_path_buf()
+    }
 }
 
 /// Lists `dir` (a `segments/` directory) and checks V1: at least one segment, numbers
