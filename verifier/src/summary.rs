@@ -1,5 +1,5 @@
 //! The verdicts `verify` prints: the human summary and the `--json` object, for a valid
-//! ledger, a ledger failing a ledger rule (V1–V14) or a gateway rule (G1–G5, A1–A5), and the
+//! ledger, a ledger failing a ledger rule (V1–V15) or a gateway rule (G1–G5, A1–A5), and the
 //! gateway findings shared with bundle verification (interrupted calls, warnings).
 
 use std::fmt::Write as _;

@@ -1,4 +1,4 @@
-//! `auditgate-verify verify`: full recomputation of a ledger (every ledger rule V1–V14 through
+//! `auditgate-verify verify`: full recomputation of a ledger (every ledger rule V1–V15 through
 //! the ledger crate, then the gateway invariants G1–G5) or of an evidence bundle, with a human
 //! or JSON verdict.
 
