@@ -3,7 +3,7 @@
 //! to the caller together with the segment's bytes.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use auditgate_ledger::checkpoint::SignedCheckpoint;
 use auditgate_ledger::segment::{self, FRAME_OVERHEAD};
@@ -39,12 +39,6 @@ pub struct EntryRef {
     pub range: Range<usize>,
 }
 
-/// The directory holding the segment files of a ledger directory (or the directory itself):
-/// the ledger crate's rule.
-pub fn segments_dir(path: &Path) -> PathBuf {
-    verify::segments_dir(path)
-}
-
 /// Reads and verifies the ledger at `path`; after each segment, `on_segment` gets the segment's
 /// bytes and its entries (all verified, in seq order), to keep or hand to another thread.
 /// `keep_leaves` keeps every leaf hash in the report (for proofs).
@@ -54,7 +48,7 @@ pub fn scan(
     keep_leaves: bool,
     on_segment: &mut dyn FnMut(Vec<u8>, Vec<EntryRef>),
 ) -> Result<Report, VerifyError> {
-    let dir = segments_dir(path);
+    let dir = verify::segments_dir(path);
     let io = |e: std::io::Error| VerifyError {
         location: Location::default(),
         kind: VerifyErrorKind::Io(format!("{}: {e}", dir.display())),

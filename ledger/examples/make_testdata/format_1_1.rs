@@ -17,6 +17,20 @@ fn offset_of(recs: &[Rec], i: usize) -> usize {
             .sum::<usize>()
 }
 
+/// Rewrites the CRC-32C of the frame at `at` (over its length field, type byte and
+/// `payload_len` payload bytes), as an attacker re-framing an edited frame would.
+fn recompute_crc(file: &mut [u8], at: usize, payload_len: usize) {
+    let crc = crc32c::crc32c(&file[at..at + 4]);
+    let crc = crc32c::crc32c_append(crc, &file[at + 8..at + 9 + payload_len]);
+    file[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Replaces the first `from` in the first entry that holds it with `to`, as raw bytes.
+fn splice_first(segs: &mut Segs, from: &str, to: &str) {
+    let (g, i) = entry_containing(segs, from);
+    splice(&mut segs[g][i], from, to);
+}
+
 /// The first entry record (segment, index) whose bytes contain `needle`.
 fn entry_containing(segs: &Segs, needle: &str) -> At {
     positions(segs)
@@ -144,9 +158,7 @@ pub(super) fn cases(files: &[Vec<u8>], segs: &Segs) -> Vec<Case> {
     let at = offset_of(&segs[g], i);
     let mut zero_len = files.to_vec();
     zero_len[g][at..at + 4].copy_from_slice(&0u32.to_le_bytes());
-    let crc = crc32c::crc32c(&zero_len[g][at..at + 4]);
-    let crc = crc32c::crc32c_append(crc, &zero_len[g][at + 8..at + 9]);
-    zero_len[g][at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    recompute_crc(&mut zero_len[g], at, 0);
     out.push(c(
         "frame-zero-length",
         "entry 6's frame length set to 0, its CRC recomputed",
@@ -156,9 +168,7 @@ pub(super) fn cases(files: &[Vec<u8>], segs: &Segs) -> Vec<Case> {
     let mut unknown = files.to_vec();
     unknown[g][at + 8] = 0x07;
     let len = u32::from_le_bytes(unknown[g][at..at + 4].try_into().unwrap()) as usize;
-    let crc = crc32c::crc32c(&unknown[g][at..at + 4]);
-    let crc = crc32c::crc32c_append(crc, &unknown[g][at + 8..at + 9 + len]);
-    unknown[g][at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    recompute_crc(&mut unknown[g], at, len);
     out.push(c(
         "frame-unknown-type",
         "entry 6's record type set to 0x07, its CRC recomputed",
@@ -219,19 +229,13 @@ pub(super) fn cases(files: &[Vec<u8>], segs: &Segs) -> Vec<Case> {
     out.push(c(
         "number-trailing-zero",
         "a call's `amount` 12.5 written as 12.50; frame re-checksummed",
-        edit(&|s| {
-            let (g, i) = entry_containing(s, "\"amount\":12.5,");
-            splice(&mut s[g][i], "\"amount\":12.5,", "\"amount\":12.50,");
-        }),
+        edit(&|s| splice_first(s, "\"amount\":12.5,", "\"amount\":12.50,")),
         "NonCanonicalEntry",
     ));
     out.push(c(
         "number-beyond-2-53",
         "a result's `id` 1 written as 9007199254740993 (no IEEE-754 double has that value); frame re-checksummed",
-        edit(&|s| {
-            let (g, i) = entry_containing(s, "\"id\":1,");
-            splice(&mut s[g][i], "\"id\":1,", "\"id\":9007199254740993,");
-        }),
+        edit(&|s| splice_first(s, "\"id\":1,", "\"id\":9007199254740993,")),
         "NonCanonicalEntry",
     ));
 

@@ -200,7 +200,6 @@ pub struct Verifier {
     kinds: BTreeMap<String, u64>,
     last_checkpoint: Option<SignedCheckpoint>,
     leaves: Vec<Hash>,
-    pin_checked: bool,
     /// Checkpoint signatures still to verify (see `check_signatures`).
     sig_jobs: Vec<signatures::SigJob>,
 }
@@ -237,7 +236,6 @@ impl Verifier {
             kinds: BTreeMap::new(),
             last_checkpoint: None,
             leaves: Vec::new(),
-            pin_checked: false,
             sig_jobs: Vec::new(),
         }
     }
@@ -523,11 +521,6 @@ impl Verifier {
             Last::Checkpoint
         };
         self.leaves.truncate(entries as usize);
-        self.pin_checked = self.pin_checked
-            && self
-                .pin
-                .as_ref()
-                .is_some_and(|p| p.checkpoint().size <= entries);
     }
 
     fn entry(
@@ -602,7 +595,6 @@ impl Verifier {
                     size: pin.checkpoint().size,
                 });
             }
-            self.pin_checked = true;
         }
         Ok(())
     }
@@ -746,12 +738,9 @@ impl Verifier {
         let origin = self.head.origin.clone().unwrap_or_default();
         let pinned_size = match &self.pin {
             Some(pin) => {
+                // A pin within the ledger was checked at its size (`entry`).
                 let size =
                     pin::check_at_end(pin, self.head.entries).map_err(VerifyErrorKind::anywhere)?;
-                debug_assert!(
-                    self.pin_checked,
-                    "a pin within the ledger is checked at its size"
-                );
                 Some(size)
             }
             None => None,

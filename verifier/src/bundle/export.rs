@@ -150,7 +150,7 @@ struct Collected {
 /// Second pass over the (just verified) segments: copies the included entries, checking each
 /// against the leaf hash the verification computed, so a file changed in between is caught.
 fn collect(path: &Path, report: &Report, selector: &Selector) -> Result<Collected> {
-    let dir: PathBuf = source::segments_dir(path);
+    let dir: PathBuf = auditgate_ledger::verify::segments_dir(path);
     let store = FsStore::open_existing(&dir).with_context(|| dir.display().to_string())?;
     let leaves = report.leaves.as_deref().unwrap_or_default();
     let mut out = Collected {
