@@ -111,6 +111,10 @@ pub struct Config {
     /// `blake3:<hex>` of the config file's bytes (recorded in `gateway.start`).
     #[serde(skip)]
     pub source_hash: String,
+    /// `auditgate serve --write`: lowers the policy's write ceilings for this process. Never
+    /// read from the file (recorded in `gateway.start`).
+    #[serde(skip)]
+    pub write_limit: Option<auditgate_policy::WriteMode>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -533,6 +537,29 @@ pub struct CatalogConfig {
     pub spec_file: Option<PathBuf>,
     #[serde(default = "default_true")]
     pub data_tools: bool,
+    /// Put before every tool name MCP clients see (e.g. `integration__convex__`, the names
+    /// KosmoKrator users know). Policies, the ledger and `auditgate tools` keep the names
+    /// without it.
+    #[serde(default, deserialize_with = "tool_prefix")]
+    pub tool_prefix: Option<String>,
+}
+
+/// The longest `[catalog] tool_prefix`: it leaves a tool name 32 of the 64 characters.
+pub const MAX_TOOL_PREFIX_LEN: usize = 32;
+
+fn tool_prefix<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let prefix = String::deserialize(d)?;
+    let valid = !prefix.is_empty()
+        && prefix.len() <= MAX_TOOL_PREFIX_LEN
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(serde::de::Error::custom(format!(
+            "{prefix:?} must match ^[A-Za-z0-9_-]{{1,{MAX_TOOL_PREFIX_LEN}}}$"
+        )));
+    }
+    Ok(Some(prefix))
 }
 
 impl Default for CatalogConfig {
@@ -540,6 +567,7 @@ impl Default for CatalogConfig {
         Self {
             spec_file: None,
             data_tools: true,
+            tool_prefix: None,
         }
     }
 }

@@ -33,6 +33,7 @@ mod raw;
 mod redaction;
 mod rule;
 mod tier;
+mod write;
 
 pub use approval::{ApprovalSettings, DEFAULT_TIMEOUT_SECS};
 pub use commitment::{
@@ -53,3 +54,4 @@ pub use redaction::{
 };
 pub use rule::{Mismatch, principal_matches};
 pub use tier::{Tier, ToolKind, WriteMode};
+pub use write::{WriteCeilings, WriteClass};

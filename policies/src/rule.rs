@@ -35,8 +35,9 @@ pub(crate) struct Rule {
     pub plans: Plans,
     pub approval: Arc<ApprovalSettings>,
     pub reason: Arc<str>,
-    /// The reason when `defaults.write` lowered the tier (precomputed: decisions stay cheap).
-    pub reason_capped: Arc<str>,
+    /// The reason when a write ceiling lowered the tier, per [`crate::write::WriteClass`]
+    /// (precomputed: decisions stay cheap).
+    pub reason_capped: [Arc<str>; 2],
 }
 
 /// Why a rule did not apply to a request.

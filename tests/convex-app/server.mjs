@@ -12,7 +12,7 @@ import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { format as formatLog } from "node:util";
 import { ConvexError, jsonToConvex } from "convex/values";
-import { describeFunctions, loadApp, newDeployment } from "./lib/app.mjs";
+import { apiSpec, describeFunctions, loadApp, newDeployment } from "./lib/app.mjs";
 import {
   RequestError,
   encodeValue,
@@ -156,7 +156,7 @@ const SYSTEM_FUNCTIONS = {
   "_system/cli/modules:apiSpec": {
     kind: "Query",
     raw: true,
-    run: async () => functions.map((f) => f.spec),
+    run: async () => apiSpec(app.loaded, functions),
   },
   "_system/frontend/getSchemas:default": {
     kind: "Query",
@@ -261,6 +261,8 @@ async function runFunction({ endpoint, rawPath, body, auth }) {
     execute = () => system.run(args);
   } else if (fn !== undefined) {
     if (!fn.isPublic && !auth.admin) return notFound();
+    // HTTP actions run only behind http.ts routes, never through the function API.
+    if (fn.kind === "HttpAction") return notFound();
     kind = fn.kind;
     const accessor = auth.identity ? t.withIdentity(auth.identity) : t;
     const fnPath = { udfPath: canonical, componentPath: "" };

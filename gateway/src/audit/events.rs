@@ -34,6 +34,10 @@ pub struct Start<'a> {
     pub identity_mode: &'a str,
     /// Whether the evidence vault keeps committed originals this run.
     pub vault: bool,
+    /// `serve --write`: the write mode this process lowered the policy's ceilings to.
+    pub write_limit: Option<&'a str>,
+    /// `[catalog] tool_prefix`: what MCP clients see before every tool name.
+    pub tool_prefix: Option<&'a str>,
 }
 
 /// The scheme of the content digests this gateway writes (`docs/privacy.md` §2): named in
@@ -42,9 +46,7 @@ pub struct Start<'a> {
 pub const DIGEST_SCHEME: &str = "blake3mac-v1";
 
 pub fn gateway_start(s: &Start<'_>) -> Draft {
-    draft(
-        "gateway.start",
-        json!({
+    let mut body = json!({
             "instance": s.instance,
             "version": env!("CARGO_PKG_VERSION"),
             "transport": s.transport,
@@ -56,8 +58,10 @@ pub fn gateway_start(s: &Start<'_>) -> Draft {
             "identity_mode": s.identity_mode,
             "digests": DIGEST_SCHEME,
             "vault": s.vault,
-        }),
-    )
+    });
+    put(&mut body, "write_limit", s.write_limit.map(Value::from));
+    put(&mut body, "tool_prefix", s.tool_prefix.map(Value::from));
+    draft("gateway.start", body)
 }
 
 pub fn policy_loaded(policy_hash: &str, file: &str, text: &str) -> Draft {

@@ -152,6 +152,8 @@ pub struct CatalogOptions {
     pub data_tools: bool,
     /// Keyed by function path (`invoices:refund`) or data tool name.
     pub overrides: BTreeMap<String, ToolOverride>,
+    /// `[catalog] tool_prefix`: put before every name MCP clients see.
+    pub tool_prefix: String,
 }
 
 impl CatalogOptions {
@@ -161,14 +163,29 @@ impl CatalogOptions {
             include_internal: config.convex.include_internal,
             data_tools: config.catalog.data_tools,
             overrides: config.tools.clone(),
+            tool_prefix: config.catalog.tool_prefix.clone().unwrap_or_default(),
         }
     }
+}
+
+/// Something in the deployment's spec that is not a tool, and why (`auditgate tools --all`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotExposed {
+    /// The function path, `METHOD /path` for an HTTP route, or the spec entry.
+    pub name: String,
+    /// `http_route`, `http_action`, `internal` or `skipped`.
+    pub what: &'static str,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct Catalog {
     tools: Vec<Tool>,
-    by_name: HashMap<String, usize>,
+    /// The name MCP clients see for each tool (`[catalog] tool_prefix` + name), by index.
+    listed: Vec<String>,
+    /// Listed name → index.
+    by_listed: HashMap<String, usize>,
+    not_exposed: Vec<NotExposed>,
     hash: String,
 }
 
@@ -183,6 +200,10 @@ impl Catalog {
         }
         let mut tools = Vec::new();
         let mut origin: HashMap<String, String> = HashMap::new();
+        let not_exposed = not_exposed(spec, options);
+        for n in not_exposed.iter().filter(|n| n.what == "skipped") {
+            tracing::warn!(entry = %n.name, "function spec entry skipped: {}", n.reason);
+        }
         let mut add = |tool: Tool, source: String| -> Result<(), CatalogError> {
             if !naming::is_valid_tool_name(&tool.name) {
                 return Err(CatalogError::InvalidName {
@@ -254,17 +275,29 @@ impl Catalog {
             add(tool, format!("function {}", f.path))?;
         }
         tools.sort_by(|a, b| a.name.cmp(&b.name));
-        let by_name = tools
+        let listed: Vec<String> = tools
             .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.clone(), i))
+            .map(|t| naming::listed_name(&options.tool_prefix, &t.name))
             .collect();
-        let hash = catalog_hash(&tools);
-        Ok(Self {
+        let mut by_listed = HashMap::with_capacity(listed.len());
+        for (i, name) in listed.iter().enumerate() {
+            if let Some(first) = by_listed.insert(name.clone(), i) {
+                return Err(CatalogError::DuplicateName {
+                    name: name.clone(),
+                    first: tools[first].name.clone(),
+                    second: tools[i].name.clone(),
+                });
+            }
+        }
+        let mut catalog = Self {
             tools,
-            by_name,
-            hash,
-        })
+            listed,
+            by_listed,
+            not_exposed,
+            hash: String::new(),
+        };
+        catalog.hash = catalog_hash(&catalog.to_mcp());
+        Ok(catalog)
     }
 
     /// The catalog a config names: its `[catalog] spec_file`, or the deployment's function spec
@@ -299,26 +332,90 @@ impl Catalog {
         &self.tools
     }
 
+    /// The tool MCP clients call `name` (its listed name, with `[catalog] tool_prefix`).
     pub fn get(&self, name: &str) -> Option<&Tool> {
-        self.by_name.get(name).map(|&i| &self.tools[i])
+        self.by_listed.get(name).map(|&i| &self.tools[i])
     }
 
-    /// `sha256:<hex>` of the RFC 8785 canonical JSON of every tool's MCP form, in name order.
+    /// The name MCP clients see for `tool` (a tool of this catalog).
+    pub fn listed_name<'a>(&'a self, tool: &'a Tool) -> &'a str {
+        self.by_listed_index(tool)
+            .map_or(tool.name.as_str(), |i| self.listed[i].as_str())
+    }
+
+    fn by_listed_index(&self, tool: &Tool) -> Option<usize> {
+        self.tools
+            .binary_search_by(|t| t.name.as_str().cmp(&tool.name))
+            .ok()
+    }
+
+    /// `tool`'s MCP object as `tools/list` shows it: [`Tool::to_mcp`] under its listed name.
+    pub fn listed(&self, tool: &Tool) -> Value {
+        let mut mcp = tool.to_mcp();
+        mcp["name"] = Value::from(self.listed_name(tool));
+        mcp
+    }
+
+    /// What the spec has that is not a tool: HTTP routes and actions, internal functions left
+    /// out, entries skipped (each with why).
+    pub fn not_exposed(&self) -> &[NotExposed] {
+        &self.not_exposed
+    }
+
+    /// `sha256:<hex>` of the RFC 8785 canonical JSON of every tool's MCP form as listed, in
+    /// name order.
     pub fn hash(&self) -> &str {
         &self.hash
     }
 
     /// The `tools/list` array.
     pub fn to_mcp(&self) -> Value {
-        Value::Array(self.tools.iter().map(Tool::to_mcp).collect())
+        Value::Array(self.tools.iter().map(|t| self.listed(t)).collect())
     }
 }
 
-fn catalog_hash(tools: &[Tool]) -> String {
-    let listing = Value::Array(tools.iter().map(Tool::to_mcp).collect());
+fn catalog_hash(listing: &Value) -> String {
     // Canonicalizing a serde_json::Value holding only finite numbers cannot fail.
-    let bytes = serde_json_canonicalizer::to_vec(&listing).unwrap_or_default();
+    let bytes = serde_json_canonicalizer::to_vec(listing).unwrap_or_default();
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The spec's entries that do not become tools under `options`, and why.
+fn not_exposed(spec: &FunctionSpecFile, options: &CatalogOptions) -> Vec<NotExposed> {
+    let mut out = Vec::new();
+    for f in &spec.functions {
+        let (what, reason) = match (f.kind, f.visibility) {
+            (FunctionKind::HttpAction, _) => (
+                "http_action",
+                "an HTTP action runs only behind a route of http.ts, not through the function API",
+            ),
+            (_, Visibility::Internal) if !options.include_internal => (
+                "internal",
+                "internal function ([convex] include_internal = false)",
+            ),
+            _ => continue,
+        };
+        out.push(NotExposed {
+            name: f.path.clone(),
+            what,
+            reason: reason.into(),
+        });
+    }
+    for r in &spec.http_routes {
+        out.push(NotExposed {
+            name: format!("{} {}", r.method, r.path),
+            what: "http_route",
+            reason: "an HTTP route of http.ts: not a Convex function an agent can call".into(),
+        });
+    }
+    for s in &spec.skipped {
+        out.push(NotExposed {
+            name: s.entry.clone(),
+            what: "skipped",
+            reason: s.reason.clone(),
+        });
+    }
+    out
 }
 
 fn generated_title(kind: FunctionKind, path: &str) -> String {

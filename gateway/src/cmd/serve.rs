@@ -36,6 +36,20 @@ pub struct Args {
     /// front of a loopback bind).
     #[arg(long)]
     insecure_bind: bool,
+    /// Lower the policy's write ceilings for this process: deny, ask or allow. Never raises
+    /// them (`--write=allow` keeps the policy's); recorded in the ledger's `gateway.start`.
+    #[arg(long, value_name = "MODE", value_parser = parse_write_mode)]
+    write: Option<auditgate_policy::WriteMode>,
+}
+
+fn parse_write_mode(s: &str) -> Result<auditgate_policy::WriteMode, String> {
+    use auditgate_policy::WriteMode;
+    match s {
+        "deny" => Ok(WriteMode::Deny),
+        "ask" => Ok(WriteMode::Ask),
+        "allow" => Ok(WriteMode::Allow),
+        _ => Err("expected deny, ask or allow".into()),
+    }
 }
 
 /// Why argv must not be used, if a secret appears in it.
@@ -147,7 +161,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    let config = Config::load(&args.config)?;
+    let mut config = Config::load(&args.config)?;
+    config.write_limit = args.write;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

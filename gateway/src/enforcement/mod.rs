@@ -242,7 +242,7 @@ impl Enforcer {
             .map_err(|e| Refusal::Protocol(e.to_jsonrpc_error()))?;
         let mut tools = Vec::with_capacity(page.items.len());
         for (tool, tier, redacts) in page.items {
-            let mut mcp = tool.to_mcp();
+            let mut mcp = self.catalog.listed(tool);
             if *redacts && let Value::Object(map) = &mut mcp {
                 map.remove("outputSchema");
             }

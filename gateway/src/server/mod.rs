@@ -128,6 +128,11 @@ impl Gateway {
         for w in warnings {
             tracing::warn!("policy: {w}");
         }
+        // `serve --write` lowers the file's write ceilings for this process (never raises them).
+        let policy = match config.write_limit {
+            Some(limit) => policy.with_write_limit(limit),
+            None => policy,
+        };
         let policy_text = String::from_utf8_lossy(&policy_bytes).into_owned();
 
         let (client, identity_mode) =
@@ -262,6 +267,8 @@ impl Gateway {
                 upstream: e.upstream.base_url(),
                 identity_mode,
                 vault: e.vault.is_some(),
+                write_limit: self.config.write_limit.map(|w| w.as_str()),
+                tool_prefix: self.config.catalog.tool_prefix.as_deref(),
             }))
             .await?;
         self.audit

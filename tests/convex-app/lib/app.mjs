@@ -75,6 +75,23 @@ export function describeFunctions(loaded) {
   for (const [rel, mod] of Object.entries(loaded)) {
     if (rel === "schema" || rel.startsWith("_generated")) continue;
     for (const [name, fn] of Object.entries(mod)) {
+      if (fn?.isHttp) {
+        // An exported HTTP action: listed (kind `HttpAction`), never callable via /api/*.
+        functions.push({
+          modulePath: rel,
+          exportName: name,
+          kind: "HttpAction",
+          isPublic: true,
+          spec: {
+            identifier: `${rel}.js:${name}`,
+            functionType: "HttpAction",
+            visibility: { kind: "public" },
+            args: { type: "any" },
+            returns: { type: "any" },
+          },
+        });
+        continue;
+      }
       const kind = fn?.isQuery ? "Query" : fn?.isMutation ? "Mutation" : fn?.isAction ? "Action" : null;
       if (kind === null) continue;
       functions.push({
@@ -94,6 +111,23 @@ export function describeFunctions(loaded) {
   }
   functions.sort((a, b) => a.spec.identifier.localeCompare(b.spec.identifier));
   return functions;
+}
+
+/**
+ * What `_system/cli/modules:apiSpec` answers: every function, then every route of the `http`
+ * module's router as `{functionType: "HttpAction", method, path}` (no identifier), as
+ * convex-backend's npm-packages/system-udfs/convex/_system/cli/modules.ts emits them. Prefix
+ * routes are reported with a trailing `*`, as `HttpRouter.getRoutes` reports them.
+ */
+export function apiSpec(loaded, functions) {
+  const specs = functions.map((f) => f.spec);
+  const router = loaded.http?.default;
+  if (router?.isRouter) {
+    for (const [path, method] of router.getRoutes()) {
+      specs.push({ functionType: "HttpAction", method, path });
+    }
+  }
+  return specs;
 }
 
 /** A fresh in-memory deployment over the app's schema and modules. */
