@@ -13,6 +13,7 @@
 //! [catalog]
 //! spec_file = "function-spec.json"           # omit to fetch live with the deploy key
 //! data_tools = true
+//! tool_prefix = "integration__convex__"      # optional: before every name clients see
 //!
 //! [tools."invoices:refund"]                  # a function path or a data tool name
 //! title = "Refund an invoice"

@@ -190,7 +190,7 @@ impl Drop for GatewayDir {
     }
 }
 
-fn write_secret(path: &Path, text: &str) {
+pub fn write_secret(path: &Path, text: &str) {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
