@@ -6,6 +6,8 @@
 //! | `deployment` | reachable, deploy key accepted (the admin-only `apiSpec` answered) | — | unreachable, timed out, or the key refused (HTTP 401/403) |
 //! | `live spec` | parsed; equal to `spec_file` when one is set | entries skipped; `spec_file` differs (functions added, removed or changed, by path) | not a function spec |
 //!
+//! `serve` stops only on a refused deploy key ([`Finding::serve_may_start`]).
+//!
 //! Nothing here writes anything, and no line holds the deploy key (it is only ever in a header).
 use std::collections::BTreeMap;
 
@@ -40,9 +42,9 @@ pub struct Finding {
     pub what: &'static str,
     pub level: Level,
     pub detail: String,
-    /// Whether `serve` may still start: every finding but a refused deploy key or an answer
-    /// that is not a function spec (an unreachable deployment may come back; each call then
-    /// fails closed on its own).
+    /// Whether `serve` may still start: every finding but a refused deploy key (a deployment
+    /// that is unreachable or answers garbage may recover; each call then fails closed on its
+    /// own, and is recorded).
     pub serve_may_start: bool,
 }
 
@@ -52,7 +54,7 @@ impl Finding {
             what,
             level,
             detail: detail.into(),
-            serve_may_start: level != Level::Error,
+            serve_may_start: true,
         }
     }
 }
@@ -73,10 +75,7 @@ pub async fn check(config: &Config, client: &ConvexClient) -> Vec<Finding> {
         Err(e) => {
             let mut finding =
                 Finding::new("deployment", Level::Error, refusal(client.base_url(), &e));
-            finding.serve_may_start = matches!(
-                e,
-                UpstreamError::Transport { .. } | UpstreamError::Timeout { .. }
-            );
+            finding.serve_may_start = !is_key_refusal(&e);
             findings.push(finding);
             return findings;
         }
@@ -90,6 +89,16 @@ pub async fn check(config: &Config, client: &ConvexClient) -> Vec<Finding> {
     };
     findings.push(live_spec(&live, config));
     findings
+}
+
+fn is_key_refusal(e: &UpstreamError) -> bool {
+    matches!(
+        e,
+        UpstreamError::Request {
+            status: 401 | 403,
+            ..
+        }
+    )
 }
 
 /// Why the deployment did not answer the admin spec query.

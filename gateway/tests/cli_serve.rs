@@ -486,7 +486,9 @@ fn serve_write_lowers_the_policy_ceiling_for_the_process() {
 
     let out = stdio_session_with(&dir, &["--write=allow"], Some(&alice), &[init_line(), list]);
     assert!(out.status.success());
-    assert!(names(&responses(&out)[1]).contains(&"invoices_refund".to_string()));
+    let replies = responses(&out);
+    let listed = replies.iter().find(|r| r["id"] == 2).unwrap();
+    assert!(names(listed).contains(&"invoices_refund".to_string()));
     let entries = dir.entries();
     let starts: Vec<&Value> = entries
         .iter()

@@ -61,7 +61,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     check(
         "deploy key",
         convex::from_config(&config.convex)
-            .map(|(client, _)| format!("present; upstream {}", client.base_url()))
+            .map(|(client, _)| {
+                format!(
+                    "present; upstream {} (not contacted: --live checks the key)",
+                    client.base_url()
+                )
+            })
             .map_err(Into::into),
     );
     check(
