@@ -500,3 +500,87 @@ fn serve_write_lowers_the_policy_ceiling_for_the_process() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected deny, ask or allow"));
 }
+
+/// `[catalog] tool_prefix`: clients list and call the prefixed names (the names KosmoKrator users
+/// know); the policy, per-tool rate limits and the ledger keep the catalog names.
+#[test]
+fn a_tool_prefix_is_what_clients_call_and_only_that() {
+    let app = app_or_skip!();
+    let dir = GatewayDir::with_extra(
+        &app.url,
+        "\n[catalog]\ntool_prefix = \"integration__convex__\"\n\n[rate_limits]\nper_tool.\"diagnostics_whoami\" = { rate = 0.001, burst = 1 }\n",
+    );
+    let call = |id: u64, name: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": name, "arguments": {"value": "hello"}}})
+    };
+    let whoami = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "integration__convex__diagnostics_whoami", "arguments": {}}})
+    };
+    let lines = [
+        init_line(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        call(3, "integration__convex__diagnostics_echo"),
+        call(4, "diagnostics_echo"),
+        whoami(5),
+        whoami(6),
+    ];
+    let out = stdio_session(&dir, Some(&dir.token("carol")), &lines);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies = responses(&out);
+    let reply = |id: u64| replies.iter().find(|r| r["id"] == id).unwrap().clone();
+    let listed: Vec<String> = reply(2)["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .all(|n| n.starts_with("integration__convex__")),
+        "{listed:?}"
+    );
+    assert!(listed.contains(&"integration__convex__convex_list_tables".to_string()));
+    assert_eq!(
+        reply(3)["result"]["content"][0]["text"],
+        "\"hello\"",
+        "{}",
+        reply(3)
+    );
+    assert_eq!(
+        reply(4)["error"]["code"],
+        -32602,
+        "only listed names can be called"
+    );
+    // The per-tool limit names the tool without the prefix, and holds.
+    let limited = [reply(5), reply(6)]
+        .iter()
+        .filter(|r| r.to_string().contains("Rate limited"))
+        .count();
+    assert_eq!(limited, 1, "{replies:?}");
+
+    let entries = dir.entries();
+    let start = entries
+        .iter()
+        .find(|e| e["kind"] == "gateway.start")
+        .unwrap();
+    assert_eq!(start["tool_prefix"], "integration__convex__");
+    let tools: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "call.request")
+        .map(|e| e["tool"].as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"diagnostics_echo"), "{tools:?}");
+    assert!(
+        tools.contains(&"diagnostics_echo")
+            && !tools.iter().any(|t| t.starts_with("integration__")),
+        "the ledger names catalog tools without the prefix (an unknown name as called): {tools:?}"
+    );
+    dir.verify();
+}

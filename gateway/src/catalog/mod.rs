@@ -337,6 +337,13 @@ impl Catalog {
         self.by_listed.get(name).map(|&i| &self.tools[i])
     }
 
+    /// The catalog name (what policies, rate limits, scopes and the ledger use) of the tool a
+    /// client called `called`: the tool's name without `[catalog] tool_prefix`, or `called`
+    /// itself when no tool is listed under it.
+    pub fn catalog_name<'a>(&'a self, called: &'a str) -> &'a str {
+        self.get(called).map_or(called, |t| t.name.as_str())
+    }
+
     /// The name MCP clients see for `tool` (a tool of this catalog).
     pub fn listed_name<'a>(&'a self, tool: &'a Tool) -> &'a str {
         self.by_listed_index(tool)

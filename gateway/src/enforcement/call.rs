@@ -34,7 +34,11 @@ impl Enforcer {
         let (name, args) = parse_params(params)?;
         self.count_call();
         let qualified = caller.principal.qualified();
-        if let Err(limited) = self.limiter.check(&qualified, name) {
+        // Per-tool limits name tools as the config does: without `[catalog] tool_prefix`.
+        if let Err(limited) = self
+            .limiter
+            .check(&qualified, self.catalog.catalog_name(name))
+        {
             return self.rate_limited(&caller, &qualified, name, &limited).await;
         }
         let digests = Digests {

@@ -372,7 +372,8 @@ fn check_scope(state: &HttpState, who: &Authenticated, message: &Message) -> Res
     let tool = (method == "tools/call")
         .then(|| params.as_ref()?.as_object()?.get("name")?.as_str())
         .flatten();
-    let Some(needed) = tool.and_then(|t| rs.tool_scope(t)) else {
+    let catalog = &state.gateway.enforcer.catalog;
+    let Some(needed) = tool.and_then(|t| rs.tool_scope(catalog.catalog_name(t))) else {
         return Ok(());
     };
     if scopes.iter().any(|s| s == needed) {
