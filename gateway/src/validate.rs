@@ -5,11 +5,15 @@
 //! `enum`, `const`, `minimum`, `maximum`, `minLength`), plus two assertions Convex makes that
 //! 2020-12 treats as annotations: `format: "int64"` and `contentEncoding: "base64"`. Unknown
 //! keywords are ignored, as the spec says. Every error names the offending field by JSON Pointer.
+//! [`normalize_args`] then gives valid arguments their one canonical spelling.
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
-use crate::upstream::convex::codec::escape_pointer;
+use crate::catalog::spec::Validator;
+use crate::upstream::convex::codec::{self, Normalized, escape_pointer};
+
+const INT64: &str = "must be a 64-bit integer (a JSON integer or a decimal string)";
 
 /// One violation: where (`/lineItems/0/unitPriceCents`) and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +38,30 @@ pub fn validate_args(schema: &Value, value: &Value) -> Result<(), Vec<Validation
     } else {
         Err(errors)
     }
+}
+
+/// Validates a call's arguments against the tool's `inputSchema`, then normalizes them by the
+/// function's Convex validator (`docs/convex-upstream.md`, "Normalized arguments"): the one form
+/// the policy decides on, the ledger records and Convex receives. A tool without a validator (a
+/// data tool) keeps its arguments as they are, with no Convex encoding (`convex` is `null`).
+pub fn normalize_args(
+    schema: &Value,
+    validator: Option<&Validator>,
+    args: &Value,
+) -> Result<Normalized, Vec<ValidationError>> {
+    validate_args(schema, args)?;
+    let Some(validator) = validator else {
+        return Ok(Normalized {
+            plain: args.clone(),
+            convex: Value::Null,
+        });
+    };
+    codec::normalize(validator, args).map_err(|e| {
+        vec![ValidationError {
+            path: e.path,
+            message: e.message,
+        }]
+    })
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -209,15 +237,11 @@ fn check_format(
     path: &str,
     errors: &mut Vec<ValidationError>,
 ) {
-    if schema.get("format").and_then(Value::as_str) == Some("int64") {
-        let ok = match value {
-            Value::Number(n) => n.as_i64().is_some(),
-            Value::String(s) => s.parse::<i64>().is_ok(),
-            _ => true,
-        };
-        if !ok {
-            push(errors, path, "must be a 64-bit integer".into());
-        }
+    if schema.get("format").and_then(Value::as_str) == Some("int64")
+        && matches!(value, Value::Number(_) | Value::String(_))
+        && !codec::is_int64(value)
+    {
+        push(errors, path, INT64.into());
     }
     if schema.get("contentEncoding").and_then(Value::as_str) == Some("base64")
         && let Value::String(s) = value
@@ -280,8 +304,12 @@ mod tests {
         let errs = validate(&schema, &json!({"items": [{"price": "12x"}]}));
         assert_eq!(
             errs[0].to_string(),
-            "/items/0/price: must be a 64-bit integer"
+            "/items/0/price: must be a 64-bit integer (a JSON integer or a decimal string)"
         );
+        for bad in ["3.0", "0x10", "+5", " 5", "9223372036854775808"] {
+            let errs = validate(&schema, &json!({"items": [{"price": bad}]}));
+            assert_eq!(errs[0].message, INT64, "{bad:?}");
+        }
     }
 
     #[test]
