@@ -13,11 +13,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// Equal (numbers by value: `1` equals `1.0` and `"1"`).
@@ -68,7 +68,7 @@ impl Op {
 }
 
 /// Whether every or some selected value must satisfy a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quantifier {
     /// Every selected value (the default).
@@ -115,6 +115,53 @@ pub(crate) fn singular_steps(query: &JpQuery) -> Option<Vec<SingularStep>> {
         .collect()
 }
 
+/// One comparison of a `when` condition as `explain` evaluated it: what its path selected and
+/// whether it held. The selected values are the caller's arguments; `hidden` says they were left
+/// out because the decision's audit plan redacts them ([`crate::Explanation::hide_protected`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// The JSONPath as written.
+    pub path: String,
+    /// The operator.
+    pub op: Op,
+    /// The value compared with (`null` for `exists` / `absent`).
+    pub value: Value,
+    /// `all` or `any`.
+    pub quantifier: Quantifier,
+    /// What the path selected.
+    pub selected: Vec<Value>,
+    /// Whether `selected` was emptied because the policy protects it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// Whether this comparison held.
+    pub holds: bool,
+}
+
+/// Every node `query` selects in `args` (the singular steps when there are some).
+fn select<'a>(
+    query: &JpQuery,
+    singular: Option<&[SingularStep]>,
+    args: &'a Value,
+) -> Vec<&'a Value> {
+    if let Some(steps) = singular {
+        return select_singular(steps, args).into_iter().collect();
+    }
+    match jsonpath_rust::query::js_path_process(query, args) {
+        Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
+        // Only function results that are not nodes end here; they select nothing.
+        Err(_) => Vec::new(),
+    }
+}
+
+/// What a JSONPath (as written in a condition) selects in `args`; nothing for a path that does
+/// not parse (a compiled condition's always does).
+pub(crate) fn select_path<'a>(path: &str, args: &'a Value) -> Vec<&'a Value> {
+    match jsonpath_rust::parser::parse_json_path(path) {
+        Ok(query) => select(&query, singular_steps(&query).as_deref(), args),
+        Err(_) => Vec::new(),
+    }
+}
+
 fn select_singular<'a>(steps: &[SingularStep], mut at: &'a Value) -> Option<&'a Value> {
     for step in steps {
         at = match (step, at) {
@@ -147,7 +194,8 @@ impl Condition {
                     read.push(Arc::clone(path));
                 }
                 if let Some(steps) = singular {
-                    // At most one node: the quantifier makes no difference.
+                    // At most one node: the quantifier makes no difference (and no allocation
+                    // keeps the common condition cheap).
                     let selected = select_singular(steps, args);
                     return match op {
                         Op::Exists => selected.is_some(),
@@ -155,12 +203,7 @@ impl Condition {
                         _ => selected.is_some_and(|v| compare(v, *op, value)),
                     };
                 }
-                let selected: Vec<&Value> = match jsonpath_rust::query::js_path_process(query, args)
-                {
-                    Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
-                    // Only function results that are not nodes end here; they select nothing.
-                    Err(_) => Vec::new(),
-                };
+                let selected = select(query, None, args);
                 match op {
                     Op::Exists => !selected.is_empty(),
                     Op::Absent => selected.is_empty(),
@@ -187,6 +230,38 @@ impl Condition {
                 holds
             }
             Condition::Not(c) => !c.eval(args, read),
+        }
+    }
+
+    /// Every comparison of the condition, in order, as evaluated against `args` (for `explain`).
+    pub(crate) fn comparisons(&self, args: &Value, out: &mut Vec<Comparison>) {
+        match self {
+            Condition::Compare {
+                path,
+                query,
+                singular,
+                op,
+                value,
+                quantifier,
+            } => {
+                let selected = select(query, singular.as_deref(), args);
+                let holds = self.eval(args, &mut Vec::new());
+                out.push(Comparison {
+                    path: path.to_string(),
+                    op: *op,
+                    value: value.clone(),
+                    quantifier: *quantifier,
+                    selected: selected.into_iter().cloned().collect(),
+                    hidden: false,
+                    holds,
+                });
+            }
+            Condition::All(cs) | Condition::Any(cs) => {
+                for c in cs {
+                    c.comparisons(args, out);
+                }
+            }
+            Condition::Not(c) => c.comparisons(args, out),
         }
     }
 }
