@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use auditgate::catalog::{Catalog, Tool, ToolTarget};
 use auditgate::catalog::data_privacy;
+use auditgate::catalog::{Catalog, Tool, ToolTarget};
 use auditgate::config::Config;
 use auditgate::enforcement::normalize_call_args;
 use auditgate::listing::listing_tier;
@@ -23,11 +23,13 @@ use serde_json::{Value, json};
 use super::tools::{load_catalog, load_policy};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "The arguments are the caller's: with `--args -` they are read from \
+#[command(
+    after_help = "The arguments are the caller's: with `--args -` they are read from \
     stdin, so that sensitive values need not appear in argv (visible to every user through ps) \
     or in the shell history. Values the policy protects are never printed.\n\n\
     Exit status: 0 when decided (whatever the tier, an unknown tool and invalid arguments \
-    included: the gateway decides those too), 2 for usage and config errors.")]
+    included: the gateway decides those too), 2 for usage and config errors."
+)]
 pub struct Args {
     /// The gateway config file.
     #[arg(long, short, default_value = "auditgate.toml")]
@@ -75,7 +77,14 @@ fn explain(args: Args) -> anyhow::Result<()> {
     let policy = load_policy(&policy_path)?;
     let catalog = load_catalog(&config)?;
     let principal = qualified(&args.principal);
-    let trace = trace(&catalog, &policy, &principal, &args.roles, &args.tool, call_args);
+    let trace = trace(
+        &catalog,
+        &policy,
+        &principal,
+        &args.roles,
+        &args.tool,
+        call_args,
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&trace)?);
     } else {
@@ -368,8 +377,8 @@ fn changed_paths(before: &Value, after: &Value, path: &mut String, out: &mut Vec
                 path.truncate(len);
             }
         }
-        // `300.0` and `300` are equal as `Value`s only when spelled alike.
-        _ if before.to_string() != after.to_string() => out.push(path.clone()),
+        // serde_json's numbers differ by representation too: `300.0` is not `300`.
+        _ if before != after => out.push(path.clone()),
         _ => {}
     }
 }
@@ -384,7 +393,10 @@ fn render(t: &Trace) -> String {
     };
     s.push_str(&format!("principal: {} [{roles}]\n", t.principal));
     match (&t.tool.kind, &t.tool.function_path) {
-        (None, _) => s.push_str(&format!("tool: {} (unknown: not in the catalog)\n", t.tool.name)),
+        (None, _) => s.push_str(&format!(
+            "tool: {} (unknown: not in the catalog)\n",
+            t.tool.name
+        )),
         (Some(kind), Some(f)) => s.push_str(&format!("tool: {} ({kind}, {f})\n", t.tool.name)),
         (Some(kind), None) => s.push_str(&format!("tool: {} ({kind})\n", t.tool.name)),
     }
@@ -396,7 +408,10 @@ fn render(t: &Trace) -> String {
         render_arguments(&mut s, &t.arguments);
         s.push_str("rules:\n");
         for r in &t.rules {
-            s.push_str(&render_rule(r, t.data_tables.as_ref().is_some_and(|d| d.decided)));
+            s.push_str(&render_rule(
+                r,
+                t.data_tables.as_ref().is_some_and(|d| d.decided),
+            ));
         }
         if t.decision.rule.is_none() && !t.data_tables.as_ref().is_some_and(|d| d.decided) {
             s.push_str("  defaults: DECIDED (no rule matched)\n");
@@ -494,7 +509,9 @@ fn render_mismatch(m: &Mismatch) -> String {
         Mismatch::Roles { required, held } => {
             format!("    match.roles: holds none of {required:?} (has {held:?})\n")
         }
-        Mismatch::Tool { tool, globs } => format!("    match.tool: {tool} matches none of {globs:?}\n"),
+        Mismatch::Tool { tool, globs } => {
+            format!("    match.tool: {tool} matches none of {globs:?}\n")
+        }
         Mismatch::Function {
             function: Some(f),
             globs,
@@ -555,7 +572,11 @@ fn render_data_tables(s: &mut String, d: &DataTables) {
             "[data] tables: table {t:?}: read {}, write {}{}\n",
             yes(d.readable),
             yes(d.writable),
-            if d.decided { "; refused before any rule" } else { "" }
+            if d.decided {
+                "; refused before any rule"
+            } else {
+                ""
+            }
         )),
         None => s.push_str("[data] tables: the call names no table\n"),
     }
