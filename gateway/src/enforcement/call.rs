@@ -1,8 +1,7 @@
 //! `tools/call` as a sequence of named stages, in the order `docs/audit-events.md` §6 fixes:
 //! parse → rate limit → decide (validation and normalization, policy, redaction) → keep
-//! originals (vault) →
-//! record the request → settle (blocked, invalid, approval) → forward → record the result →
-//! answer. State the stages share travels in one [`CallContext`].
+//! originals (vault) → record the request → settle (blocked, invalid, approval) → forward →
+//! record the result → answer. State the stages share travels in one [`CallContext`].
 //!
 //! **Architecture Invariant:** [`Enforcer::call_tool`] reaches [`Enforcer::forward`] only after
 //! `record_request` returned the seq of a durable `call.request` with disposition `forward`
