@@ -82,12 +82,17 @@ fn type_matches(expected: &str, value: &Value) -> bool {
     expected == actual || (expected == "number" && actual == "integer")
 }
 
+/// `const`/`enum` equality: numbers by value, and an integer equals its decimal string (the
+/// spelling an int64 literal beyond 2^53 − 1 takes once normalized).
 fn numbers_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(i), Some(j)) => i == j,
             _ => x.as_f64() == y.as_f64(),
         },
+        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
+            n.as_i64().is_some() && n.as_i64() == codec::parse_decimal_int64(s)
+        }
         _ => a == b,
     }
 }
@@ -310,6 +315,21 @@ mod tests {
             let errs = validate(&schema, &json!({"items": [{"price": bad}]}));
             assert_eq!(errs[0].message, INT64, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn normalized_arguments_still_pass_their_schema() {
+        // An int64 literal beyond 2^53 − 1: its schema is the integer, its normalized spelling
+        // the decimal string.
+        let literal = Validator::from_json(&json!({"type": "object", "value": {
+            "n": {"fieldType": {"type": "literal", "value": {"$integer": "AQAAAAAAIAA="}},
+                  "optional": false}}}))
+        .unwrap();
+        let schema = crate::catalog::schema::input_schema(&literal);
+        let args = json!({"n": 9_007_199_254_740_993_i64});
+        let normalized = normalize_args(&schema, Some(&literal), &args).unwrap();
+        assert_eq!(normalized.plain, json!({"n": "9007199254740993"}));
+        assert!(validate(&schema, &normalized.plain).is_empty());
     }
 
     #[test]
