@@ -7,7 +7,6 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::commitment::CommitKey;
 use crate::condition::{Comparison, Condition, select_path};
 use crate::decision::{Decision, Request};
 use crate::policy::Policy;
@@ -95,16 +94,12 @@ impl Policy {
 }
 
 impl Explanation {
-    /// Empties (and marks `hidden`) the selected values of every comparison that the decision's
-    /// audit plan for the arguments redacts: what the policy protects is not shown, even to the
-    /// operator who typed it (a terminal, a log of the command's output).
-    pub fn hide_protected(&mut self, args: &Value) {
-        // The key only decides what a commitment looks like; only whether a value changed counts.
-        let redacted = self
-            .decision
-            .audit_args
-            .apply(args, &CommitKey::from_bytes([0; 32]))
-            .value;
+    /// Empties (and marks `hidden`) the selected values of every comparison whose selection in
+    /// `recorded` — the same arguments as the ledger would hold them, after the decision's audit
+    /// plan (`decision.audit_args.apply(args, key).value`, or the gateway's own redaction pass) —
+    /// differs: what the policy protects is not shown, even to the operator who typed it (a
+    /// terminal, a log of the command's output).
+    pub fn hide_protected(&mut self, recorded: &Value) {
         for trace in &mut self.rules {
             let Outcome::Skipped { mismatches } = &mut trace.outcome else {
                 continue;
@@ -112,7 +107,7 @@ impl Explanation {
             for m in mismatches {
                 if let Mismatch::Condition { comparisons, .. } = m {
                     for c in comparisons.iter_mut() {
-                        hide_if_redacted(c, &redacted);
+                        hide_if_redacted(c, recorded);
                     }
                 }
             }

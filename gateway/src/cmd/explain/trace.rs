@@ -152,18 +152,18 @@ pub fn trace(
         args: &checked.args,
     };
     let mut explanation = policy.explain(&req);
-    explanation.hide_protected(&checked.args);
+    // The arguments as the ledger would record them; the key only shapes commitments, and
+    // only whether a value changed counts.
+    let key = CommitKey::from_bytes([0; 32]);
+    let recorded =
+        data_privacy::redact_args(tool, &explanation.decision.audit_args, &checked.args, &key);
+    explanation.hide_protected(&recorded.value);
     let decision = &explanation.decision;
     let errors = match (&checked.errors, decision.tier) {
         (_, Tier::Blocked) => Vec::new(),
         (Some(errors), _) => errors.clone(),
-        // Only the hidden-field check needs a key, and it only asks whether a plan redacts.
-        (None, _) => data_privacy::validate_call(
-            tool,
-            &checked.args,
-            &decision.response,
-            &CommitKey::from_bytes([0; 32]),
-        ),
+        // The hidden-field check only asks whether a plan redacts: any key will do.
+        (None, _) => data_privacy::validate_call(tool, &checked.args, &decision.response, &key),
     };
     out.arguments = ArgumentsTrace {
         valid: checked.errors.is_none() && errors.is_empty(),
