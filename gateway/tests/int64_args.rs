@@ -28,14 +28,20 @@ fn recorded(entry: &Value) -> Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_decimal_string_and_an_integer_are_the_same_call() {
-    let app = app_or_skip!();
+/// The seed ids, a gateway on the app with the billing policy, and alice (finance) connected.
+async fn gateway_for_alice(app: &support::TestApp) -> (Value, GatewayDir, RunningGateway, Mcp) {
     let seed = app.seed().await;
     let dir = GatewayDir::new(&app.url);
     let gw = RunningGateway::start(&dir).await;
     let mut alice = Mcp::new(&gw.url, Some(dir.token("alice")));
     alice.initialize().await;
+    (seed, dir, gw, alice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decimal_string_and_an_integer_are_the_same_call() {
+    let app = app_or_skip!();
+    let (seed, dir, gw, mut alice) = gateway_for_alice(&app).await;
     let invoice = seed["invoices"]["alice"].clone();
 
     let before = app.calls().await.len();
@@ -73,11 +79,7 @@ async fn a_decimal_string_and_an_integer_are_the_same_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_int64_beyond_2_53_survives_exactly_nested_in_an_array() {
     let app = app_or_skip!();
-    let seed = app.seed().await;
-    let dir = GatewayDir::new(&app.url);
-    let gw = RunningGateway::start(&dir).await;
-    let mut alice = Mcp::new(&gw.url, Some(dir.token("alice")));
-    alice.initialize().await;
+    let (seed, dir, gw, mut alice) = gateway_for_alice(&app).await;
     let customer = seed["customers"]["alice"].clone();
 
     let before = app.calls().await.len();
@@ -116,11 +118,7 @@ async fn an_int64_beyond_2_53_survives_exactly_nested_in_an_array() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_string_that_is_no_int64_is_an_argument_error_naming_the_field() {
     let app = app_or_skip!();
-    let seed = app.seed().await;
-    let dir = GatewayDir::new(&app.url);
-    let gw = RunningGateway::start(&dir).await;
-    let mut alice = Mcp::new(&gw.url, Some(dir.token("alice")));
-    alice.initialize().await;
+    let (seed, dir, gw, mut alice) = gateway_for_alice(&app).await;
     let invoice = seed["invoices"]["alice"].clone();
 
     let before = app.calls().await.len();
