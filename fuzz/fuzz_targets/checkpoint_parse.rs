@@ -9,10 +9,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(signed) = SignedCheckpoint::parse(data) {
         let bytes = signed.to_bytes();
-        assert_eq!(
-            bytes, data,
-            "accepted checkpoint does not serialise to its input"
-        );
+        assert_eq!(bytes, data, "accepted checkpoint does not serialise to its input");
         let again = SignedCheckpoint::parse(&bytes).expect("serialised checkpoint must reparse");
         assert_eq!(again, signed);
         assert_eq!(

@@ -75,7 +75,7 @@ fn call_tool(params: Option<&Map<String, Value>>) {
         && let ToolTarget::Function { args: v, .. } = &tool.target
     {
         // Valid arguments encode, or fail with a located error; never a panic. Normalized, they
-        // are valid still, and encode as the walk over them as received did.
+        // still pass their schema (the gateway validates a data tool's again after deciding).
         let _ = to_convex(v, &args);
         if let Ok(n) = normalize(v, &args) {
             assert!(

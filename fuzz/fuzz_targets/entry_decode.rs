@@ -24,10 +24,7 @@ fuzz_target!(|data: &[u8]| {
             let error = checked.expect_err("check accepted a reserved key");
             assert_eq!(error.reason, CanonicalErrorKind::ReservedKey);
         } else {
-            assert!(
-                checked.is_err(),
-                "check accepted bytes that are not canonical"
-            );
+            assert!(checked.is_err(), "check accepted bytes that are not canonical");
         }
         return;
     }

@@ -11,10 +11,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(frame) => {
             assert_eq!(frame.raw(), data);
             let bytes = frame.message().to_bytes();
-            assert!(
-                !bytes.contains(&b'\n'),
-                "serialized frame contains a newline"
-            );
+            assert!(!bytes.contains(&b'\n'), "serialized frame contains a newline");
             let again = Frame::parse(bytes.as_slice()).expect("a serialized message reparses");
             assert_eq!(again.message(), frame.message());
             assert_eq!(again.message().to_bytes(), bytes);
