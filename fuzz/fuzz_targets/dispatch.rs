@@ -75,7 +75,7 @@ fn call_tool(params: Option<&Map<String, Value>>) {
         && let ToolTarget::Function { args: v, .. } = &tool.target
     {
         // Valid arguments encode, or fail with a located error; never a panic. Normalized, they
-        // still pass their schema (the gateway validates a data tool's again after deciding).
+        // still pass their schema (the gateway checks them against it again after deciding).
         let _ = to_convex(v, &args);
         if let Ok(n) = normalize(v, &args) {
             assert!(
