@@ -7,7 +7,7 @@ use crate::data::{DataAccess, TABLE_PATH};
 use crate::decision::{Decision, Request};
 use crate::error::{PolicyError, Warning};
 use crate::explain::{Explanation, Outcome, RuleTrace};
-use crate::rule::{Mismatch, Plans, Rule};
+use crate::rule::{Plans, Rule};
 use crate::tier::{Tier, WriteMode};
 use crate::write::{WriteCeilings, WriteClass};
 
@@ -125,9 +125,7 @@ impl Policy {
                     && let Some(condition) = &rule.condition
                     && !condition.eval(req.args, &mut inputs_read)
                 {
-                    mismatches.push(Mismatch::Condition {
-                        condition: condition.to_string(),
-                    });
+                    mismatches.push(crate::explain::condition_mismatch(condition, req.args));
                 }
                 if mismatches.is_empty() {
                     decided = Some(rule);
@@ -227,7 +225,7 @@ impl Policy {
         }
     }
 
-    fn ceiling(&self, req: &Request<'_>) -> Tier {
+    pub(crate) fn ceiling(&self, req: &Request<'_>) -> Tier {
         self.write.ceiling(req.kind)
     }
 

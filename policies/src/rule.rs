@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::approval::ApprovalSettings;
-use crate::condition::Condition;
+use crate::condition::{Comparison, Condition};
 use crate::decision::Request;
 use crate::glob::NameGlob;
 use crate::redaction::RedactionPlan;
@@ -83,6 +83,8 @@ pub enum Mismatch {
     Condition {
         /// The condition, rendered.
         condition: String,
+        /// Each of its comparisons: what it selected and whether it held.
+        comparisons: Vec<Comparison>,
     },
 }
 

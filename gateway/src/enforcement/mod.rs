@@ -6,6 +6,7 @@
 //! agent's behalf, and it does so only after `AuditLog::record` of the `call.request` returned
 //! `Ok` with disposition `forward`.
 mod call;
+pub use call::{CheckedArgs, normalize_call_args};
 mod context;
 mod originals;
 mod outcome;
