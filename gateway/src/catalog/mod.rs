@@ -337,6 +337,14 @@ impl Catalog {
         self.by_listed.get(name).map(|&i| &self.tools[i])
     }
 
+    /// The tool policies and the ledger call `name` (its name without `[catalog] tool_prefix`).
+    pub fn by_catalog_name(&self, name: &str) -> Option<&Tool> {
+        self.tools
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.tools[i])
+    }
+
     /// The catalog name (what policies, rate limits, scopes and the ledger use) of the tool a
     /// client called `called`: the tool's name without `[catalog] tool_prefix`, or `called`
     /// itself when no tool is listed under it.

@@ -130,7 +130,8 @@ pub fn trace(
             approval: None,
         },
     };
-    let Some(tool) = catalog.get(name) else {
+    // The policy's name for the tool, or the name clients call (with `[catalog] tool_prefix`).
+    let Some(tool) = catalog.by_catalog_name(name).or_else(|| catalog.get(name)) else {
         return out;
     };
     out.tool = ToolTrace {
