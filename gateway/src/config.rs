@@ -13,6 +13,7 @@
 //! [catalog]
 //! spec_file = "function-spec.json"           # omit to fetch live with the deploy key
 //! data_tools = true
+//! poll_interval = "30s"                      # re-fetch the live spec ("off"; not with spec_file)
 //!
 //! [tools."invoices:refund"]                  # a function path or a data tool name
 //! title = "Refund an invoice"
@@ -533,6 +534,10 @@ pub struct CatalogConfig {
     pub spec_file: Option<PathBuf>,
     #[serde(default = "default_true")]
     pub data_tools: bool,
+    /// How often the deployment's function spec is fetched again for a live reload
+    /// (`docs/operations.md`, "Reload"); unused with `spec_file`.
+    #[serde(default)]
+    pub poll_interval: PollInterval,
 }
 
 impl Default for CatalogConfig {
@@ -540,7 +545,53 @@ impl Default for CatalogConfig {
         Self {
             spec_file: None,
             data_tools: true,
+            poll_interval: PollInterval::default(),
         }
+    }
+}
+
+/// `"off"`, or a period written `<n>ms`, `<n>s`, `<n>m` or `<n>h` (not zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollInterval(pub Option<std::time::Duration>);
+
+/// The poll period unless configured.
+pub const DEFAULT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Default for PollInterval {
+    fn default() -> Self {
+        Self(Some(DEFAULT_POLL_INTERVAL))
+    }
+}
+
+impl std::str::FromStr for PollInterval {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "off" {
+            return Ok(Self(None));
+        }
+        let digits = text.chars().take_while(char::is_ascii_digit).count();
+        let (number, unit) = text.split_at(digits);
+        let n: u64 = number.parse().map_err(|_| {
+            format!("poll_interval {text:?}: write \"off\" or e.g. \"500ms\", \"30s\", \"5m\", \"1h\"")
+        })?;
+        let millis = match unit {
+            "ms" => Some(n),
+            "s" => n.checked_mul(1000),
+            "m" => n.checked_mul(60_000),
+            "h" => n.checked_mul(3_600_000),
+            _ => None,
+        }
+        .filter(|&ms| ms > 0)
+        .ok_or_else(|| format!("poll_interval {text:?}: a unit of ms, s, m or h and more than zero"))?;
+        Ok(Self(Some(std::time::Duration::from_millis(millis))))
+    }
+}
+
+impl<'de> Deserialize<'de> for PollInterval {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::context::{CallContext, Digests, Disposition};
 use super::outcome::Settled;
+use super::snapshot::Snapshot;
 use super::{Caller, Enforcer, Refusal, approval_request, decision_json, error_result};
 use crate::approvals::{Outcome, PendingInfo};
 use crate::audit::{bounded, events};
@@ -41,12 +42,17 @@ impl Enforcer {
             request: self.audit.digest(raw),
             args: self.audit.digest(&canonical::encode(&args)),
         };
-        let Some(tool) = self.catalog.get(name) else {
+        // Held until `call.request` is durable: decided, recorded and forwarded under one
+        // snapshot, and the entry names the hashes in force (snapshot.rs).
+        let held = self.live.hold().await;
+        let snapshot = held.snapshot.clone();
+        let Some(tool) = snapshot.catalog.get(name) else {
             return self
-                .unknown_tool(&caller, request_id, name, &args, digests)
+                .unknown_tool(&caller, &snapshot, request_id, name, &args, digests)
                 .await;
         };
-        let mut call = self.decide_call(caller, &qualified, request_id, tool, args, digests);
+        let mut call =
+            self.decide_call(caller, &snapshot, &qualified, request_id, tool, args, digests);
         let binding = Binding::Request {
             args_digest: &call.digests.args,
         };
@@ -60,6 +66,7 @@ impl Enforcer {
             call.disposition = Disposition::VaultUnavailable;
         }
         let request_seq = self.record_request(&call).await?;
+        drop(held);
         if let Some(answer) = self.settle(&call, request_seq).await? {
             return Ok(answer);
         }
@@ -79,16 +86,21 @@ impl Enforcer {
 
     /// Decide: the policy's decision, the audit redaction of the arguments, their validation
     /// and encoding, and what the gateway will do.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one request, gathered into the CallContext it returns"
+    )]
     fn decide_call<'a>(
         &self,
         caller: Caller<'a>,
+        snapshot: &'a Snapshot,
         qualified: &str,
         request_id: Value,
         tool: &'a Tool,
         args: Value,
         digests: Digests,
     ) -> CallContext<'a> {
-        let decision = self
+        let decision = snapshot
             .policy
             .decide(&self.request(qualified, &caller, tool, &args));
         let mut audit_args =
@@ -113,6 +125,7 @@ impl Enforcer {
         };
         CallContext {
             caller,
+            snapshot,
             request_id,
             tool,
             args,
@@ -140,8 +153,8 @@ impl Enforcer {
             args_digest: call.digests.args.clone(),
             args: call.audit_args.value.clone(),
             redactions: super::outcome::report_json(&call.audit_args, call.args_by_value),
-            policy_hash: &self.policy_ref,
-            catalog_hash: self.catalog.hash(),
+            policy_hash: &call.snapshot.policy_ref,
+            catalog_hash: call.snapshot.catalog.hash(),
             decision: decision_json(&call.decision),
             disposition: call.disposition.as_str(),
             approval: call.approval.clone(),
@@ -190,7 +203,7 @@ impl Enforcer {
             tool: call.tool.name.clone(),
             args: call.audit_args.value.clone(),
             args_digest: call.digests.args.clone(),
-            policy_hash: self.policy_ref.clone(),
+            policy_hash: call.snapshot.policy_ref.clone(),
             rule: call.decision.rule_id.as_deref().map(str::to_string),
             reason: call.decision.reason.to_string(),
             expires_at: approval
@@ -272,6 +285,7 @@ impl Enforcer {
     async fn unknown_tool(
         &self,
         caller: &Caller<'_>,
+        snapshot: &Snapshot,
         request_id: Value,
         name: &str,
         args: &Value,
@@ -288,8 +302,8 @@ impl Enforcer {
             args_digest: digests.args,
             args: Value::Array(argument_names(args)),
             redactions: json!([{"path": "$", "mode": "keys-only", "by": "unknown tool"}]),
-            policy_hash: &self.policy_ref,
-            catalog_hash: self.catalog.hash(),
+            policy_hash: &snapshot.policy_ref,
+            catalog_hash: snapshot.catalog.hash(),
             decision: json!({"tier": "blocked", "rule": null,
                              "reason": "no such tool in the catalog",
                              "write_capped": false, "inputs_read": []}),

@@ -1,0 +1,454 @@
+//! Live reload of the catalog and the policy (`docs/operations.md`, "Reload";
+//! `docs/audit-events.md` §1.1): [`Gateway::reload`] re-reads the policy file and the function
+//! spec, records what changed (`policy.changed`, `catalog.changed`) or was refused
+//! (`policy.rejected`, `catalog.rejected`), puts the new snapshot in force and tells the open
+//! sessions. Triggers: the deployment's spec polled every `[catalog] poll_interval` (not with
+//! `spec_file`), SIGHUP, and `POST /admin/reload` (`admin.rs`).
+//!
+//! **Architecture Invariant:** a change takes effect only after its entry is durable; a reload
+//! whose entry cannot be written, or whose new policy or spec is broken, leaves the snapshot in
+//! force as it was. A reload that changes nothing writes nothing.
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::Gateway;
+use crate::audit::AuditError;
+use crate::audit::events::{self, CatalogChange, PolicyFault, Trigger};
+use crate::catalog::{Catalog, CatalogError};
+use crate::enforcement::snapshot::Snapshot;
+use auditgate_policy::Policy;
+
+/// The reload state a gateway keeps: one reload at a time, what a poll already rejected, the
+/// trigger tasks, and the generation counter sessions watch for `list_changed`.
+#[derive(Debug)]
+pub struct Reloads {
+    /// Held for a whole reload; remembers the last rejections so a poll records each once.
+    running: tokio::sync::Mutex<Rejected>,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    changed: watch::Sender<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Rejected {
+    /// `rejected_hash` (or `unreadable: …`) of the last policy rejected.
+    policy: Option<String>,
+    /// The reason of the last catalog rejected.
+    catalog: Option<String>,
+}
+
+impl Default for Reloads {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reloads {
+    pub fn new() -> Self {
+        Self {
+            running: tokio::sync::Mutex::new(Rejected::default()),
+            tasks: std::sync::Mutex::new(Vec::new()),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    /// Changes as a generation number: a session's transport sends one
+    /// `notifications/tools/list_changed` per generation it has not told yet.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Ends the trigger tasks (at `gateway.stop`).
+    pub fn stop_triggers(&self) {
+        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// What one part of a reload came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Unchanged,
+    Changed { old: String, new: String },
+    /// Broken: the old one stays; `recorded` says whether this reload wrote the rejection.
+    Rejected { reason: String, recorded: bool },
+    /// The deployment could not be asked (nothing recorded).
+    Unavailable { reason: String },
+}
+
+impl Part {
+    fn to_json(&self) -> Value {
+        match self {
+            Part::Unchanged => json!({"status": "unchanged"}),
+            Part::Changed { old, new } => json!({"status": "changed", "old": old, "new": new}),
+            Part::Rejected { reason, recorded } => {
+                json!({"status": "rejected", "reason": reason, "recorded": recorded})
+            }
+            Part::Unavailable { reason } => json!({"status": "unavailable", "reason": reason}),
+        }
+    }
+}
+
+/// The outcome of [`Gateway::reload`].
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    pub policy: Part,
+    pub catalog: Part,
+}
+
+impl Reloaded {
+    /// The answer of `POST /admin/reload`.
+    pub fn to_json(&self) -> Value {
+        json!({"policy": self.policy.to_json(), "catalog": self.catalog.to_json()})
+    }
+}
+
+/// A new policy: valid, or why not (the fault for the ledger, the message for the log).
+enum PolicyRead {
+    Same,
+    New(Policy, String),
+    Broken {
+        rejected_hash: Option<String>,
+        class: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        field: Option<String>,
+        message: String,
+    },
+}
+
+enum CatalogRead {
+    Same,
+    New(Catalog),
+    Broken(String),
+    Unavailable(String),
+}
+
+/// `{name, kind, function_path?}` per tool, in catalog order (`catalog.loaded.tools`).
+pub fn tool_list(catalog: &Catalog) -> Vec<Value> {
+    catalog
+        .tools()
+        .iter()
+        .map(|t| {
+            let mut tool = json!({"name": t.name, "kind": t.kind().as_str()});
+            if let Some(path) = t.function_path() {
+                tool["function_path"] = json!(path);
+            }
+            tool
+        })
+        .collect()
+}
+
+/// Starts the triggers: the poll (catalog from the deployment, `poll_interval` not `"off"`) and
+/// SIGHUP. Each holds the gateway weakly and stops with it.
+pub fn spawn_triggers(gateway: &Arc<Gateway>) {
+    let mut tasks = Vec::new();
+    let catalog = &gateway.config.catalog;
+    if let (None, Some(period)) = (&catalog.spec_file, catalog.poll_interval.0) {
+        let weak = Arc::downgrade(gateway);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if !run_once(&weak, Trigger::Poll).await {
+                    return;
+                }
+            }
+        }));
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                let weak = Arc::downgrade(gateway);
+                tasks.push(tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        tracing::info!("SIGHUP: reloading the catalog and the policy");
+                        if !run_once(&weak, Trigger::Sighup).await {
+                            return;
+                        }
+                    }
+                }));
+            }
+            Err(e) => tracing::warn!(error = %e, "no SIGHUP handler: reload with POST /admin/reload"),
+        }
+    }
+    gateway
+        .reload
+        .tasks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(tasks);
+}
+
+/// One triggered reload; `false` once the gateway is gone.
+async fn run_once(gateway: &Weak<Gateway>, trigger: Trigger) -> bool {
+    let Some(gateway) = gateway.upgrade() else {
+        return false;
+    };
+    if let Err(e) = gateway.reload(trigger).await {
+        tracing::error!(error = %e, "reload not recorded: the catalog and policy in force stay");
+    }
+    true
+}
+
+impl Gateway {
+    /// Re-reads the policy file and the function spec; records and puts in force what changed.
+    pub async fn reload(&self, trigger: Trigger) -> Result<Reloaded, AuditError> {
+        let mut rejected = self.reload.running.lock().await;
+        let old = self.enforcer.live.current();
+        let policy = self.read_policy(&old).await;
+        let catalog = self.read_catalog(&old).await;
+        let gate = self.enforcer.live.exclusive().await;
+        let policy_part = self
+            .settle_policy(&old, &policy, trigger, &mut rejected.policy)
+            .await?;
+        let catalog_part = self
+            .settle_catalog(&old, &catalog, trigger, &mut rejected.catalog)
+            .await?;
+        let new_policy = match policy {
+            PolicyRead::New(p, _) => Some(Arc::new(p)),
+            _ => None,
+        };
+        let new_catalog = match catalog {
+            CatalogRead::New(c) => Some(Arc::new(c)),
+            _ => None,
+        };
+        if new_policy.is_none() && new_catalog.is_none() {
+            return Ok(Reloaded {
+                policy: policy_part,
+                catalog: catalog_part,
+            });
+        }
+        let snapshot = Snapshot::new(
+            new_catalog.unwrap_or_else(|| old.catalog.clone()),
+            new_policy.unwrap_or_else(|| old.policy.clone()),
+        );
+        self.enforcer.live.replace(&gate, snapshot);
+        drop(gate);
+        self.notify_list_changed();
+        Ok(Reloaded {
+            policy: policy_part,
+            catalog: catalog_part,
+        })
+    }
+
+    /// Tells every open session that its tool list may have changed: the transports watch the
+    /// generation ([`Reloads::subscribe`]). The 2026-07-28 `subscriptions/listen` notice
+    /// (`toolsListChanged`) hooks in here when that transport exists.
+    fn notify_list_changed(&self) {
+        self.reload.changed.send_modify(|g| *g += 1);
+    }
+
+    async fn read_policy(&self, old: &Snapshot) -> PolicyRead {
+        let Some(path) = self.config.policy.as_ref().map(|p| p.file.clone()) else {
+            return PolicyRead::Same;
+        };
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(b) => b,
+            Err(e) => {
+                return PolicyRead::Broken {
+                    rejected_hash: None,
+                    class: "Unreadable".into(),
+                    line: None,
+                    column: None,
+                    field: None,
+                    message: format!("cannot read the policy {}: {e}", path.display()),
+                };
+            }
+        };
+        let hash = format!("blake3:{}", blake3::hash(&bytes).to_hex());
+        if hash == old.policy_ref {
+            return PolicyRead::Same;
+        }
+        match Policy::parse(&self.policy_file, &bytes) {
+            Ok((policy, warnings)) => {
+                for w in warnings {
+                    tracing::warn!("policy: {w}");
+                }
+                PolicyRead::New(policy, String::from_utf8_lossy(&bytes).into_owned())
+            }
+            Err(e) => {
+                let loc = e.location();
+                PolicyRead::Broken {
+                    rejected_hash: Some(hash),
+                    class: variant_name(&e),
+                    line: Some(loc.line),
+                    column: Some(loc.column),
+                    field: (!loc.field.is_empty()).then(|| loc.field.clone()),
+                    message: e.to_string(),
+                }
+            }
+        }
+    }
+
+    async fn read_catalog(&self, old: &Snapshot) -> CatalogRead {
+        match Catalog::load(&self.config, &self.enforcer.upstream).await {
+            Ok(c) if c.hash() == old.catalog.hash() => CatalogRead::Same,
+            Ok(c) => CatalogRead::New(c),
+            Err(CatalogError::Fetch(e)) => CatalogRead::Unavailable(e.to_string()),
+            Err(e) => CatalogRead::Broken(e.to_string()),
+        }
+    }
+
+    async fn settle_policy(
+        &self,
+        old: &Snapshot,
+        read: &PolicyRead,
+        trigger: Trigger,
+        last: &mut Option<String>,
+    ) -> Result<Part, AuditError> {
+        match read {
+            PolicyRead::Same => {
+                *last = None;
+                Ok(Part::Unchanged)
+            }
+            PolicyRead::New(policy, text) => {
+                *last = None;
+                let new = format!("blake3:{}", policy.hash_hex());
+                self.audit
+                    .record(events::policy_changed(
+                        &old.policy_ref,
+                        &new,
+                        &self.policy_file,
+                        text,
+                        trigger,
+                    ))
+                    .await?;
+                tracing::info!(old = %old.policy_ref, new = %new, "policy reloaded");
+                Ok(Part::Changed {
+                    old: old.policy_ref.clone(),
+                    new,
+                })
+            }
+            PolicyRead::Broken {
+                rejected_hash,
+                class,
+                line,
+                column,
+                field,
+                message,
+            } => {
+                tracing::error!("policy not reloaded, the one in force stays: {message}");
+                let seen = rejected_hash
+                    .clone()
+                    .unwrap_or_else(|| format!("unreadable: {message}"));
+                let record = trigger != Trigger::Poll || last.as_deref() != Some(&seen);
+                if record {
+                    let fault = PolicyFault {
+                        class,
+                        line: *line,
+                        column: *column,
+                        field: field.as_deref(),
+                    };
+                    self.audit
+                        .record(events::policy_rejected(
+                            &old.policy_ref,
+                            rejected_hash.as_deref(),
+                            &self.policy_file,
+                            &fault,
+                            trigger,
+                        ))
+                        .await?;
+                }
+                *last = Some(seen);
+                Ok(Part::Rejected {
+                    reason: message.clone(),
+                    recorded: record,
+                })
+            }
+        }
+    }
+
+    async fn settle_catalog(
+        &self,
+        old: &Snapshot,
+        read: &CatalogRead,
+        trigger: Trigger,
+        last: &mut Option<String>,
+    ) -> Result<Part, AuditError> {
+        match read {
+            CatalogRead::Same => {
+                *last = None;
+                Ok(Part::Unchanged)
+            }
+            CatalogRead::Unavailable(reason) => {
+                tracing::warn!("function spec not fetched, the catalog in force stays: {reason}");
+                Ok(Part::Unavailable {
+                    reason: reason.clone(),
+                })
+            }
+            CatalogRead::New(new) => {
+                *last = None;
+                let (added, removed, changed) = diff(&old.catalog, new);
+                self.audit
+                    .record(events::catalog_changed(CatalogChange {
+                        old_hash: old.catalog.hash(),
+                        new_hash: new.hash(),
+                        tools: tool_list(new),
+                        added: added.clone(),
+                        removed: removed.clone(),
+                        changed: changed.clone(),
+                        trigger,
+                    }))
+                    .await?;
+                tracing::info!(?added, ?removed, ?changed, "catalog reloaded");
+                Ok(Part::Changed {
+                    old: old.catalog.hash().to_owned(),
+                    new: new.hash().to_owned(),
+                })
+            }
+            CatalogRead::Broken(reason) => {
+                tracing::error!("catalog not reloaded, the one in force stays: {reason}");
+                let record = trigger != Trigger::Poll || last.as_deref() != Some(reason);
+                if record {
+                    self.audit
+                        .record(events::catalog_rejected(
+                            old.catalog.hash(),
+                            reason,
+                            trigger,
+                        ))
+                        .await?;
+                }
+                *last = Some(reason.clone());
+                Ok(Part::Rejected {
+                    reason: reason.clone(),
+                    recorded: record,
+                })
+            }
+        }
+    }
+}
+
+/// Tool names added, removed, and present in both with another MCP form; each sorted.
+fn diff(old: &Catalog, new: &Catalog) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let forms = |c: &Catalog| -> BTreeMap<String, Value> {
+        c.tools().iter().map(|t| (t.name.clone(), t.to_mcp())).collect()
+    };
+    let (before, after) = (forms(old), forms(new));
+    let added = after.keys().filter(|n| !before.contains_key(*n)).cloned().collect();
+    let removed = before.keys().filter(|n| !after.contains_key(*n)).cloned().collect();
+    let changed = after
+        .iter()
+        .filter(|(n, form)| before.get(*n).is_some_and(|b| b != *form))
+        .map(|(n, _)| n.clone())
+        .collect();
+    (added, removed, changed)
+}
+
+/// The policy error's variant (`UnknownKey`, …): its class without the message, which may
+/// quote the file.
+fn variant_name(e: &auditgate_policy::PolicyError) -> String {
+    let debug = format!("{e:?}");
+    debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("Invalid")
+        .to_owned()
+}
