@@ -573,7 +573,9 @@ impl std::str::FromStr for PollInterval {
         let digits = text.chars().take_while(char::is_ascii_digit).count();
         let (number, unit) = text.split_at(digits);
         let n: u64 = number.parse().map_err(|_| {
-            format!("poll_interval {text:?}: write \"off\" or e.g. \"500ms\", \"30s\", \"5m\", \"1h\"")
+            format!(
+                "poll_interval {text:?}: write \"off\" or e.g. \"500ms\", \"30s\", \"5m\", \"1h\""
+            )
         })?;
         let millis = match unit {
             "ms" => Some(n),
@@ -583,7 +585,9 @@ impl std::str::FromStr for PollInterval {
             _ => None,
         }
         .filter(|&ms| ms > 0)
-        .ok_or_else(|| format!("poll_interval {text:?}: a unit of ms, s, m or h and more than zero"))?;
+        .ok_or_else(|| {
+            format!("poll_interval {text:?}: a unit of ms, s, m or h and more than zero")
+        })?;
         Ok(Self(Some(std::time::Duration::from_millis(millis))))
     }
 }

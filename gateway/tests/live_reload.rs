@@ -166,7 +166,10 @@ async fn a_pushed_function_appears_by_the_poll_and_sessions_are_told() {
     assert!(!mcp.tool_names().await.contains(&"live_hello".to_string()));
 
     let pushed = app.push(json!({"live.ts": LIVE_MODULE})).await;
-    assert!(pushed["functions"].to_string().contains("live.js:hello"), "{pushed}");
+    assert!(
+        pushed["functions"].to_string().contains("live.js:hello"),
+        "{pushed}"
+    );
     let notice = next_notice(&mut stream).await;
     assert!(notice.get("id").is_none(), "a notification: {notice}");
 
@@ -182,7 +185,11 @@ async fn a_pushed_function_appears_by_the_poll_and_sessions_are_told() {
     let entries = dir.entries();
     let loaded = of_kind(&entries, "catalog.loaded")[0]["catalog_hash"].clone();
     let changed = of_kind(&entries, "catalog.changed");
-    assert_eq!(changed.len(), 1, "polls that find nothing new write nothing");
+    assert_eq!(
+        changed.len(),
+        1,
+        "polls that find nothing new write nothing"
+    );
     let c = changed[0];
     assert_eq!(c["old_catalog_hash"], loaded);
     assert_ne!(c["catalog_hash"], loaded);
@@ -222,8 +229,15 @@ async fn admin_reload_picks_up_a_push_and_a_second_one_changes_nothing() {
     assert!(mcp.tool_names().await.contains(&"live_hello".to_string()));
     let before = dir.entries().len();
     let (status, body) = admin_reload(&base, &dir.token("ops")).await;
-    assert_eq!((status, &body["catalog"]["status"]), (200, &json!("unchanged")));
-    assert_eq!(dir.entries().len(), before, "a reload that changes nothing records nothing");
+    assert_eq!(
+        (status, &body["catalog"]["status"]),
+        (200, &json!("unchanged"))
+    );
+    assert_eq!(
+        dir.entries().len(),
+        before,
+        "a reload that changes nothing records nothing"
+    );
     terminate(child);
 
     let entries = dir.entries();
@@ -263,9 +277,11 @@ async fn sighup_reloads_a_stdio_gateway_and_its_session_is_told() {
         rx.recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("no {what}"))
     };
-    send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "rust-test", "version": "1"}}}));
+        "clientInfo": {"name": "rust-test", "version": "1"}}}),
+    );
     let init = recv("initialize result");
     assert_eq!(init["result"]["capabilities"]["tools"]["listChanged"], true);
     send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
@@ -273,7 +289,10 @@ async fn sighup_reloads_a_stdio_gateway_and_its_session_is_told() {
     app.push(json!({"live.ts": LIVE_MODULE})).await;
     signal(&child, "-HUP");
     let notice = recv("notice");
-    assert_eq!(notice["method"], "notifications/tools/list_changed", "{notice}");
+    assert_eq!(
+        notice["method"], "notifications/tools/list_changed",
+        "{notice}"
+    );
     send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}));
     let list = recv("tools/list");
     assert!(list.to_string().contains("\"live_hello\""), "{list}");
@@ -293,12 +312,20 @@ async fn a_policy_change_on_sighup_takes_effect_and_a_broken_one_is_kept_out() {
     let (child, url) = spawn_http(&dir);
     let mut mcp = Mcp::new(&url, Some(dir.token("carol")));
     mcp.initialize().await;
-    assert!(mcp.tool_names().await.contains(&"diagnostics_echo".to_string()));
+    assert!(
+        mcp.tool_names()
+            .await
+            .contains(&"diagnostics_echo".to_string())
+    );
 
     let new_text = prepend_rule(&dir, ECHO_OFF);
     signal(&child, "-HUP");
     let changed = await_entries(&dir, "policy.changed", 1).await;
-    assert!(!mcp.tool_names().await.contains(&"diagnostics_echo".to_string()));
+    assert!(
+        !mcp.tool_names()
+            .await
+            .contains(&"diagnostics_echo".to_string())
+    );
     let refused = mcp.call("diagnostics_echo", json!({"value": 1})).await;
     assert_eq!(refused["isError"], true, "{refused}");
     assert!(text(&refused).contains("Blocked by policy"), "{refused}");
@@ -323,7 +350,10 @@ async fn a_policy_change_on_sighup_takes_effect_and_a_broken_one_is_kept_out() {
     assert_eq!(c["text"], new_text);
     assert_eq!(c["trigger"], "sighup");
     let r = &rejected[0];
-    assert_eq!(r["policy_hash"], c["policy_hash"], "the changed policy stays in force");
+    assert_eq!(
+        r["policy_hash"], c["policy_hash"],
+        "the changed policy stays in force"
+    );
     assert_eq!(r["error"]["class"], "UnknownKey", "{r}");
     assert!(r["error"]["line"].as_u64().is_some(), "{r}");
     let requests = of_kind(&entries, "call.request");
@@ -367,7 +397,11 @@ async fn a_call_in_flight_during_a_reload_completes_under_its_snapshot() {
         "[[rules]]\nid = \"no-refunds\"\nmatch.function = [\"invoices:refund\"]\ntier = \"blocked\"\n\n",
     );
     let (status, body) = admin_reload(&base, &dir.token("ops")).await;
-    assert_eq!((status, &body["policy"]["status"]), (200, &json!("changed")), "{body}");
+    assert_eq!(
+        (status, &body["policy"]["status"]),
+        (200, &json!("changed")),
+        "{body}"
+    );
 
     let signature = SigningKey::load(&dir.path().join("approvers/dana.key"))
         .unwrap()
@@ -389,7 +423,9 @@ async fn a_call_in_flight_during_a_reload_completes_under_its_snapshot() {
 
     let mut mcp = Mcp::new(&url, Some(dir.token("alice")));
     mcp.initialize().await;
-    let next = mcp.call("invoices_refund", refund["arguments"].clone()).await;
+    let next = mcp
+        .call("invoices_refund", refund["arguments"].clone())
+        .await;
     assert!(text(&next).contains("Blocked by policy"), "{next}");
     terminate(child);
 

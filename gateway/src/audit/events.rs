@@ -93,7 +93,13 @@ impl Trigger {
 }
 
 /// `policy.changed`: `policy.loaded`'s members for the new policy, and the one it replaces.
-pub fn policy_changed(old_hash: &str, new_hash: &str, file: &str, text: &str, by: Trigger) -> Draft {
+pub fn policy_changed(
+    old_hash: &str,
+    new_hash: &str,
+    file: &str,
+    text: &str,
+    by: Trigger,
+) -> Draft {
     draft(
         "policy.changed",
         json!({"old_policy_hash": old_hash, "policy_hash": new_hash, "file": file,

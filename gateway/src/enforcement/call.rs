@@ -51,8 +51,9 @@ impl Enforcer {
                 .unknown_tool(&caller, &snapshot, request_id, name, &args, digests)
                 .await;
         };
-        let mut call =
-            self.decide_call(caller, &snapshot, &qualified, request_id, tool, args, digests);
+        let mut call = self.decide_call(
+            caller, &snapshot, &qualified, request_id, tool, args, digests,
+        );
         let binding = Binding::Request {
             args_digest: &call.digests.args,
         };

@@ -62,7 +62,12 @@ impl Reloads {
 
     /// Ends the trigger tasks (at `gateway.stop`).
     pub fn stop_triggers(&self) {
-        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
     }
@@ -72,11 +77,19 @@ impl Reloads {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
     Unchanged,
-    Changed { old: String, new: String },
+    Changed {
+        old: String,
+        new: String,
+    },
     /// Broken: the old one stays; `recorded` says whether this reload wrote the rejection.
-    Rejected { reason: String, recorded: bool },
+    Rejected {
+        reason: String,
+        recorded: bool,
+    },
     /// The deployment could not be asked (nothing recorded).
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
 }
 
 impl Part {
@@ -176,7 +189,9 @@ pub fn spawn_triggers(gateway: &Arc<Gateway>) {
                     }
                 }));
             }
-            Err(e) => tracing::warn!(error = %e, "no SIGHUP handler: reload with POST /admin/reload"),
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGHUP handler: reload with POST /admin/reload")
+            }
         }
     }
     gateway
@@ -429,11 +444,22 @@ impl Gateway {
 /// Tool names added, removed, and present in both with another MCP form; each sorted.
 fn diff(old: &Catalog, new: &Catalog) -> (Vec<String>, Vec<String>, Vec<String>) {
     let forms = |c: &Catalog| -> BTreeMap<String, Value> {
-        c.tools().iter().map(|t| (t.name.clone(), t.to_mcp())).collect()
+        c.tools()
+            .iter()
+            .map(|t| (t.name.clone(), t.to_mcp()))
+            .collect()
     };
     let (before, after) = (forms(old), forms(new));
-    let added = after.keys().filter(|n| !before.contains_key(*n)).cloned().collect();
-    let removed = before.keys().filter(|n| !after.contains_key(*n)).cloned().collect();
+    let added = after
+        .keys()
+        .filter(|n| !before.contains_key(*n))
+        .cloned()
+        .collect();
+    let removed = before
+        .keys()
+        .filter(|n| !after.contains_key(*n))
+        .cloned()
+        .collect();
     let changed = after
         .iter()
         .filter(|(n, form)| before.get(*n).is_some_and(|b| b != *form))
