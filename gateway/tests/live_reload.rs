@@ -207,6 +207,48 @@ async fn a_pushed_function_appears_by_the_poll_and_sessions_are_told() {
         assert_eq!(e["catalog_hash"], c["catalog_hash"], "{e}");
     }
     assert_verifies(&dir);
+
+    // The forensic commands read the reloaded catalog: what-if re-decides the call to the pushed
+    // tool under the policy without its rule, and the session's replay shows it.
+    let key = dir.verifier_key.to_string();
+    let base_policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(support::gateway::POLICY);
+    let out = Command::new(campaign::verifier_bin())
+        .arg("what-if")
+        .arg(dir.ledger_dir())
+        .args(["--pubkey", &key, "--json", "--policy"])
+        .arg(&base_policy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let to_blocked = v["changed"].as_array().unwrap().iter().any(|f| {
+        f["type"] == "call"
+            && f["subject"] == "live_hello"
+            && f["after"].to_string().contains("blocked")
+    });
+    assert!(to_blocked, "{v}");
+    let out = Command::new(campaign::verifier_bin())
+        .arg("replay")
+        .arg(dir.ledger_dir())
+        .args([
+            "--pubkey",
+            &key,
+            "--session",
+            mcp.session.as_deref().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("live_hello"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
