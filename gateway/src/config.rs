@@ -789,6 +789,30 @@ mod tests {
     const MINIMAL: &str = "[convex]\nurl = \"http://127.0.0.1:3210\"\ndeploy_key_env = \"K\"\n";
 
     #[test]
+    fn poll_interval_is_off_or_a_period_and_defaults_to_30s() {
+        let c = Config::parse(Path::new("t.toml"), MINIMAL).unwrap();
+        assert_eq!(c.catalog.poll_interval.0, Some(DEFAULT_POLL_INTERVAL));
+        let period = |t: &str| t.parse::<PollInterval>().map(|p| p.0);
+        assert_eq!(period("off"), Ok(None));
+        assert_eq!(
+            period("250ms"),
+            Ok(Some(std::time::Duration::from_millis(250)))
+        );
+        assert_eq!(period("2m"), Ok(Some(std::time::Duration::from_secs(120))));
+        for bad in ["", "0s", "30", "1.5s", "-1s", "1d", "30 s", "on"] {
+            assert!(period(bad).is_err(), "{bad:?}");
+        }
+        let text = format!("{MINIMAL}[catalog]\npoll_interval = \"soon\"\n");
+        let err = Config::parse(Path::new("t.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml") && err.contains("poll_interval"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn minimal_config_has_safe_defaults() {
         let c = Config::parse(Path::new("c.toml"), MINIMAL).unwrap();
         assert_eq!(c.convex.identity, IdentityModeConfig::Caller);

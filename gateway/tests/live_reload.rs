@@ -68,6 +68,11 @@ fn prepend_rule(dir: &GatewayDir, rule: &str) -> String {
     new
 }
 
+/// One JSON-RPC line to a stdio gateway.
+fn send(stdin: &mut std::process::ChildStdin, message: Value) {
+    writeln!(stdin, "{message}").unwrap();
+}
+
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -314,19 +319,22 @@ async fn sighup_reloads_a_stdio_gateway_and_its_session_is_told() {
             let _ = tx.send(serde_json::from_str(&line).unwrap());
         }
     });
-    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
     let recv = |what: &str| {
         rx.recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("no {what}"))
     };
     send(
+        &mut stdin,
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "rust-test", "version": "1"}}}),
     );
     let init = recv("initialize result");
     assert_eq!(init["result"]["capabilities"]["tools"]["listChanged"], true);
-    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
 
     app.push(json!({"live.ts": LIVE_MODULE})).await;
     signal(&child, "-HUP");
@@ -335,10 +343,12 @@ async fn sighup_reloads_a_stdio_gateway_and_its_session_is_told() {
         notice["method"], "notifications/tools/list_changed",
         "{notice}"
     );
-    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}));
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}),
+    );
     let list = recv("tools/list");
     assert!(list.to_string().contains("\"live_hello\""), "{list}");
-    drop(send);
     drop(stdin);
     assert!(child.wait().unwrap().success());
 

@@ -799,8 +799,7 @@ async fn open_stream(
         (shutdown, changes, weak),
         |(mut shutdown, mut changes, weak)| async move {
             loop {
-                if *shutdown.borrow_and_update() || !weak.upgrade().is_some_and(|s| !s.is_closed())
-                {
+                if *shutdown.borrow_and_update() || weak.upgrade().is_none_or(|s| s.is_closed()) {
                     return None;
                 }
                 tokio::select! {

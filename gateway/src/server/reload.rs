@@ -122,7 +122,7 @@ impl Reloaded {
 /// A new policy: valid, or why not (the fault for the ledger, the message for the log).
 enum PolicyRead {
     Same,
-    New(Policy, String),
+    New(Box<Policy>, String),
     Broken {
         rejected_hash: Option<String>,
         class: String,
@@ -228,7 +228,7 @@ impl Gateway {
             .settle_catalog(&old, &catalog, trigger, &mut rejected.catalog)
             .await?;
         let new_policy = match policy {
-            PolicyRead::New(p, _) => Some(Arc::new(p)),
+            PolicyRead::New(p, _) => Some(Arc::new(*p)),
             _ => None,
         };
         let new_catalog = match catalog {
@@ -287,7 +287,10 @@ impl Gateway {
                 for w in warnings {
                     tracing::warn!("policy: {w}");
                 }
-                PolicyRead::New(policy, String::from_utf8_lossy(&bytes).into_owned())
+                PolicyRead::New(
+                    Box::new(policy),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                )
             }
             Err(e) => {
                 let loc = e.location();
@@ -477,4 +480,56 @@ fn variant_name(e: &auditgate_policy::PolicyError) -> String {
         .next()
         .unwrap_or("Invalid")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::CatalogOptions;
+    use crate::catalog::spec::FunctionSpecFile;
+
+    fn catalog(functions: Value) -> Catalog {
+        let spec = FunctionSpecFile::from_value(json!({"url": "u", "functions": functions}));
+        Catalog::build(&spec.unwrap(), &CatalogOptions::default()).unwrap()
+    }
+
+    fn query(id: &str, args: Value) -> Value {
+        json!({"identifier": id, "functionType": "Query", "visibility": {"kind": "public"},
+               "args": {"type": "object", "value": args}, "returns": null})
+    }
+
+    #[test]
+    fn diff_names_added_removed_and_changed_tools() {
+        let old = catalog(json!([
+            query("a.js:keep", json!({})),
+            query("a.js:gone", json!({})),
+            query("a.js:edit", json!({}))
+        ]));
+        let new = catalog(json!([
+            query("a.js:keep", json!({})),
+            query("a.js:new", json!({})),
+            query(
+                "a.js:edit",
+                json!({"n": {"fieldType": {"type": "number"}, "optional": false}})
+            )
+        ]));
+        let (added, removed, changed) = diff(&old, &new);
+        assert_eq!(
+            (added, removed, changed),
+            (
+                vec!["a_new".to_string()],
+                vec!["a_gone".to_string()],
+                vec!["a_edit".to_string()]
+            )
+        );
+    }
+
+    #[test]
+    fn a_policy_error_is_named_by_its_variant_only() {
+        let text = b"version = 1\n[defaults]\ntier = \"blocked\"\nsecret_key = \"S3CRET\"\n";
+        let err = Policy::parse("p.toml", text).unwrap_err();
+        let class = variant_name(&err);
+        assert_eq!(class, "UnknownKey");
+        assert!(!class.contains("S3CRET"));
+    }
 }
