@@ -296,6 +296,47 @@ async fn admin_reload_picks_up_a_push_and_a_second_one_changes_nothing() {
     assert_verifies(&dir);
 }
 
+/// A spec that builds no catalog (two functions that get one tool name) keeps the old one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spec_that_builds_no_catalog_keeps_the_old_one_and_is_recorded() {
+    let app = app_or_skip!();
+    let dir = gateway_dir(&app, "poll_interval = \"off\"");
+    let (child, url) = spawn_http(&dir);
+    let base = admin_base(&url);
+    let query = |name: &str| {
+        format!(
+            "import {{ query }} from \"./_generated/server\";\n\
+             export const {name} = query({{ args: {{}}, handler: async () => 1 }});\n"
+        )
+    };
+    app.push(json!({"dup.ts": query("x_y"), "dup_x.ts": query("y")}))
+        .await;
+    let (status, body) = admin_reload(&base, &dir.token("ops")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["catalog"]["status"], "rejected", "{body}");
+    assert!(
+        body["catalog"]["reason"].to_string().contains("dup_x_y"),
+        "{body}"
+    );
+    let mut mcp = Mcp::new(&url, Some(dir.token("carol")));
+    mcp.initialize().await;
+    assert!(
+        mcp.tool_names()
+            .await
+            .contains(&"diagnostics_echo".to_string())
+    );
+    terminate(child);
+
+    let entries = dir.entries();
+    assert!(of_kind(&entries, "catalog.changed").is_empty());
+    let rejected = of_kind(&entries, "catalog.rejected");
+    assert_eq!(rejected.len(), 1);
+    let loaded = of_kind(&entries, "catalog.loaded")[0];
+    assert_eq!(rejected[0]["catalog_hash"], loaded["catalog_hash"]);
+    assert_eq!(rejected[0]["trigger"], "admin");
+    assert_verifies(&dir);
+}
+
 /// `serve --stdio`: SIGHUP reloads, the session gets the notice on stdout.
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_reloads_a_stdio_gateway_and_its_session_is_told() {
