@@ -10,6 +10,7 @@ pub mod http;
 pub mod listener;
 pub mod refusal;
 pub mod reload;
+pub mod reloads;
 pub mod session;
 pub mod stdio;
 
@@ -78,7 +79,7 @@ pub struct Gateway {
     /// `record_start` to `record_stop`.
     duties: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Live reload: what was last rejected, the reload tasks, and who hears of a change.
-    pub reload: reload::Reloads,
+    pub reload: reloads::Reloads,
 }
 
 /// Reads the commit key: 64 hex digits, not readable by group or others.
@@ -193,7 +194,7 @@ impl Gateway {
             policy_file,
             policy_text,
             duties: std::sync::Mutex::new(None),
-            reload: reload::Reloads::new(),
+            reload: reloads::Reloads::new(),
         })
     }
 
@@ -208,7 +209,7 @@ impl Gateway {
         self.close_what_was_left().await?;
         self.record_start_entries(transport, listen).await?;
         *self.duties.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.audit.spawn_duties());
-        reload::spawn_triggers(self);
+        self.spawn_reload_triggers();
         Ok(())
     }
 
@@ -283,7 +284,7 @@ impl Gateway {
         self.audit
             .record(events::catalog_loaded(
                 snapshot.catalog.hash(),
-                reload::tool_list(&snapshot.catalog),
+                reloads::tool_list(&snapshot.catalog),
             ))
             .await?;
         Ok(())

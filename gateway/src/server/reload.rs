@@ -11,113 +11,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
-use serde_json::{Value, json};
-use tokio::sync::watch;
+use serde_json::Value;
 
 use super::Gateway;
+use super::reloads::{Part, Reloaded, tool_list};
 use crate::audit::AuditError;
 use crate::audit::events::{self, CatalogChange, PolicyFault, Trigger};
 use crate::catalog::{Catalog, CatalogError};
 use crate::enforcement::snapshot::Snapshot;
 use auditgate_policy::Policy;
-
-/// The reload state a gateway keeps: one reload at a time, what a poll already rejected, the
-/// trigger tasks, and the generation counter sessions watch for `list_changed`.
-#[derive(Debug)]
-pub struct Reloads {
-    /// Held for a whole reload; remembers the last rejections so a poll records each once.
-    running: tokio::sync::Mutex<Rejected>,
-    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    changed: watch::Sender<u64>,
-}
-
-#[derive(Debug, Default)]
-struct Rejected {
-    /// `rejected_hash` (or `unreadable: …`) of the last policy rejected.
-    policy: Option<String>,
-    /// The reason of the last catalog rejected.
-    catalog: Option<String>,
-}
-
-impl Default for Reloads {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Reloads {
-    pub fn new() -> Self {
-        Self {
-            running: tokio::sync::Mutex::new(Rejected::default()),
-            tasks: std::sync::Mutex::new(Vec::new()),
-            changed: watch::channel(0).0,
-        }
-    }
-
-    /// Changes as a generation number: a session's transport sends one
-    /// `notifications/tools/list_changed` per generation it has not told yet.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-
-    /// Ends the trigger tasks (at `gateway.stop`).
-    pub fn stop_triggers(&self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            task.abort();
-        }
-    }
-}
-
-/// What one part of a reload came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Part {
-    Unchanged,
-    Changed {
-        old: String,
-        new: String,
-    },
-    /// Broken: the old one stays; `recorded` says whether this reload wrote the rejection.
-    Rejected {
-        reason: String,
-        recorded: bool,
-    },
-    /// The deployment could not be asked (nothing recorded).
-    Unavailable {
-        reason: String,
-    },
-}
-
-impl Part {
-    fn to_json(&self) -> Value {
-        match self {
-            Part::Unchanged => json!({"status": "unchanged"}),
-            Part::Changed { old, new } => json!({"status": "changed", "old": old, "new": new}),
-            Part::Rejected { reason, recorded } => {
-                json!({"status": "rejected", "reason": reason, "recorded": recorded})
-            }
-            Part::Unavailable { reason } => json!({"status": "unavailable", "reason": reason}),
-        }
-    }
-}
-
-/// The outcome of [`Gateway::reload`].
-#[derive(Debug, Clone)]
-pub struct Reloaded {
-    pub policy: Part,
-    pub catalog: Part,
-}
-
-impl Reloaded {
-    /// The answer of `POST /admin/reload`.
-    pub fn to_json(&self) -> Value {
-        json!({"policy": self.policy.to_json(), "catalog": self.catalog.to_json()})
-    }
-}
 
 /// A new policy: valid, or why not (the fault for the ledger, the message for the log).
 enum PolicyRead {
@@ -140,24 +42,15 @@ enum CatalogRead {
     Unavailable(String),
 }
 
-/// `{name, kind, function_path?}` per tool, in catalog order (`catalog.loaded.tools`).
-pub fn tool_list(catalog: &Catalog) -> Vec<Value> {
-    catalog
-        .tools()
-        .iter()
-        .map(|t| {
-            let mut tool = json!({"name": t.name, "kind": t.kind().as_str()});
-            if let Some(path) = t.function_path() {
-                tool["function_path"] = json!(path);
-            }
-            tool
-        })
-        .collect()
+impl Gateway {
+    /// Starts the reload triggers: the poll (catalog from the deployment, `poll_interval` not
+    /// `"off"`) and SIGHUP. Each holds the gateway weakly and stops with it.
+    pub(super) fn spawn_reload_triggers(self: &Arc<Self>) {
+        self.reload.keep_tasks(triggers(self));
+    }
 }
 
-/// Starts the triggers: the poll (catalog from the deployment, `poll_interval` not `"off"`) and
-/// SIGHUP. Each holds the gateway weakly and stops with it.
-pub fn spawn_triggers(gateway: &Arc<Gateway>) {
+fn triggers(gateway: &Arc<Gateway>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     let catalog = &gateway.config.catalog;
     if let (None, Some(period)) = (&catalog.spec_file, catalog.poll_interval.0) {
@@ -194,12 +87,7 @@ pub fn spawn_triggers(gateway: &Arc<Gateway>) {
             }
         }
     }
-    gateway
-        .reload
-        .tasks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .extend(tasks);
+    tasks
 }
 
 /// One triggered reload; `false` once the gateway is gone.
@@ -216,7 +104,7 @@ async fn run_once(gateway: &Weak<Gateway>, trigger: Trigger) -> bool {
 impl Gateway {
     /// Re-reads the policy file and the function spec; records and puts in force what changed.
     pub async fn reload(&self, trigger: Trigger) -> Result<Reloaded, AuditError> {
-        let mut rejected = self.reload.running.lock().await;
+        let mut rejected = self.reload.begin().await;
         let old = self.enforcer.live.current();
         let policy = self.read_policy(&old).await;
         let catalog = self.read_catalog(&old).await;
@@ -255,10 +143,10 @@ impl Gateway {
     }
 
     /// Tells every open session that its tool list may have changed: the transports watch the
-    /// generation ([`Reloads::subscribe`]). The 2026-07-28 `subscriptions/listen` notice
+    /// generation (`Reloads::subscribe`). The 2026-07-28 `subscriptions/listen` notice
     /// (`toolsListChanged`) hooks in here when that transport exists.
     fn notify_list_changed(&self) {
-        self.reload.changed.send_modify(|g| *g += 1);
+        self.reload.announce();
     }
 
     async fn read_policy(&self, old: &Snapshot) -> PolicyRead {
@@ -484,6 +372,8 @@ fn variant_name(e: &auditgate_policy::PolicyError) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::catalog::CatalogOptions;
     use crate::catalog::spec::FunctionSpecFile;
