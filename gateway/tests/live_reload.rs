@@ -462,6 +462,43 @@ async fn a_policy_change_on_sighup_takes_effect_and_a_broken_one_is_kept_out() {
         "a rejected policy's text never reaches the ledger"
     );
     assert_verifies(&dir);
+
+    // An evidence bundle of the session holds both policies in force during it, and verifies.
+    let key = dir.verifier_key.to_string();
+    let bundle = dir.path().join("bundle");
+    let out = Command::new(campaign::verifier_bin())
+        .arg("export")
+        .arg(dir.ledger_dir())
+        .args([
+            "--pubkey",
+            &key,
+            "--session",
+            mcp.session.as_deref().unwrap(),
+            "--out",
+        ])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(bundle.join("policies")).unwrap().count(),
+        2
+    );
+    let out = Command::new(campaign::verifier_bin())
+        .arg("verify")
+        .arg(&bundle)
+        .args(["--pubkey", &key])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// A call waiting for its approval while the policy changes is approved and forwarded under the
