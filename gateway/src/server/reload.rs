@@ -5,9 +5,10 @@
 //! sessions. Triggers: the deployment's spec polled every `[catalog] poll_interval` (not with
 //! `spec_file`), SIGHUP, and `POST /admin/reload` (`admin.rs`).
 //!
-//! **Architecture Invariant:** a change takes effect only after its entry is durable; a reload
-//! whose entry cannot be written, or whose new policy or spec is broken, leaves the snapshot in
-//! force as it was. A reload that changes nothing writes nothing.
+//! **Architecture Invariant:** a change takes effect only after its entry is durable, and every
+//! change recorded takes effect; a change whose entry cannot be written, or a broken new policy
+//! or spec, leaves that part of the snapshot as it was. A reload that changes nothing writes
+//! nothing.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
@@ -102,7 +103,9 @@ async fn run_once(gateway: &Weak<Gateway>, trigger: Trigger) -> bool {
 }
 
 impl Gateway {
-    /// Re-reads the policy file and the function spec; records and puts in force what changed.
+    /// Re-reads the policy file and the function spec; records and puts in force what changed
+    /// (the policy first: a `catalog.changed` that cannot be written leaves the new policy in
+    /// force and the old catalog).
     pub async fn reload(&self, trigger: Trigger) -> Result<Reloaded, AuditError> {
         let mut rejected = self.reload.begin().await;
         let old = self.enforcer.live.current();
@@ -114,31 +117,29 @@ impl Gateway {
             .await?;
         let catalog_part = self
             .settle_catalog(&old, &catalog, trigger, &mut rejected.catalog)
-            .await?;
+            .await;
+        // What was recorded is put in force, even when the next entry could not be written: the
+        // ledger then says the new policy is in force, and so it is.
         let new_policy = match policy {
             PolicyRead::New(p, _) => Some(Arc::new(*p)),
             _ => None,
         };
-        let new_catalog = match catalog {
-            CatalogRead::New(c) => Some(Arc::new(c)),
+        let new_catalog = match (&catalog_part, catalog) {
+            (Ok(_), CatalogRead::New(c)) => Some(Arc::new(c)),
             _ => None,
         };
-        if new_policy.is_none() && new_catalog.is_none() {
-            return Ok(Reloaded {
-                policy: policy_part,
-                catalog: catalog_part,
-            });
+        if new_policy.is_some() || new_catalog.is_some() {
+            let snapshot = Snapshot::new(
+                new_catalog.unwrap_or_else(|| old.catalog.clone()),
+                new_policy.unwrap_or_else(|| old.policy.clone()),
+            );
+            self.enforcer.live.replace(&gate, snapshot);
+            drop(gate);
+            self.notify_list_changed();
         }
-        let snapshot = Snapshot::new(
-            new_catalog.unwrap_or_else(|| old.catalog.clone()),
-            new_policy.unwrap_or_else(|| old.policy.clone()),
-        );
-        self.enforcer.live.replace(&gate, snapshot);
-        drop(gate);
-        self.notify_list_changed();
         Ok(Reloaded {
             policy: policy_part,
-            catalog: catalog_part,
+            catalog: catalog_part?,
         })
     }
 
