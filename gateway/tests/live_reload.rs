@@ -595,3 +595,90 @@ async fn pending_approval(base: &str, token: &str) -> PendingInfo {
     }
     panic!("no pending approval appeared");
 }
+
+/// `target/e2e-env` (`scripts/e2e-setup`) as a map, or `None` (skip) without it.
+fn e2e_env() -> Option<std::collections::BTreeMap<String, String>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-env");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        assert!(
+            std::env::var_os("AUDITGATE_REQUIRE_E2E").is_none(),
+            "{} is missing but AUDITGATE_REQUIRE_E2E is set: run scripts/e2e-setup",
+            path.display()
+        );
+        eprintln!("SKIPPED: no {}; run scripts/e2e-setup", path.display());
+        return None;
+    };
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect(),
+    )
+}
+
+/// The real Python `mcp` client over Streamable HTTP hears of a function pushed while it is
+/// connected, and lists and calls it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_mcp_client_is_told_of_a_pushed_function() {
+    let app = app_or_skip!();
+    let Some(env) = e2e_env() else { return };
+    let dir = gateway_dir(&app, "poll_interval = \"200ms\"");
+    let (gateway, url) = spawn_http(&dir);
+    let script = dir.path().join("script.json");
+    let steps = json!([
+        {"op": "list"},
+        {"op": "await_list_changed", "timeout": 30},
+        {"op": "list"},
+        {"op": "call", "name": "live_hello", "arguments": {"name": "py"}}
+    ]);
+    std::fs::write(&script, steps.to_string()).unwrap();
+    let e2e = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e");
+    let mut client = Command::new(&env["PYTHON"])
+        .arg(e2e.join("client.py"))
+        .args(["--transport", "http", "--mode", "legacy", "--url", &url])
+        .args(["--token-env", "LIVE_RELOAD_TOKEN", "--script"])
+        .arg(&script)
+        .env("LIVE_RELOAD_TOKEN", dir.token("carol"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(client.stderr.take().unwrap());
+    let mut lines = stderr.lines();
+    let awaiting = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("awaiting list_changed"));
+    assert!(awaiting, "the client never reached its await step");
+    std::thread::spawn(move || for _ in lines {});
+    app.push(json!({"live.ts": LIVE_MODULE})).await;
+    let out = tokio::task::spawn_blocking(move || client.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "client.py failed");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["initialize"]["capabilities"]["tools"]["listChanged"], true,
+        "{doc}"
+    );
+    let steps = doc["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["ok"] == true), "{doc}");
+    let names = |s: &Value| -> Vec<String> {
+        s["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!names(&steps[0]).contains(&"live_hello".to_string()));
+    assert!(steps[1]["notices"].as_u64() >= Some(1), "{doc}");
+    assert!(
+        names(&steps[2]).contains(&"live_hello".to_string()),
+        "{doc}"
+    );
+    assert!(steps[3]["result"].to_string().contains("hello py"), "{doc}");
+    terminate(gateway);
+    assert_verifies(&dir);
+}
