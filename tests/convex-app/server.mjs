@@ -12,7 +12,7 @@ import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { format as formatLog } from "node:util";
 import { ConvexError, jsonToConvex } from "convex/values";
-import { apiSpec, describeFunctions, loadApp, newDeployment } from "./lib/app.mjs";
+import { PUSHED_MODULE, apiSpec, describeFunctions, loadApp, newDeployment } from "./lib/app.mjs";
 import {
   RequestError,
   encodeValue,
@@ -44,9 +44,11 @@ const env = {
   functionErrorStatus: Number(process.env.CONVEX_TEST_FUNCTION_ERROR_STATUS ?? 200),
 };
 
-const app = await loadApp();
-const functions = describeFunctions(app.loaded);
-const functionByPath = new Map(functions.map((f) => [`${f.modulePath}:${f.exportName}`, f]));
+// `let`: a test-only push (`/_test/push`) replaces the app's code while the server runs.
+let app = await loadApp();
+let functions = describeFunctions(app.loaded);
+let functionByPath = new Map(functions.map((f) => [`${f.modulePath}:${f.exportName}`, f]));
+let pushes = 0;
 let t = newDeployment(app);
 let seed = await reseed();
 const calls = [];
@@ -391,6 +393,23 @@ async function handle(req, res) {
     if (url.pathname === "/_test/token" && req.method === "POST") {
       const claims = await readJson(req);
       return send(200, { token: signJwt({ iss: "https://auditgate.test", ...claims }, env.jwtSecret) });
+    }
+    if (url.pathname === "/_test/push" && req.method === "POST") {
+      const { modules } = await readJson(req);
+      const names = Object.keys(modules ?? {});
+      const bad = names.find((n) => !PUSHED_MODULE.test(n) || typeof modules[n] !== "string");
+      if (names.length === 0 || bad !== undefined) {
+        throw new RequestError(400, "BadPush", "expected {modules: {\"<name>.ts\": \"<source>\"}}");
+      }
+      await serialized(async () => {
+        const next = await loadApp({ extra: modules, push: ++pushes });
+        app = next;
+        functions = describeFunctions(app.loaded);
+        functionByPath = new Map(functions.map((f) => [`${f.modulePath}:${f.exportName}`, f]));
+        t = newDeployment(app);
+        seed = await reseed();
+      });
+      return send(200, { functions: functions.map((f) => f.spec.identifier) });
     }
     if (url.pathname === "/_test/faults" && req.method === "POST") {
       const { status, code, count } = await readJson(req);

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::context::{CallContext, Digests, Disposition};
 use super::outcome::Settled;
+use super::snapshot::Snapshot;
 use super::{Caller, Enforcer, Refusal, approval_request, decision_json, error_result};
 use crate::approvals::{Outcome, PendingInfo};
 use crate::audit::{bounded, events};
@@ -37,21 +38,33 @@ impl Enforcer {
         // Per-tool limits name tools as the config does: without `[catalog] tool_prefix`.
         if let Err(limited) = self
             .limiter
-            .check(&qualified, self.catalog.catalog_name(name))
+            .check(&qualified, self.live.current().catalog.catalog_name(name))
         {
             return self.rate_limited(&caller, &qualified, name, &limited).await;
         }
         let request_digest = self.audit.digest(raw);
-        let Some(tool) = self.catalog.get(name) else {
+        // Held until `call.request` is durable: decided, recorded and forwarded under one
+        // snapshot, and the entry names the hashes in force (snapshot.rs).
+        let held = self.live.hold().await;
+        let snapshot = held.snapshot.clone();
+        let Some(tool) = snapshot.catalog.get(name) else {
             let digests = Digests {
                 request: request_digest,
                 args: self.audit.digest(&canonical::encode(&args)),
             };
             return self
-                .unknown_tool(&caller, request_id, name, &args, digests)
+                .unknown_tool(&caller, &snapshot, request_id, name, &args, digests)
                 .await;
         };
-        let mut call = self.decide_call(caller, &qualified, request_id, tool, args, request_digest);
+        let mut call = self.decide_call(
+            caller,
+            &snapshot,
+            &qualified,
+            request_id,
+            tool,
+            args,
+            request_digest,
+        );
         let binding = Binding::Request {
             args_digest: &call.digests.args,
         };
@@ -65,6 +78,7 @@ impl Enforcer {
             call.disposition = Disposition::VaultUnavailable;
         }
         let request_seq = self.record_request(&call).await?;
+        drop(held);
         if let Some(answer) = self.settle(&call, request_seq).await? {
             return Ok(answer);
         }
@@ -85,9 +99,14 @@ impl Enforcer {
     /// Decide: the arguments validated and normalized (what the policy, the ledger and Convex
     /// see), the policy's decision on them, their audit redaction, the checks that need the
     /// decision, and what the gateway will do.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one request, gathered into the CallContext it returns"
+    )]
     fn decide_call<'a>(
         &self,
         caller: Caller<'a>,
+        snapshot: &'a Snapshot,
         qualified: &str,
         request_id: Value,
         tool: &'a Tool,
@@ -100,7 +119,7 @@ impl Enforcer {
             request: request_digest,
             args: self.audit.digest(&canonical::encode(&args)),
         };
-        let decision = self
+        let decision = snapshot
             .policy
             .decide(&self.request(qualified, &caller, tool, &args));
         let mut audit_args =
@@ -128,6 +147,7 @@ impl Enforcer {
         };
         CallContext {
             caller,
+            snapshot,
             request_id,
             tool,
             args,
@@ -155,8 +175,8 @@ impl Enforcer {
             args_digest: call.digests.args.clone(),
             args: call.audit_args.value.clone(),
             redactions: super::outcome::report_json(&call.audit_args, call.args_by_value),
-            policy_hash: &self.policy_ref,
-            catalog_hash: self.catalog.hash(),
+            policy_hash: &call.snapshot.policy_ref,
+            catalog_hash: call.snapshot.catalog.hash(),
             decision: decision_json(&call.decision),
             disposition: call.disposition.as_str(),
             approval: call.approval.clone(),
@@ -205,7 +225,7 @@ impl Enforcer {
             tool: call.tool.name.clone(),
             args: call.audit_args.value.clone(),
             args_digest: call.digests.args.clone(),
-            policy_hash: self.policy_ref.clone(),
+            policy_hash: call.snapshot.policy_ref.clone(),
             rule: call.decision.rule_id.as_deref().map(str::to_string),
             reason: call.decision.reason.to_string(),
             expires_at: approval
@@ -287,6 +307,7 @@ impl Enforcer {
     async fn unknown_tool(
         &self,
         caller: &Caller<'_>,
+        snapshot: &Snapshot,
         request_id: Value,
         name: &str,
         args: &Value,
@@ -303,8 +324,8 @@ impl Enforcer {
             args_digest: digests.args,
             args: Value::Array(argument_names(args)),
             redactions: json!([{"path": "$", "mode": "keys-only", "by": "unknown tool"}]),
-            policy_hash: &self.policy_ref,
-            catalog_hash: self.catalog.hash(),
+            policy_hash: &snapshot.policy_ref,
+            catalog_hash: snapshot.catalog.hash(),
             decision: json!({"tier": "blocked", "rule": null,
                              "reason": "no such tool in the catalog",
                              "write_capped": false, "inputs_read": []}),
