@@ -442,7 +442,7 @@ fn serve_write_lowers_the_policy_ceiling_for_the_process() {
     let names = |reply: &Value| -> Vec<String> {
         reply["result"]["tools"]
             .as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("not a tools/list answer: {reply}"))
             .iter()
             .map(|t| t["name"].as_str().unwrap().to_string())
             .collect()
@@ -455,17 +455,20 @@ fn serve_write_lowers_the_policy_ceiling_for_the_process() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Requests after `initialize` run concurrently: answers are matched by id.
     let replies = responses(&out);
+    let reply = |id: u64| replies.iter().find(|r| r["id"] == id).unwrap().clone();
+    let listed = names(&reply(2));
     assert!(
-        !names(&replies[1]).contains(&"invoices_refund".to_string()),
-        "{:?}",
-        names(&replies[1])
+        !listed.contains(&"invoices_refund".to_string()),
+        "{listed:?}"
     );
-    assert!(names(&replies[1]).contains(&"invoices_listMine".to_string()));
-    let text = replies[2]["result"]["content"][0]["text"]
+    assert!(listed.contains(&"invoices_listMine".to_string()));
+    let refused = reply(3);
+    let text = refused["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or("");
-    assert_eq!(replies[2]["result"]["isError"], true, "{}", replies[2]);
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
     let entries = dir.entries();
     let start = entries
         .iter()
