@@ -682,3 +682,51 @@ async fn the_python_mcp_client_is_told_of_a_pushed_function() {
     terminate(gateway);
     assert_verifies(&dir);
 }
+
+/// `serve --write=deny` holds for the process: a policy reloaded on SIGHUP is lowered too, so a
+/// reload can never raise what the flag denies.
+#[tokio::test]
+async fn serve_write_holds_across_a_policy_reload() {
+    let app = app_or_skip!();
+    let dir = gateway_dir(&app, "poll_interval = \"off\"");
+    let (child, url) = support::gateway::spawn_http_with(&dir, &["--write=deny"]);
+    let mut mcp = Mcp::new(&url, Some(dir.token("alice")));
+    mcp.initialize().await;
+    assert!(
+        !mcp.tool_names()
+            .await
+            .contains(&"invoices_refund".to_string())
+    );
+
+    prepend_rule(&dir, ECHO_OFF);
+    signal(&child, "-HUP");
+    let changed = await_entries(&dir, "policy.changed", 1).await;
+    assert!(
+        !mcp.tool_names()
+            .await
+            .contains(&"invoices_refund".to_string()),
+        "the reloaded policy (write = \"allow\") is lowered by --write=deny as well"
+    );
+    let refused = mcp
+        .call(
+            "invoices_refund",
+            json!({"invoiceId": "x", "amountCents": 100, "reason": "r"}),
+        )
+        .await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    terminate(child);
+    let entries = dir.entries();
+    let request = of_kind(&entries, "call.request")
+        .into_iter()
+        .find(|e| e["tool"] == "invoices_refund")
+        .unwrap()
+        .clone();
+    assert_eq!(request["policy_hash"], changed[0]["policy_hash"]);
+    assert_eq!(request["decision"]["tier"], "blocked");
+    let reason = request["decision"]["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with("; capped by serve --write=deny"),
+        "{reason}"
+    );
+    assert_verifies(&dir);
+}
