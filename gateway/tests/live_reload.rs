@@ -729,4 +729,26 @@ async fn serve_write_holds_across_a_policy_reload() {
         "{reason}"
     );
     assert_verifies(&dir);
+    // what-if under the policy in force re-decides the refund as it was decided: the run's
+    // `write_limit` lowers the policy it is given too.
+    let out = Command::new(campaign::verifier_bin())
+        .arg("what-if")
+        .arg(dir.ledger_dir())
+        .arg("--policy")
+        .arg(dir.path().join("policy.toml"))
+        .args(["--pubkey", &dir.verifier_key.to_string(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refund_changed = report["changed"].as_array().unwrap().iter().any(|f| {
+        f["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains("invoices_refund"))
+    });
+    assert!(!refund_changed, "{report}");
 }

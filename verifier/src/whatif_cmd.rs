@@ -1,7 +1,9 @@
 //! `auditgate-verify what-if`: re-decides every recorded `tools.listed` (against the catalog in
 //! force: the latest `catalog.loaded` or `catalog.changed`) and `call.request` (tool, function path, kind, principal, roles,
 //! arguments as recorded) under another policy, and reports what would change. A decision whose
-//! conditions read an argument the ledger holds redacted is indeterminate.
+//! conditions read an argument the ledger holds redacted is indeterminate. A run started with
+//! `serve --write` (its `gateway.start` has `write_limit`) re-decides under the other policy
+//! lowered the same way: the flag held whatever policy was in force.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -9,7 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use auditgate_policy::{Policy, Request, Tier, ToolKind};
+use auditgate_policy::{Policy, Request, Tier, ToolKind, WriteMode};
 use serde_json::{Value, json};
 
 use crate::event::{self, Entry};
@@ -73,6 +75,8 @@ pub fn run(
     for w in &warnings {
         eprintln!("auditgate-verify: warning: {w}");
     }
+    // The policy re-deciding the current run: the given one, lowered by the run's `--write`.
+    let mut active = policy.clone();
     let mut catalog: Vec<CatalogTool> = Vec::new();
     let mut sessions: HashMap<String, (String, String, Vec<String>)> = HashMap::new();
     let mut recorded_policies: BTreeMap<String, String> = BTreeMap::new();
@@ -81,6 +85,12 @@ pub fn run(
     let mut calls = 0u64;
     let mut skipped = 0u64;
     let provenance = match reader::for_each(path, pubkey, &mut |e: Entry| match e.kind.as_str() {
+        event::GATEWAY_START => {
+            active = match serde_json::from_value::<WriteMode>(e.get("write_limit").clone()) {
+                Ok(limit) => policy.with_write_limit(limit),
+                Err(_) => policy.clone(),
+            };
+        }
         k if event::sets_policy(k) => {
             recorded_policies.insert(
                 e.str("policy_hash").unwrap_or("?").to_owned(),
@@ -138,7 +148,7 @@ pub fn run(
                 None => (qualified.clone(), roles.clone()),
             };
             findings.push(relist(
-                &policy,
+                &active,
                 &catalog,
                 &e,
                 (principal, &qualified),
@@ -147,7 +157,7 @@ pub fn run(
         }
         event::CALL_REQUEST => {
             calls += 1;
-            match redecide(&policy, &e) {
+            match redecide(&active, &e) {
                 Some(f) => findings.push(f),
                 None => skipped += 1,
             }
