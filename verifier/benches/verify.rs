@@ -22,7 +22,9 @@
 //! `AUDITGATE_BENCH_ENTRIES` (default 1000000; 100000 for a short run), `AUDITGATE_BENCH_BATCHES`
 //! (default `1,8,64`), `AUDITGATE_BENCH_DIR` (default: a temp dir), `AUDITGATE_BENCH_BASELINE`
 //! (optional: another `auditgate-verify` binary, e.g. built before a change, timed in the same
-//! rounds on the same ledger, for a before/after pair under the same load).
+//! rounds on the same ledger, for a before/after pair under the same load),
+//! `AUDITGATE_BENCH_KEEP` (optional: a directory, on the same file system as the ledgers, to move
+//! them to instead of deleting them, for profiling).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark harness")]
 
 #[path = "../tests/support/mod.rs"]
@@ -366,7 +368,14 @@ fn bench_batch(root: &Path, entries: u64, batch: usize, rounds: u64, baseline: O
             base_rss as f64 / 1024.0,
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
+    match std::env::var_os("AUDITGATE_BENCH_KEEP") {
+        Some(to) => {
+            let kept = Path::new(&to).join(format!("ledger-batch-{batch}"));
+            std::fs::rename(&dir, &kept).unwrap();
+            println!("  kept in {}", kept.display());
+        }
+        None => std::fs::remove_dir_all(&dir).unwrap(),
+    }
 }
 
 fn main() {
