@@ -20,7 +20,11 @@
 //!   disk's).
 //!
 //! `AUDITGATE_BENCH_ENTRIES` (default 1000000; 100000 for a short run), `AUDITGATE_BENCH_BATCHES`
-//! (default `1,8,64`), `AUDITGATE_BENCH_DIR` (default: a temp dir).
+//! (default `1,8,64`), `AUDITGATE_BENCH_DIR` (default: a temp dir), `AUDITGATE_BENCH_BASELINE`
+//! (optional: another `auditgate-verify` binary, e.g. built before a change, timed in the same
+//! rounds on the same ledger, for a before/after pair under the same load),
+//! `AUDITGATE_BENCH_KEEP` (optional: a directory, on the same file system as the ledgers, to move
+//! them to instead of deleting them, for profiling).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark harness")]
 
 #[path = "../tests/support/mod.rs"]
@@ -227,10 +231,10 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Runs the CLI's `verify --json`; returns (seconds, peak RSS in KiB).
-fn cli_verify(dir: &Path) -> (f64, u64) {
+/// Runs the CLI `binary`'s `verify --json`; returns (seconds, peak RSS in KiB).
+fn cli_verify(binary: &Path, dir: &Path) -> (f64, u64) {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auditgate-verify"))
+    let mut child = Command::new(binary)
         .args([
             "verify",
             dir.to_str().unwrap(),
@@ -276,7 +280,7 @@ fn crate_verify(dir: &Path) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn bench_batch(root: &Path, entries: u64, batch: usize, rounds: u64) {
+fn bench_batch(root: &Path, entries: u64, batch: usize, rounds: u64, baseline: Option<&Path>) {
     let dir = root.join(format!("ledger-batch-{batch}"));
     let layout = Layout {
         batch,
@@ -306,9 +310,21 @@ fn bench_batch(root: &Path, entries: u64, batch: usize, rounds: u64) {
     );
 
     let (mut cli, mut rss, mut lib) = (f64::MAX, 0u64, f64::MAX);
+    let (mut base, mut base_rss) = (f64::MAX, 0u64);
     let mut parts: Option<Parts> = None;
+    let binary = Path::new(env!("CARGO_BIN_EXE_auditgate-verify"));
     for round in 0..rounds {
-        let (secs, peak) = cli_verify(&dir);
+        if let Some(b) = baseline {
+            let (secs, peak) = cli_verify(b, &dir);
+            println!(
+                "  round {}: baseline verify {secs:.2} s; load {}",
+                round + 1,
+                load()
+            );
+            base = base.min(secs);
+            base_rss = base_rss.max(peak);
+        }
+        let (secs, peak) = cli_verify(binary, &dir);
         cli = cli.min(secs);
         rss = rss.max(peak);
         lib = lib.min(crate_verify(&dir));
@@ -342,7 +358,24 @@ fn bench_batch(root: &Path, entries: u64, batch: usize, rounds: u64) {
         100.0 * p.full() / lib,
         rss as f64 / 1024.0,
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    if baseline.is_some() {
+        println!(
+            "  baseline | {batch} | {:.0} | {:.0} | | | | | **{:.0}%** | {:.0}% | | | {:.0} |",
+            rate(base),
+            mib / base,
+            100.0 * p.issue() / base,
+            100.0 * p.full() / base,
+            base_rss as f64 / 1024.0,
+        );
+    }
+    match std::env::var_os("AUDITGATE_BENCH_KEEP") {
+        Some(to) => {
+            let kept = Path::new(&to).join(format!("ledger-batch-{batch}"));
+            std::fs::rename(&dir, &kept).unwrap();
+            println!("  kept in {}", kept.display());
+        }
+        None => std::fs::remove_dir_all(&dir).unwrap(),
+    }
 }
 
 fn main() {
@@ -357,11 +390,12 @@ fn main() {
         Some(d) => tempfile::tempdir_in(d).unwrap(),
         None => tempfile::tempdir().unwrap(),
     };
+    let baseline = std::env::var_os("AUDITGATE_BENCH_BASELINE").map(std::path::PathBuf::from);
     println!("{} threads; load {}", threads(), load());
     println!(
         "  | batch | verify entries/s | verify MiB/s | verify_dir entries/s | verify_dir MiB/s | issue limit entries/s | full limit entries/s | verify ÷ issue limit | verify ÷ full limit | verify_dir ÷ issue | verify_dir ÷ full | verify peak RSS MiB |"
     );
     for batch in batches {
-        bench_batch(root.path(), entries, batch, rounds);
+        bench_batch(root.path(), entries, batch, rounds, baseline.as_deref());
     }
 }

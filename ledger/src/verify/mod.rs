@@ -3,8 +3,9 @@
 //!
 //! [`Verifier`] is a streaming, pure state machine: feed it segments in order, then
 //! [`Verifier::finish`]. It never trusts the index or any writer metadata. Per-entry work that
-//! does not depend on order (canonical-form check, BLAKE3, the RFC 6962 leaf hash) runs on all
-//! cores; the chain, the tree and the checkpoints are then checked in order.
+//! does not depend on order (checksums, canonical-form check, BLAKE3, the RFC 6962 leaf hash) and
+//! the checkpoint signatures run on helper threads while the chain, the tree and the checkpoints
+//! are checked in order ([`pipeline`]).
 //!
 //! The writer reuses the same machine to recover on open ([`Verifier::feed_last_segment`]): one
 //! code path decides what a valid ledger is.
@@ -13,17 +14,19 @@ mod error;
 mod members;
 mod names;
 mod pin;
+mod pipeline;
 mod signatures;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::checkpoint::SignedCheckpoint;
-use crate::entry::{self, EntryHeader, HeaderError};
+use crate::entry::{EntryHeader, HeaderError};
 use crate::format::{self, Format};
 use crate::keys::VerifierKey;
-use crate::merkle::{self, Frontier, Hash};
-use crate::segment::{self, FrameError, HEADER_LEN, Record, RecordType};
+use crate::merkle::{Frontier, Hash};
+use crate::segment::{self, Frame, FrameError, HEADER_LEN, RecordType};
 use crate::store::{self, FsStore};
 use crate::timestamp::Timestamp;
 
@@ -76,7 +79,7 @@ pub struct VisitedEntry<'a> {
 }
 
 /// The state of the chain at a point: everything needed to continue appending after it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ChainHead {
     /// Entries so far (= the next seq).
     pub entries: u64,
@@ -96,6 +99,36 @@ pub struct ChainHead {
     pub keys: Vec<VerifierKey>,
     /// The ledger's format version (from genesis).
     pub format: Format,
+}
+
+/// By hand for `clone_from`, which reuses the fields' allocations: the verifier copies the head
+/// at every checkpoint.
+impl Clone for ChainHead {
+    fn clone(&self) -> Self {
+        Self {
+            entries: self.entries,
+            prev: self.prev,
+            last_ts: self.last_ts,
+            frontier: self.frontier.clone(),
+            origin: self.origin.clone(),
+            ledger_id: self.ledger_id.clone(),
+            active_key: self.active_key.clone(),
+            keys: self.keys.clone(),
+            format: self.format,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.entries = source.entries;
+        self.prev = source.prev;
+        self.last_ts = source.last_ts;
+        self.frontier.clone_from(&source.frontier);
+        self.origin.clone_from(&source.origin);
+        self.ledger_id.clone_from(&source.ledger_id);
+        self.active_key.clone_from(&source.active_key);
+        self.keys.clone_from(&source.keys);
+        self.format = source.format;
+    }
 }
 
 impl ChainHead {
@@ -174,13 +207,6 @@ enum Last {
     Seal,
 }
 
-/// Entry facts computed in parallel, before the in-order checks.
-struct Facts<'a> {
-    header: Result<EntryHeader<'a>, HeaderError>,
-    hash: Hash,
-    leaf: Hash,
-}
-
 /// The streaming verifier.
 #[derive(Debug)]
 pub struct Verifier {
@@ -198,10 +224,13 @@ pub struct Verifier {
     checkpoints: u64,
     first_ts: Option<Timestamp>,
     kinds: BTreeMap<String, u64>,
-    last_checkpoint: Option<SignedCheckpoint>,
+    last_checkpoint: Option<Arc<SignedCheckpoint>>,
     leaves: Vec<Hash>,
-    /// Checkpoint signatures still to verify (see `check_signatures`).
+    /// Checkpoint signatures not yet handed to the pipeline, fewer than a batch.
     sig_jobs: Vec<signatures::SigJob>,
+    /// The keys a checkpoint's signature lines are checked against, and how many of them (the
+    /// first) are required, while the keys stay the same; `None` after a change.
+    signature_keys: Option<(Arc<[VerifierKey]>, usize)>,
 }
 
 /// Where the durable prefix of the last segment ends, for the writer.
@@ -237,6 +266,7 @@ impl Verifier {
             last_checkpoint: None,
             leaves: Vec::new(),
             sig_jobs: Vec::new(),
+            signature_keys: None,
         }
     }
 
@@ -256,7 +286,7 @@ impl Verifier {
         v.head = head;
         v.next_segment = segment + 1;
         v.last = Last::Checkpoint;
-        v.last_checkpoint = Some(checkpoint);
+        v.last_checkpoint = Some(Arc::new(checkpoint));
         v
     }
 
@@ -267,7 +297,7 @@ impl Verifier {
 
     /// The last verified checkpoint.
     pub fn last_checkpoint(&self) -> Option<&SignedCheckpoint> {
-        self.last_checkpoint.as_ref()
+        self.last_checkpoint.as_deref()
     }
 
     /// Feeds the next segment. Every defect is an error.
@@ -356,19 +386,21 @@ impl Verifier {
         tolerate_tail: bool,
         visit: &mut dyn FnMut(VisitedEntry<'_>),
     ) -> Result<(SegmentEnd, Option<TornTail>), VerifyError> {
-        // Frames. A damaged frame ends the scan; whether that is an error depends on the mode.
-        // Record offsets are the segment's (`start` added).
-        let Decoded {
-            records,
-            facts,
-            frame_error,
-        } = decode_frames(bytes, start, self.opts.threads);
-
-        // Signatures are checked after the in-order pass, on all cores; a signature failure
-        // is always reported in preference to a later failure of the pass.
-        let pass = self.records_pass(number, &records, facts, frame_error.is_some(), visit);
-        self.check_signatures()?;
+        // Frame lengths are followed in order here; a damaged frame ends the scan, and whether
+        // that is an error depends on the mode. Record offsets are the segment's (`start` added).
+        let (frames, walk_error) = walk_frames(bytes, start);
+        let pipeline = pipeline::Pipeline::new(&frames);
+        let mut records = pipeline::Records::new(&pipeline, start, walk_error);
+        // Signatures are checked while the pass runs, and waited for after it: a signature
+        // failure is always reported in preference to a later failure of the pass.
+        let (pass, signatures) = pipeline::run(&pipeline, self.helpers(), || {
+            let pass = self.records_pass(number, &mut records, &pipeline, visit);
+            pipeline.submit(std::mem::take(&mut self.sig_jobs));
+            pass
+        });
+        signatures?;
         let (durable_len, sealed) = pass?;
+        let frame_error = records.frame_error().cloned();
         // The pass says `HEADER_LEN` when these records hold nothing durable: then the durable
         // prefix ends where they start.
         let durable_len = durable_len.max(start as u64);
@@ -388,8 +420,8 @@ impl Verifier {
         }
         // Torn tail: everything after the durable prefix belongs to the one unacknowledged batch.
         let discarded_records = records
-            .iter()
-            .filter(|r| r.offset as u64 >= durable_len)
+            .offsets()
+            .filter(|&offset| offset as u64 >= durable_len)
             .count() as u64;
         let reason = match &frame_error {
             Some((off, e)) => format!("damaged record at byte {off}: {e}"),
@@ -412,16 +444,14 @@ impl Verifier {
     fn records_pass<'b>(
         &mut self,
         number: u64,
-        records: &[Record<'b>],
-        facts: Vec<Facts<'b>>,
-        frame_error: bool,
+        records: &mut pipeline::Records<'_, 'b>,
+        pipeline: &pipeline::Pipeline<'b>,
         visit: &mut dyn FnMut(VisitedEntry<'_>),
     ) -> Result<(u64, bool), VerifyError> {
-        let mut facts = facts.into_iter();
         let mut durable_len = HEADER_LEN as u64;
         let mut batch: Vec<VisitedEntry<'_>> = Vec::new();
         let mut sealed = false;
-        for (i, rec) in records.iter().enumerate() {
+        while let Some((rec, facts)) = records.next() {
             let at = |k: VerifyErrorKind| k.at(number, rec.offset);
             match rec.ty {
                 RecordType::Entry => {
@@ -431,8 +461,10 @@ impl Verifier {
                             why: "nothing may follow a seal",
                         }));
                     }
-                    let f = facts.next().ok_or_else(|| {
-                        at(VerifyErrorKind::Io("internal: facts out of step".into()))
+                    let f = facts.ok_or_else(|| {
+                        at(VerifyErrorKind::Io(
+                            "internal: an entry without its facts".into(),
+                        ))
                     })?;
                     let seq = self.head.entries;
                     let header = f.header.map_err(|e| {
@@ -468,6 +500,9 @@ impl Verifier {
                     }
                     self.checkpoint(rec.payload, number, rec.offset)
                         .map_err(at)?;
+                    if self.sig_jobs.len() >= signatures::BATCH {
+                        pipeline.submit(std::mem::take(&mut self.sig_jobs));
+                    }
                     for v in batch.drain(..) {
                         visit(v);
                     }
@@ -481,7 +516,7 @@ impl Verifier {
                             why: "a seal must follow a checkpoint",
                         }));
                     }
-                    if i + 1 != records.len() || frame_error {
+                    if !records.was_last() {
                         return Err(at(VerifyErrorKind::UnexpectedRecord {
                             found: "seal",
                             why: "a seal must be the last record of its segment",
@@ -503,17 +538,20 @@ impl Verifier {
         Ok((durable_len, sealed))
     }
 
-    /// Verifies the deferred checkpoint signatures, in parallel; the first failure (in ledger
-    /// order) is the error.
-    fn check_signatures(&mut self) -> Result<(), VerifyError> {
-        let jobs = std::mem::take(&mut self.sig_jobs);
-        signatures::check_all(&jobs, self.opts.threads)
+    /// Helper threads next to the pass: all cores but the pass's (`threads` 0 = all).
+    fn helpers(&self) -> usize {
+        let threads = match self.opts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        threads - 1
     }
 
     fn rollback_to_durable(&mut self) {
         let entries = self.durable.entries;
-        self.head = self.durable.clone();
+        self.head.clone_from(&self.durable);
         self.rotation = None;
+        self.signature_keys = None;
         self.pending_since = None;
         self.last = if entries == 0 {
             Last::Nothing
@@ -614,6 +652,7 @@ impl Verifier {
         self.head.ledger_id = Some(g.ledger_id);
         self.head.keys = vec![g.key.clone()];
         self.head.active_key = Some(g.key);
+        self.signature_keys = None;
         Ok(())
     }
 
@@ -642,6 +681,7 @@ impl Verifier {
             ));
         }
         self.rotation = Some(new);
+        self.signature_keys = None;
         Ok(())
     }
 
@@ -688,36 +728,49 @@ impl Verifier {
                 });
             }
         }
+        let size = cp.size;
+        let signed = Arc::new(signed);
         if self.opts.check_signatures {
-            let mut required: Vec<VerifierKey> = self.head.active_key.iter().cloned().collect();
-            required.extend(self.rotation.iter().cloned());
-            // Only the required keys' signatures count, but a line naming any key the verifier
-            // knows (trusted, or one this ledger used) must verify (§5.3, Appendix A.4).
-            // `required` comes first, so its indices are the same in `known`.
-            let mut known = required.clone();
-            for k in self.trusted.iter().chain(&self.head.keys) {
-                if !known.contains(k) {
-                    known.push(k.clone());
-                }
-            }
+            let (known, required) = self.signature_keys();
             self.sig_jobs.push(signatures::SigJob {
                 segment,
                 offset,
-                size: cp.size,
-                signed: signed.clone(),
-                required: required.len(),
+                size,
+                signed: Arc::clone(&signed),
+                required,
                 known,
             });
         }
         if let Some(new) = self.rotation.take() {
             self.head.keys.push(new.clone());
             self.head.active_key = Some(new);
+            self.signature_keys = None;
         }
         self.checkpoints += 1;
         self.pending_since = None;
         self.last_checkpoint = Some(signed);
-        self.durable = self.head.clone();
+        self.durable.clone_from(&self.head);
         Ok(())
+    }
+
+    /// The keys the next checkpoint's signature lines are checked against, the required first,
+    /// and how many are required.
+    fn signature_keys(&mut self) -> (Arc<[VerifierKey]>, usize) {
+        let (known, required) = self.signature_keys.get_or_insert_with(|| {
+            let mut known: Vec<VerifierKey> = self.head.active_key.iter().cloned().collect();
+            known.extend(self.rotation.iter().cloned());
+            let required = known.len();
+            // Only the required keys' signatures count, but a line naming any key the verifier
+            // knows (trusted, or one this ledger used) must verify (§5.3, Appendix A.4).
+            // The required come first, so their indices are the same in `known`.
+            for k in self.trusted.iter().chain(&self.head.keys) {
+                if !known.contains(k) {
+                    known.push(k.clone());
+                }
+            }
+            (known.into(), required)
+        });
+        (Arc::clone(known), *required)
     }
 
     /// Ends verification: checks what can only be checked at the end, and reports.
@@ -754,7 +807,7 @@ impl Verifier {
             origin,
             ledger_id: self.head.ledger_id.clone().unwrap_or_default(),
             keys: self.head.keys.clone(),
-            last_checkpoint: self.last_checkpoint,
+            last_checkpoint: self.last_checkpoint.map(Arc::unwrap_or_clone),
             root: self.head.frontier.root(),
             head_hash: self.head.prev,
             kinds: self.kinds,
@@ -766,104 +819,22 @@ impl Verifier {
     }
 }
 
-/// `items.map(f)` on up to `threads` cores (0 = all), in order; sequential below `min_per_thread`
-/// items per thread, where spawning would cost more than it saves.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    min_per_thread: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    if threads <= 1 || items.len() < 2 * min_per_thread {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            // A worker only panics on a bug in hashing or parsing; propagate it rather than
-            // verify partially.
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
-
-/// The order-independent facts of an entry.
-fn entry_facts(payload: &[u8]) -> Facts<'_> {
-    Facts {
-        header: entry::parse_header(payload),
-        hash: entry::entry_hash(payload),
-        leaf: merkle::leaf_hash(payload),
-    }
-}
-
-/// A segment's records as decoded, before the in-order pass.
-struct Decoded<'a> {
-    records: Vec<Record<'a>>,
-    /// One per entry record, in order.
-    facts: Vec<Facts<'a>>,
-    /// The damaged frame ending the records, at its segment offset.
-    frame_error: Option<(usize, FrameError)>,
-}
-
-/// A frame's record, and an entry's facts: what the parallel part of decoding computes.
-type Checked<'a> = Result<(Record<'a>, Option<Facts<'a>>), FrameError>;
-
-/// The records of `bytes` (which begin at segment byte `start`) and their entries' facts, with
-/// the damaged frame that ends them, if any, at its segment offset. Frame lengths are followed
-/// in order; checksums, types and entry facts are computed on up to `threads` cores, each
-/// frame's bytes read once while in cache.
-fn decode_frames(bytes: &[u8], start: usize, threads: usize) -> Decoded<'_> {
+/// The frames of `bytes` (which begin at segment byte `start`), their lengths followed in order,
+/// with the damaged frame that ends them, if any, at its segment offset. Checksums and types are
+/// checked later, out of order ([`pipeline`]).
+fn walk_frames(bytes: &[u8], start: usize) -> (Vec<Frame<'_>>, Option<(usize, FrameError)>) {
     let mut frames = Vec::new();
     let mut offset = 0;
-    let mut frame_error = None;
     while offset < bytes.len() {
         match segment::frame_at(bytes, offset) {
             Ok(f) => {
                 offset = f.end();
                 frames.push(f);
             }
-            Err(e) => {
-                frame_error = Some((start + offset, e));
-                break;
-            }
+            Err(e) => return (frames, Some((start + offset, e))),
         }
     }
-    let checked: Vec<Checked<'_>> = parallel_map(&frames, threads, 256, |f| {
-        let r = f.check()?;
-        let facts = (r.ty == RecordType::Entry).then(|| entry_facts(r.payload));
-        Ok((r, facts))
-    });
-    let mut records = Vec::with_capacity(checked.len());
-    let mut facts = Vec::with_capacity(checked.len());
-    for (f, c) in frames.iter().zip(checked) {
-        match c {
-            Ok((mut r, entry)) => {
-                r.offset += start;
-                records.push(r);
-                facts.extend(entry);
-            }
-            // An earlier damaged frame ends the records before a later bad length.
-            Err(e) => {
-                frame_error = Some((start + f.offset, e));
-                break;
-            }
-        }
-    }
-    Decoded {
-        records,
-        facts,
-        frame_error,
-    }
+    (frames, None)
 }
 
 /// Verifies the ledger in `dir` (a ledger directory with `segments/`, or a directory of
@@ -918,17 +889,24 @@ mod tests {
         bytes[bad_crc + 9] ^= 1;
         segment::encode_record(&mut bytes, RecordType::Entry, b"after");
         bytes.extend_from_slice(&[0u8; 12]); // a zero length: BadLength
-        for threads in [1, 2] {
-            let d = decode_frames(&bytes, 24, threads);
-            assert_eq!(d.records.len(), 600);
-            assert_eq!(d.facts.len(), 600);
-            assert_eq!(d.records[1].offset, d.records[0].end());
-            let (offset, e) = d.frame_error.unwrap();
-            assert_eq!(offset, 24 + bad_crc);
+        let (frames, walk_error) = walk_frames(&bytes, 24);
+        assert_eq!(frames.len(), 602);
+        assert!(matches!(walk_error, Some((_, FrameError::BadLength(0)))));
+        for helpers in [0, 1] {
+            let pipeline = pipeline::Pipeline::new(&frames);
+            let mut records = pipeline::Records::new(&pipeline, 24, walk_error.clone());
+            let (taken, signatures) = pipeline::run(&pipeline, helpers, || {
+                records.by_ref().map(|(r, _)| r.offset).collect::<Vec<_>>()
+            });
+            signatures.unwrap();
+            assert_eq!(taken.len(), 600);
+            assert_eq!(taken[0], 24);
+            let (offset, e) = records.frame_error().unwrap();
+            assert_eq!(*offset, 24 + bad_crc);
             assert!(matches!(e, FrameError::BadChecksum { .. }), "{e:?}");
         }
-        let d = decode_frames(&bytes[..bad_crc + 3], 0, 2);
-        assert_eq!(d.records.len(), 600);
-        assert!(matches!(d.frame_error, Some((o, FrameError::Truncated { .. })) if o == bad_crc));
+        let (frames, walk_error) = walk_frames(&bytes[..bad_crc + 3], 0);
+        assert_eq!(frames.len(), 600);
+        assert!(matches!(walk_error, Some((o, FrameError::Truncated { .. })) if o == bad_crc));
     }
 }

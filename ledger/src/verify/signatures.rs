@@ -1,18 +1,20 @@
-//! Checkpoint signatures (V12), deferred past each segment's in-order pass and checked on all
-//! cores, [`BATCH`] checkpoints per batch check ([`crate::ed25519::batch_holds`]). A batch that
+//! Checkpoint signatures (V12), deferred and checked while the in-order pass goes on (by the
+//! helpers of [`super::pipeline`]), [`BATCH`] checkpoints per batch check ([`crate::ed25519::batch_holds`]). A batch that
 //! does not hold is checked again one signature at a time, so the verdict and the error are
 //! always those of the single rule ([`crate::ed25519::verify`]).
+
+use std::sync::Arc;
 
 use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::ed25519;
 use crate::keys::VerifierKey;
 use crate::note::{NoteError, SignatureCheck};
 
-use super::{VerifyError, VerifyErrorKind, parallel_map};
+use super::{VerifyError, VerifyErrorKind};
 
 /// Checkpoints per batch check: past a few dozen, a larger multiscalar multiplication saves
 /// little, and a failing batch costs its checkpoints a second, single check.
-const BATCH: usize = 64;
+pub(super) const BATCH: usize = 64;
 
 /// A checkpoint signature check, deferred so that many run together.
 #[derive(Debug)]
@@ -20,10 +22,12 @@ pub(super) struct SigJob {
     pub(super) segment: u64,
     pub(super) offset: usize,
     pub(super) size: u64,
-    pub(super) signed: SignedCheckpoint,
+    /// Shared with the verifier's last checkpoint.
+    pub(super) signed: Arc<SignedCheckpoint>,
     /// The first `required` keys of `known` must each have signed.
     pub(super) required: usize,
-    pub(super) known: Vec<VerifierKey>,
+    /// Shared by every checkpoint between two key changes.
+    pub(super) known: Arc<[VerifierKey]>,
 }
 
 impl SigJob {
@@ -74,18 +78,19 @@ fn check_run(jobs: &[SigJob]) -> Vec<Result<(), VerifyErrorKind>> {
     jobs.iter().map(|j| j.check_with(valid)).collect()
 }
 
-/// Checks `jobs` on up to `threads` cores; the first failure in ledger order is the error.
-pub(super) fn check_all(jobs: &[SigJob], threads: usize) -> Result<(), VerifyError> {
-    let runs: Vec<&[SigJob]> = jobs.chunks(BATCH).collect();
-    let verdicts = parallel_map(&runs, threads, 1, |run| check_run(run));
-    match jobs
-        .iter()
-        .zip(verdicts.into_iter().flatten())
-        .find_map(|(j, r)| r.err().map(|e| (j, e)))
-    {
-        Some((job, e)) => Err(e.at(job.segment, job.offset)),
-        None => Ok(()),
-    }
+/// The first failure among `jobs` (one batch check, at most [`BATCH`] of them), located.
+pub(super) fn first_failure(jobs: &[SigJob]) -> Option<VerifyError> {
+    jobs.iter()
+        .zip(check_run(jobs))
+        .find_map(|(j, r)| r.err().map(|e| e.at(j.segment, j.offset)))
+}
+
+/// Checks `jobs` one batch after another; the first failure in ledger order is the error.
+#[cfg(test)]
+fn check_all(jobs: &[SigJob]) -> Result<(), VerifyError> {
+    jobs.chunks(BATCH)
+        .find_map(first_failure)
+        .map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -109,9 +114,9 @@ mod tests {
                     segment: 0,
                     offset: size as usize * 100,
                     size,
-                    signed: SignedCheckpoint::sign(cp, &[key]).unwrap(),
+                    signed: Arc::new(SignedCheckpoint::sign(cp, &[key]).unwrap()),
                     required: 1,
-                    known: vec![key.verifier_key()],
+                    known: vec![key.verifier_key()].into(),
                 }
             })
             .collect()
@@ -120,19 +125,19 @@ mod tests {
     fn tamper(job: &mut SigJob) {
         let mut note: Note = job.signed.note().clone();
         note.signatures[0].signature[10] ^= 1;
-        job.signed = SignedCheckpoint::parse(&note.to_bytes()).unwrap();
+        job.signed = Arc::new(SignedCheckpoint::parse(&note.to_bytes()).unwrap());
     }
 
     #[test]
     fn batched_verdicts_are_the_single_verdicts() {
         let key = SigningKey::from_seed("auditgate.test/sig", &[1; 32]).unwrap();
         let mut all = jobs(3 * BATCH as u64 + 5, &key);
-        assert_eq!(check_all(&all, 2), Ok(()));
+        assert_eq!(check_all(&all), Ok(()));
         // Two bad signatures in different runs: the first in ledger order is the error, as
         // one-by-one checking reports it.
         tamper(&mut all[150]);
         tamper(&mut all[100]);
-        let err = check_all(&all, 2).unwrap_err();
+        let err = check_all(&all).unwrap_err();
         assert_eq!(err.location.offset, Some(101 * 100));
         assert!(matches!(
             err.kind,
@@ -149,8 +154,8 @@ mod tests {
         let key = SigningKey::from_seed("auditgate.test/sig", &[1; 32]).unwrap();
         let other = SigningKey::from_seed("auditgate.test/other", &[2; 32]).unwrap();
         let mut all = jobs(10, &key);
-        all[4].known.insert(0, other.verifier_key());
-        let err = check_all(&all, 1).unwrap_err();
+        all[4].known = vec![other.verifier_key(), key.verifier_key()].into();
+        let err = check_all(&all).unwrap_err();
         assert!(matches!(
             err.kind,
             VerifyErrorKind::MissingSignature { size: 5, .. }
