@@ -381,15 +381,18 @@ fn offline_oauth_dir(keys: &Keys, extra: &str) -> GatewayDir {
     let spec = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/function-spec.json");
     let dir = oauth_dir("http://127.0.0.1:9", keys, extra);
+    // The folder already has a `[catalog]` table (the test support's `poll_interval = "off"`).
     let config = std::fs::read_to_string(dir.config_path()).unwrap();
-    std::fs::write(
-        dir.config_path(),
-        format!(
-            "{config}\n[catalog]\nspec_file = {:?}\n",
+    assert!(config.contains("\n[catalog]\n"), "{config}");
+    let config = config.replacen(
+        "\n[catalog]\n",
+        &format!(
+            "\n[catalog]\nspec_file = {:?}\n",
             spec.display().to_string()
         ),
-    )
-    .unwrap();
+        1,
+    );
+    std::fs::write(dir.config_path(), config).unwrap();
     dir
 }
 
