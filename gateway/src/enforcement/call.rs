@@ -47,6 +47,7 @@ impl Enforcer {
                 .await;
         };
         let mut call = self.decide_call(caller, &qualified, request_id, tool, args, digests);
+        self.precheck_data_call(&mut call).await;
         let binding = Binding::Request {
             args_digest: &call.digests.args,
         };
@@ -124,6 +125,32 @@ impl Enforcer {
             errors,
             upstream_args,
             approval,
+        }
+    }
+
+    /// A data-tool call the policy let through that names a table which does not exist (or
+    /// passes a cursor its query did not issue) becomes `invalid_args` before it is recorded
+    /// (`docs/convex-upstream.md`, "Unknown tables"). A blocked call is not checked, so a
+    /// table `[data] tables` keeps from the caller is never confirmed or denied.
+    async fn precheck_data_call(&self, call: &mut CallContext<'_>) {
+        let ToolTarget::Data(data) = call.tool.target else {
+            return;
+        };
+        if !matches!(
+            call.disposition,
+            Disposition::Forward | Disposition::ApprovalPending
+        ) {
+            return;
+        }
+        let reads = self.catalog.data_support().reads();
+        let errors = data.precheck(&self.upstream, reads, &call.args).await;
+        if !errors.is_empty() {
+            call.errors = errors
+                .into_iter()
+                .map(|e| json!({"path": bounded::string(&e.path), "message": bounded::string(&e.message)}))
+                .collect();
+            call.disposition = Disposition::InvalidArgs;
+            call.approval = None;
         }
     }
 

@@ -390,7 +390,12 @@ impl Enforcer {
                 Ok(result.value)
             }
             ToolTarget::Data(data) => {
-                data.execute(&self.upstream, args, &identity)
+                data.execute(
+                    &self.upstream,
+                    self.catalog.data_support().reads(),
+                    args,
+                    &identity,
+                )
                     .await
                     .map_err(|e| match e {
                         crate::catalog::data_tools::DataToolError::Upstream(u) => u,

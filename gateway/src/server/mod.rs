@@ -280,6 +280,10 @@ impl Gateway {
                 if let Some(path) = t.function_path() {
                     tool["function_path"] = json!(path);
                 }
+                if let crate::catalog::ToolTarget::Data(d) = t.target {
+                    let support = e.catalog.data_support().of(d);
+                    tool["data_via"] = crate::catalog::data_support::recorded(support);
+                }
                 tool
             })
             .collect();
