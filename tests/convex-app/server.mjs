@@ -44,6 +44,8 @@ const env = {
   jwtSecret: process.env.CONVEX_TEST_JWT_SECRET ?? "",
   callLog: process.env.CONVEX_TEST_CALL_LOG,
   pageSize: Number(process.env.CONVEX_TEST_PAGE_SIZE ?? 100),
+  /** Set, `CONVEX_TEST_PAGE_SIZE` is also tableData's rows-read limit (pages cut short). */
+  rowsReadLimit: process.env.CONVEX_TEST_PAGE_SIZE === undefined ? undefined : Number(process.env.CONVEX_TEST_PAGE_SIZE),
   functionErrorStatus: Number(process.env.CONVEX_TEST_FUNCTION_ERROR_STATUS ?? 200),
 };
 const PLANS = ["pro", "starter"];
@@ -246,7 +248,7 @@ async function tableData(args) {
         .paginate({
           numItems,
           cursor: cursor === null || cursor === undefined ? null : openCursor(cursor),
-          maximumRowsRead: MAXIMUM_ROWS_READ,
+          maximumRowsRead: Math.min(MAXIMUM_ROWS_READ, env.rowsReadLimit ?? MAXIMUM_ROWS_READ),
           maximumBytesRead: MAXIMUM_BYTES_READ,
         }),
   );
