@@ -47,7 +47,12 @@ fn data_via(entries: &[Value]) -> Vec<(String, Value)> {
         .unwrap()
         .iter()
         .filter(|t| t["kind"].as_str().is_some_and(|k| k.starts_with("data-")))
-        .map(|t| (t["name"].as_str().unwrap().to_string(), t["data_via"].clone()))
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["data_via"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -62,13 +67,22 @@ async fn every_data_tool_works_on_the_starter_plan_without_streaming_export() {
     mcp.initialize().await;
     let names = mcp.tool_names().await;
     for tool in DATA_TOOLS {
-        assert!(names.iter().any(|n| n == tool), "{tool} not listed: {names:?}");
+        assert!(
+            names.iter().any(|n| n == tool),
+            "{tool} not listed: {names:?}"
+        );
     }
 
     let tables = ok_value(&mcp.call("convex_list_tables", json!({})).await);
     assert_eq!(
         tables["tables"],
-        json!(["appointments", "customers", "invoices", "patients", "refunds"])
+        json!([
+            "appointments",
+            "customers",
+            "invoices",
+            "patients",
+            "refunds"
+        ])
     );
     let schema = ok_value(
         &mcp.call("convex_get_table", json!({"table": "customers"}))
@@ -76,9 +90,12 @@ async fn every_data_tool_works_on_the_starter_plan_without_streaming_export() {
     );
     assert!(schema["documentSchema"]["properties"]["taxId"].is_object());
     let created = ok_value(
-        &mcp.call("convex_create_document", json!({"table": "customers", "document": {
+        &mcp.call(
+            "convex_create_document",
+            json!({"table": "customers", "document": {
             "ownerId": "carol", "name": "Carol", "email": "c@x", "taxId": "T",
-            "creditLimitCents": "42"}}))
+            "creditLimitCents": "42"}}),
+        )
         .await,
     );
     let id = created["id"].as_str().unwrap().to_string();
@@ -100,8 +117,11 @@ async fn every_data_tool_works_on_the_starter_plan_without_streaming_export() {
     assert_eq!(found["documents"][0]["creditLimitCents"], json!(42));
     assert!(found["documents"][0].get("_ts").is_none());
     ok_value(
-        &mcp.call("convex_delete_document", json!({"table": "customers", "id": id}))
-            .await,
+        &mcp.call(
+            "convex_delete_document",
+            json!({"table": "customers", "id": id}),
+        )
+        .await,
     );
     ok_value(&mcp.call("convex_get_current_user", json!({})).await);
     // `_ts` needs streaming export: refused as an argument, before Convex.
@@ -147,7 +167,10 @@ async fn unknown_tables_are_invalid_arguments(app: &support::TestApp, via: &str)
             "convex_create_document",
             json!({"table": "nope", "document": {"a": 1}}),
         ),
-        ("convex_delete_document", json!({"table": "nope", "id": "x"})),
+        (
+            "convex_delete_document",
+            json!({"table": "nope", "id": "x"}),
+        ),
     ];
     for (tool, args) in &calls {
         let r = mcp.call(tool, args.clone()).await;
@@ -223,7 +246,11 @@ async fn a_table_data_tables_hides_is_blocked_before_any_lookup() {
     let missing = mcp.call("convex_get_table", json!({"table": "nope"})).await;
     assert_eq!(hidden["isError"], true);
     assert_eq!(strip(&hidden), strip(&missing));
-    assert!(!strip(&missing).contains("does not exist"), "{}", strip(&missing));
+    assert!(
+        !strip(&missing).contains("does not exist"),
+        "{}",
+        strip(&missing)
+    );
     // Neither call looked the table up.
     assert_eq!(app.endpoint_hits("/api/shapes2").await, listings);
     terminate(child);
@@ -269,5 +296,8 @@ async fn data_tools_the_deploy_key_cannot_use_are_not_listed() {
     );
     terminate(child);
     let via = data_via(&dir.entries());
-    assert_eq!(via, [("convex_get_current_user".to_string(), json!("gateway"))]);
+    assert_eq!(
+        via,
+        [("convex_get_current_user".to_string(), json!("gateway"))]
+    );
 }

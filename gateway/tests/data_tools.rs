@@ -61,9 +61,15 @@ async fn reads_tables_schemas_and_paged_filtered_documents_on_the_starter_plan()
     let Some(app) = paged_app(true) else { return };
     let support = probe(&app.client()).await;
     assert_eq!(support.reads(), Reads::SystemQueries);
-    assert_eq!(support.via(DataTool::QueryDocuments), Some(Via::SystemQueries));
+    assert_eq!(
+        support.via(DataTool::QueryDocuments),
+        Some(Via::SystemQueries)
+    );
     assert!(
-        support.note().unwrap().contains("StreamingExportNotEnabled"),
+        support
+            .note()
+            .unwrap()
+            .contains("StreamingExportNotEnabled"),
         "{:?}",
         support.lines()
     );
@@ -110,7 +116,7 @@ async fn reads_tables_schemas_and_paged_filtered_documents(app: &support::TestAp
     assert_eq!(err.to_string(), "table \"nope\" does not exist");
 
     let first = run(
-        &app,
+        app,
         DataTool::QueryDocuments,
         json!({"table": "customers", "limit": 1}),
     )
@@ -120,7 +126,7 @@ async fn reads_tables_schemas_and_paged_filtered_documents(app: &support::TestAp
     assert_eq!(first["hasMore"], json!(true));
     assert!(first["documents"][0].get("_table").is_none());
     let second = run(
-        &app,
+        app,
         DataTool::QueryDocuments,
         json!({"table": "customers", "limit": 1, "cursor": first["cursor"]}),
     )
@@ -142,7 +148,7 @@ async fn reads_tables_schemas_and_paged_filtered_documents(app: &support::TestAp
     }
     // Filter by a dotted path and an int64 value.
     let bob = run(
-        &app,
+        app,
         DataTool::QueryDocuments,
         json!({"table": "customers", "filter": {"creditLimitCents": 9_007_199_254_740_993_i64}}),
     )
@@ -150,7 +156,7 @@ async fn reads_tables_schemas_and_paged_filtered_documents(app: &support::TestAp
     .unwrap();
     assert_eq!(bob["documents"][0]["ownerId"], "bob");
     let eu = run(
-        &app,
+        app,
         DataTool::QueryDocuments,
         json!({"table": "invoices", "filter": {"tags.region": "eu"}}),
     )
@@ -158,7 +164,7 @@ async fn reads_tables_schemas_and_paged_filtered_documents(app: &support::TestAp
     .unwrap();
     assert_eq!(eu["documents"].as_array().unwrap().len(), 1);
     let err = run(
-        &app,
+        app,
         DataTool::QueryDocuments,
         json!({"table": "customers", "cursor": "garbage!"}),
     )
@@ -220,7 +226,9 @@ async fn read_everything(app: &support::TestApp) -> Value {
     let mut out = json!({"tables": tables});
     for table in tables["tables"].as_array().unwrap() {
         let t = table.as_str().unwrap();
-        let schema = run(app, DataTool::GetTable, json!({"table": t})).await.unwrap();
+        let schema = run(app, DataTool::GetTable, json!({"table": t}))
+            .await
+            .unwrap();
         out[t] = json!({
             "schema": schema,
             "documents": all_pages(app, t, json!({})).await,
@@ -241,7 +249,10 @@ async fn both_plans_give_the_same_answers() {
     let queried = read_everything(&app).await;
     assert_eq!(app.endpoint_hits("/api/list_snapshot").await, listed_before);
     assert_eq!(streamed, queried);
-    assert_eq!(streamed["customers"]["documents"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        streamed["customers"]["documents"].as_array().unwrap().len(),
+        2
+    );
     assert!(streamed["customers"]["documents"][0].get("_ts").is_none());
 }
 
@@ -274,14 +285,14 @@ async fn writes(app: &support::TestApp) {
     );
 
     run(
-        &app,
+        app,
         DataTool::UpdateDocument,
         json!({"table": "customers", "id": id, "fields": {"creditLimitCents": 7, "notes": "vip"}}),
     )
     .await
     .unwrap();
     let found = run(
-        &app,
+        app,
         DataTool::QueryDocuments,
         json!({"table": "customers", "filter": {"ownerId": "carol"}}),
     )
@@ -290,7 +301,7 @@ async fn writes(app: &support::TestApp) {
     assert_eq!(found["documents"][0]["creditLimitCents"], json!(7));
     assert_eq!(found["documents"][0]["notes"], "vip");
     let err = run(
-        &app,
+        app,
         DataTool::UpdateDocument,
         json!({"table": "customers", "id": id, "fields": {"bogus": 1}}),
     )
@@ -299,14 +310,14 @@ async fn writes(app: &support::TestApp) {
     assert!(err.to_string().contains("/fields/bogus"), "{err}");
 
     run(
-        &app,
+        app,
         DataTool::DeleteDocument,
         json!({"table": "customers", "id": id}),
     )
     .await
     .unwrap();
     let gone = run(
-        &app,
+        app,
         DataTool::QueryDocuments,
         json!({"table": "customers", "filter": {"ownerId": "carol"}}),
     )

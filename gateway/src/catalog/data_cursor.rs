@@ -95,7 +95,6 @@ pub fn decode_cursor(text: &str, q: &Query<'_>) -> Result<ResumeCursor, DataTool
     Ok(c)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,7 +242,10 @@ mod tests {
     #[test]
     fn bookkeeping_goes_and_ts_stays_only_when_asked() {
         let raw = json!({"_id": "i", "_table": "t", "_component": "", "_ts": 7, "n": 1});
-        assert_eq!(document(raw.clone(), false).unwrap(), json!({"_id": "i", "n": 1}));
+        assert_eq!(
+            document(raw.clone(), false).unwrap(),
+            json!({"_id": "i", "n": 1})
+        );
         assert_eq!(document(raw, true).unwrap()["_ts"], json!(7));
     }
 }

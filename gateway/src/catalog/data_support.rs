@@ -223,7 +223,8 @@ fn settle(schemas: &Answer, shapes: &Answer, table_data: &Answer, export: &Answe
         Reads::SystemQueries
     };
     // Why the system queries cannot serve a tool: the first route that failed.
-    let first_failure = |routes: &[&Answer]| routes.iter().find_map(|a| a.reason()).map(str::to_string);
+    let first_failure =
+        |routes: &[&Answer]| routes.iter().find_map(|a| a.reason()).map(str::to_string);
     let listing = first_failure(&[schemas, shapes]);
     let documents = first_failure(&[schemas, shapes, table_data]);
     let tools = DataTool::ALL
@@ -289,7 +290,10 @@ mod tests {
         assert!(!s.is_supported(DataTool::CreateDocument));
         assert_eq!(s.via(DataTool::GetCurrentUser), Some(Via::Gateway));
         let lines = s.lines();
-        assert!(lines[0].starts_with("convex_list_tables: unsupported: _system/frontend/getSchemas failed"));
+        assert!(
+            lines[0]
+                .starts_with("convex_list_tables: unsupported: _system/frontend/getSchemas failed")
+        );
 
         let down = || Answer::Unreachable("could not reach Convex".into());
         let s = settle(&down(), &down(), &down(), &down());

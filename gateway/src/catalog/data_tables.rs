@@ -40,9 +40,9 @@ pub async fn list(client: &ConvexClient, reads: Reads) -> Result<Tables, DataToo
                 return Err(DataToolError::BadSchema("shapes2 is not an object".into()));
             };
             for (name, shape) in shapes {
-                if !tables.contains_key(&name) {
-                    let schema = document_schema(&name, shape_schema(&shape));
-                    tables.insert(name, schema);
+                if let std::collections::btree_map::Entry::Vacant(slot) = tables.entry(name) {
+                    let schema = document_schema(slot.key(), shape_schema(&shape));
+                    slot.insert(schema);
                 }
             }
             Ok(tables)
@@ -72,9 +72,9 @@ pub async fn declared_types(
             .ok_or_else(|| DataToolError::BadSchema("a table without tableName".into()))?;
         let validator = match entry.get("documentType") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(
-                Validator::from_json(v).map_err(|e| DataToolError::BadSchema(e.to_string()))?,
-            ),
+            Some(v) => {
+                Some(Validator::from_json(v).map_err(|e| DataToolError::BadSchema(e.to_string()))?)
+            }
         };
         out.insert(name.to_string(), validator);
     }
@@ -167,7 +167,11 @@ fn validator_schema(v: &Validator) -> Value {
 /// left to [`document_schema`].
 fn shape_schema(shape: &Value) -> Value {
     let member = |name: &str| shape.get(name).unwrap_or(&Value::Null);
-    match shape.get("type").and_then(Value::as_str).unwrap_or_default() {
+    match shape
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+    {
         "Null" => json!({"type": "null"}),
         "Int64" => int64_schema(),
         "Float64" => json!({"type": "number"}),

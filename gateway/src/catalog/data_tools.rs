@@ -440,5 +440,4 @@ mod tests {
         assert!(!t.annotations.read_only && !t.annotations.destructive);
         assert!(DataTool::DeleteDocument.tool(None).annotations.destructive);
     }
-
 }

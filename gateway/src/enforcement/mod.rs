@@ -389,23 +389,22 @@ impl Enforcer {
                 };
                 Ok(result.value)
             }
-            ToolTarget::Data(data) => {
-                data.execute(
+            ToolTarget::Data(data) => data
+                .execute(
                     &self.upstream,
                     self.catalog.data_support().reads(),
                     args,
                     &identity,
                 )
-                    .await
-                    .map_err(|e| match e {
-                        crate::catalog::data_tools::DataToolError::Upstream(u) => u,
-                        other => UpstreamError::Request {
-                            status: 400,
-                            code: "InvalidDataToolCall".into(),
-                            message: other.to_string(),
-                        },
-                    })
-            }
+                .await
+                .map_err(|e| match e {
+                    crate::catalog::data_tools::DataToolError::Upstream(u) => u,
+                    other => UpstreamError::Request {
+                        status: 400,
+                        code: "InvalidDataToolCall".into(),
+                        message: other.to_string(),
+                    },
+                }),
         }
     }
 }
