@@ -197,15 +197,21 @@ fn refusal(e: &UpstreamError) -> String {
 }
 
 /// Tries each route once (read-only; no document is read) and settles every data tool.
+/// The four requests go out at once, so a deployment that does not answer delays the start by
+/// one client timeout, not four.
 pub async fn probe(client: &ConvexClient) -> DataSupport {
-    let schemas = Answer::of("_system/frontend/getSchemas", client.schemas().await);
-    let shapes = Answer::of("GET /api/shapes2", client.shapes2().await);
-    let table_data = Answer::of(
-        "_system/cli/tableData",
-        client.table_data(PROBE_TABLE, None, 1).await,
+    let (schemas, shapes, table_data, export) = tokio::join!(
+        client.schemas(),
+        client.shapes2(),
+        client.table_data(PROBE_TABLE, None, 1),
+        client.json_schemas(),
     );
-    let export = Answer::of("GET /api/json_schemas", client.json_schemas().await);
-    settle(&schemas, &shapes, &table_data, &export)
+    settle(
+        &Answer::of("_system/frontend/getSchemas", schemas),
+        &Answer::of("GET /api/shapes2", shapes),
+        &Answer::of("_system/cli/tableData", table_data),
+        &Answer::of("GET /api/json_schemas", export),
+    )
 }
 
 fn settle(schemas: &Answer, shapes: &Answer, table_data: &Answer, export: &Answer) -> DataSupport {
