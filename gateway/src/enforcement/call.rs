@@ -145,10 +145,18 @@ impl Enforcer {
         let reads = self.catalog.data_support().reads();
         let errors = data.precheck(&self.upstream, reads, &call.args).await;
         if !errors.is_empty() {
-            call.errors = errors
+            let mut errors: Value = errors
                 .into_iter()
                 .map(|e| json!({"path": bounded::string(&e.path), "message": bounded::string(&e.message)}))
                 .collect();
+            // The message quotes the table argument: where `[audit] args` redacts it, so does
+            // the recorded error.
+            auditgate_policy::Exposure::of(call.audit_args.originals.0.iter())
+                .scrub_in_place(&mut errors);
+            call.errors = match errors {
+                Value::Array(list) => list,
+                _ => Vec::new(),
+            };
             call.disposition = Disposition::InvalidArgs;
             call.approval = None;
         }
