@@ -181,9 +181,33 @@ async fn unknown_tables_are_invalid_arguments(app: &support::TestApp, via: &str)
             text(&r)
         );
     }
+    // A value the table's schema does not take is the caller's error too, before Convex.
+    for (tool, args, path) in [
+        (
+            "convex_create_document",
+            json!({"table": "customers", "document": {"ownerId": "x", "name": "X", "email": "e",
+                   "taxId": "T", "creditLimitCents": 1.5}}),
+            "/document/creditLimitCents",
+        ),
+        (
+            "convex_update_document",
+            json!({"table": "customers", "id": "x", "fields": {"bogus": 1}}),
+            "/fields/bogus",
+        ),
+    ] {
+        let r = mcp.call(tool, args).await;
+        assert_eq!(r["isError"], true, "{tool}: {r}");
+        assert!(text(&r).contains(path), "{tool}: {}", text(&r));
+    }
     terminate(child);
     dir.verify();
     let entries = dir.entries();
+    let invalid_writes = of_kind(&entries, "call.request")
+        .into_iter()
+        .filter(|e| e["args"]["table"] == "customers")
+        .filter(|e| e["disposition"] == "invalid_args")
+        .count();
+    assert_eq!(invalid_writes, 2);
     let listing = data_via(&entries)
         .into_iter()
         .find(|(n, _)| n == "convex_list_tables")

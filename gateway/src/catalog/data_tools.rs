@@ -195,9 +195,10 @@ impl DataTool {
         }
     }
 
-    /// What can be refused before the call is recorded, from its arguments and the table
-    /// listing: a table that does not exist, a cursor this query did not issue, `include_ts`
-    /// where `reads` has no `_ts`. Empty when the call may go ahead — also when the listing
+    /// What can be refused before the call is recorded, from its arguments, the table listing
+    /// and the table's validator: a table that does not exist, a cursor this query did not
+    /// issue, `include_ts` where `reads` has no `_ts`, a written value the table's schema does
+    /// not take. Empty when the call may go ahead — also when the listing
     /// could not be read (the call itself then fails and is recorded as such). Only for a call
     /// the policy let through: with `[data] tables`, a table the caller may not read was
     /// blocked before, with the reason an unknown table gets.
@@ -216,8 +217,18 @@ impl DataTool {
         {
             return vec![argument_error(e)];
         }
-        match existing(client, reads, table).await {
-            Err(e @ DataToolError::UnknownTable { .. }) => vec![argument_error(e)],
+        let checked = match existing(client, reads, table).await {
+            Ok(()) => match self {
+                Self::CreateDocument => encoded_document(client, table, args).await.map(|_| ()),
+                Self::UpdateDocument => encoded_fields(client, table, args).await.map(|_| ()),
+                _ => Ok(()),
+            },
+            other => other,
+        };
+        match checked {
+            Err(
+                e @ (DataToolError::UnknownTable { .. } | DataToolError::InvalidArgument { .. }),
+            ) => vec![argument_error(e)],
             _ => Vec::new(),
         }
     }
@@ -256,11 +267,7 @@ impl DataTool {
             }
             Self::CreateDocument => {
                 let table = table_arg(args)?;
-                let document = object_arg(args, "document")?;
-                let encoded = match table_validator(client, &table).await? {
-                    Some(v) => encode_document(&v, &document, "/document")?,
-                    None => document,
-                };
+                let encoded = encoded_document(client, &table, args).await?;
                 let result = admin_mutation(
                     client,
                     "_system/frontend/addDocument",
@@ -277,26 +284,7 @@ impl DataTool {
             Self::UpdateDocument => {
                 let table = table_arg(args)?;
                 let id = string_arg(args, "id")?;
-                let fields = object_arg(args, "fields")?;
-                let encoded = match table_validator(client, &table).await? {
-                    Some(Validator::Object(all)) => {
-                        let mut out = Map::new();
-                        let Value::Object(given) = &fields else {
-                            return Err(invalid("/fields", "expected an object"));
-                        };
-                        for (name, value) in given {
-                            let field = all.iter().find(|f| &f.name == name).ok_or_else(|| {
-                                invalid(&format!("/fields/{name}"), "not a field of this table")
-                            })?;
-                            let v = to_convex(&field.validator, value).map_err(|e| {
-                                invalid(&format!("/fields/{name}{}", e.path), &e.message)
-                            })?;
-                            out.insert(name.clone(), v);
-                        }
-                        Value::Object(out)
-                    }
-                    _ => fields,
-                };
+                let encoded = encoded_fields(client, &table, args).await?;
                 admin_mutation(
                     client,
                     "_system/frontend/patchDocumentsFields",
@@ -323,6 +311,45 @@ impl DataTool {
             }),
         }
     }
+}
+
+/// A create's `document` in the table's encoding (plain JSON for a table without a validator).
+async fn encoded_document(
+    client: &ConvexClient,
+    table: &str,
+    args: &Value,
+) -> Result<Value, DataToolError> {
+    let document = object_arg(args, "document")?;
+    match table_validator(client, table).await? {
+        Some(v) => encode_document(&v, &document, "/document"),
+        None => Ok(document),
+    }
+}
+
+/// An update's `fields`, each in its field's encoding (a shallow patch).
+async fn encoded_fields(
+    client: &ConvexClient,
+    table: &str,
+    args: &Value,
+) -> Result<Value, DataToolError> {
+    let fields = object_arg(args, "fields")?;
+    let Some(Validator::Object(all)) = table_validator(client, table).await? else {
+        return Ok(fields);
+    };
+    let Value::Object(given) = &fields else {
+        return Err(invalid("/fields", "expected an object"));
+    };
+    let mut out = Map::new();
+    for (name, value) in given {
+        let field = all
+            .iter()
+            .find(|f| &f.name == name)
+            .ok_or_else(|| invalid(&format!("/fields/{name}"), "not a field of this table"))?;
+        let v = to_convex(&field.validator, value)
+            .map_err(|e| invalid(&format!("/fields/{name}{}", e.path), &e.message))?;
+        out.insert(name.clone(), v);
+    }
+    Ok(Value::Object(out))
 }
 
 /// `Ok` when `table` exists on the deployment.
