@@ -198,8 +198,8 @@ impl DataTool {
     /// What can be refused before the call is recorded, from its arguments, the table listing
     /// and the table's validator: a table that does not exist, a cursor this query did not
     /// issue, `include_ts` where `reads` has no `_ts`, a written value the table's schema does
-    /// not take. Empty when the call may go ahead — also when the listing
-    /// could not be read (the call itself then fails and is recorded as such). Only for a call
+    /// not take, a system table. Empty when the call may go ahead — also when the listing could
+    /// not be read (the call itself then fails and is recorded as such). Only for a call
     /// the policy let through: with `[data] tables`, a table the caller may not read was
     /// blocked before, with the reason an unknown table gets.
     pub async fn precheck(
@@ -211,6 +211,9 @@ impl DataTool {
         let Some(table) = args.get("table").and_then(Value::as_str) else {
             return Vec::new();
         };
+        if let Err(e) = table_arg(args) {
+            return vec![argument_error(e)];
+        }
         if self == Self::QueryDocuments
             && let Err(e) = QueryArgs::parse(args, table.to_string(), reads)
                 .and_then(|q| q.resume().map(|_| ()))
