@@ -3,7 +3,8 @@
 //! session's `Lifecycle::on_message` — and, for requests the lifecycle dispatches, the pure parts
 //! of the enforcement point: `tools/list` cursor parsing, and for `tools/call` the tool lookup in
 //! the committed test catalog (`gateway/tests/fixtures/function-spec.json`), argument validation
-//! against its `inputSchema` and the Convex encoding of valid arguments.
+//! against its `inputSchema` and the Convex encoding and normalization of valid arguments
+//! (normalized arguments still pass their schema).
 //!
 //! Never a panic, and:
 //! - a request is answered by the lifecycle (with its own id, an error only with a lifecycle
@@ -21,7 +22,7 @@ use auditgate::catalog::{Catalog, CatalogOptions, ToolTarget, spec::FunctionSpec
 use auditgate::mcp::jsonrpc::{Frame, Message, code};
 use auditgate::mcp::lifecycle::{Lifecycle, ServerInfo, SessionState, Step};
 use auditgate::mcp::pagination;
-use auditgate::upstream::convex::codec::to_convex;
+use auditgate::upstream::convex::codec::{normalize, to_convex};
 use auditgate::validate::validate;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
@@ -73,8 +74,15 @@ fn call_tool(params: Option<&Map<String, Value>>) {
     if errors.is_empty()
         && let ToolTarget::Function { args: v, .. } = &tool.target
     {
-        // Valid arguments encode, or fail with a located error; never a panic.
+        // Valid arguments encode, or fail with a located error; never a panic. Normalized, they
+        // still pass their schema (the gateway checks them against it again after deciding).
         let _ = to_convex(v, &args);
+        if let Ok(n) = normalize(v, &args) {
+            assert!(
+                validate(&tool.input_schema, &n.plain).is_empty(),
+                "normalized arguments fail their schema"
+            );
+        }
     }
 }
 

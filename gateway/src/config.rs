@@ -13,6 +13,8 @@
 //! [catalog]
 //! spec_file = "function-spec.json"           # omit to fetch live with the deploy key
 //! data_tools = true
+//! tool_prefix = "integration__convex__"      # optional: before every name clients see
+//! poll_interval = "30s"                      # re-fetch the live spec ("off"; not with spec_file)
 //!
 //! [tools."invoices:refund"]                  # a function path or a data tool name
 //! title = "Refund an invoice"
@@ -111,6 +113,10 @@ pub struct Config {
     /// `blake3:<hex>` of the config file's bytes (recorded in `gateway.start`).
     #[serde(skip)]
     pub source_hash: String,
+    /// `auditgate serve --write`: lowers the policy's write ceilings for this process. Never
+    /// read from the file (recorded in `gateway.start`).
+    #[serde(skip)]
+    pub write_limit: Option<auditgate_policy::WriteMode>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -533,6 +539,33 @@ pub struct CatalogConfig {
     pub spec_file: Option<PathBuf>,
     #[serde(default = "default_true")]
     pub data_tools: bool,
+    /// Put before every tool name MCP clients see (e.g. `integration__convex__`, the names
+    /// KosmoKrator users know). Policies, the ledger and `auditgate tools` keep the names
+    /// without it.
+    #[serde(default, deserialize_with = "tool_prefix")]
+    pub tool_prefix: Option<String>,
+    /// How often the deployment's function spec is fetched again for a live reload
+    /// (`docs/operations.md`, "Reload"); unused with `spec_file`.
+    #[serde(default)]
+    pub poll_interval: PollInterval,
+}
+
+/// The longest `[catalog] tool_prefix`: it leaves a tool name 32 of the 64 characters.
+pub const MAX_TOOL_PREFIX_LEN: usize = 32;
+
+fn tool_prefix<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let prefix = String::deserialize(d)?;
+    let valid = !prefix.is_empty()
+        && prefix.len() <= MAX_TOOL_PREFIX_LEN
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(serde::de::Error::custom(format!(
+            "{prefix:?} must match ^[A-Za-z0-9_-]{{1,{MAX_TOOL_PREFIX_LEN}}}$"
+        )));
+    }
+    Ok(Some(prefix))
 }
 
 impl Default for CatalogConfig {
@@ -540,7 +573,58 @@ impl Default for CatalogConfig {
         Self {
             spec_file: None,
             data_tools: true,
+            tool_prefix: None,
+            poll_interval: PollInterval::default(),
         }
+    }
+}
+
+/// `"off"`, or a period written `<n>ms`, `<n>s`, `<n>m` or `<n>h` (not zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollInterval(pub Option<std::time::Duration>);
+
+/// The poll period unless configured.
+pub const DEFAULT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Default for PollInterval {
+    fn default() -> Self {
+        Self(Some(DEFAULT_POLL_INTERVAL))
+    }
+}
+
+impl std::str::FromStr for PollInterval {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "off" {
+            return Ok(Self(None));
+        }
+        let digits = text.chars().take_while(char::is_ascii_digit).count();
+        let (number, unit) = text.split_at(digits);
+        let n: u64 = number.parse().map_err(|_| {
+            format!(
+                "poll_interval {text:?}: write \"off\" or e.g. \"500ms\", \"30s\", \"5m\", \"1h\""
+            )
+        })?;
+        let millis = match unit {
+            "ms" => Some(n),
+            "s" => n.checked_mul(1000),
+            "m" => n.checked_mul(60_000),
+            "h" => n.checked_mul(3_600_000),
+            _ => None,
+        }
+        .filter(|&ms| ms > 0)
+        .ok_or_else(|| {
+            format!("poll_interval {text:?}: a unit of ms, s, m or h and more than zero")
+        })?;
+        Ok(Self(Some(std::time::Duration::from_millis(millis))))
+    }
+}
+
+impl<'de> Deserialize<'de> for PollInterval {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -732,6 +816,30 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "[convex]\nurl = \"http://127.0.0.1:3210\"\ndeploy_key_env = \"K\"\n";
+
+    #[test]
+    fn poll_interval_is_off_or_a_period_and_defaults_to_30s() {
+        let c = Config::parse(Path::new("t.toml"), MINIMAL).unwrap();
+        assert_eq!(c.catalog.poll_interval.0, Some(DEFAULT_POLL_INTERVAL));
+        let period = |t: &str| t.parse::<PollInterval>().map(|p| p.0);
+        assert_eq!(period("off"), Ok(None));
+        assert_eq!(
+            period("250ms"),
+            Ok(Some(std::time::Duration::from_millis(250)))
+        );
+        assert_eq!(period("2m"), Ok(Some(std::time::Duration::from_secs(120))));
+        for bad in ["", "0s", "30", "1.5s", "-1s", "1d", "30 s", "on"] {
+            assert!(period(bad).is_err(), "{bad:?}");
+        }
+        let text = format!("{MINIMAL}[catalog]\npoll_interval = \"soon\"\n");
+        let err = Config::parse(Path::new("t.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml") && err.contains("poll_interval"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn minimal_config_has_safe_defaults() {

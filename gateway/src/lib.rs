@@ -17,6 +17,7 @@ pub mod approvals;
 pub mod audit;
 pub mod catalog;
 pub mod config;
+pub mod deployment;
 pub mod enforcement;
 pub mod listing;
 pub mod mcp;

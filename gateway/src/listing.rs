@@ -4,7 +4,7 @@ use auditgate_policy::{Policy, Request, Tier};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Tool};
+use crate::catalog::{Catalog, NotExposed, Tool};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -17,12 +17,19 @@ pub struct Listing {
     pub tools: Vec<ListedTool>,
     /// Names of the tools the policy blocks for this principal (omitted from `tools/list`).
     pub hidden: Vec<String>,
+    /// With `--all`: what the deployment has that is never a tool (HTTP routes and actions,
+    /// internal functions, skipped spec entries), with why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_exposed: Option<Vec<NotExposed>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListedTool {
+    /// The tool's name in policies and the ledger.
     pub name: String,
+    /// The name MCP clients see (with `[catalog] tool_prefix`).
+    pub listed_name: String,
     pub kind: &'static str,
     /// `allow` / `approval_required`, or `None` without a policy.
     pub tier: Option<&'static str>,
@@ -67,10 +74,11 @@ pub fn list_for(
         }
         tools.push(ListedTool {
             name: tool.name.clone(),
+            listed_name: catalog.listed_name(tool).to_string(),
             kind: tool.kind().as_str(),
             tier: tier.map(tier_name),
             function_path: tool.function_path().map(str::to_string),
-            tool: tool.to_mcp(),
+            tool: catalog.listed(tool),
         });
     }
     Listing {
@@ -80,6 +88,7 @@ pub fn list_for(
         policy_hash: policy.map(Policy::hash_hex),
         tools,
         hidden,
+        not_exposed: None,
     }
 }
 
@@ -133,9 +142,14 @@ pub fn render_human(listing: &Listing) -> String {
             .unwrap_or("none given: tiers not evaluated"),
     );
     for t in &listing.tools {
+        let alias = if t.listed_name == t.name {
+            String::new()
+        } else {
+            format!("  (policy name {})", t.name)
+        };
         out.push_str(&format!(
-            "{}  [{}] [{}]{}\n",
-            t.name,
+            "{}{alias}  [{}] [{}]{}\n",
+            t.listed_name,
             t.kind,
             t.tier.unwrap_or("tier pending"),
             t.function_path
@@ -172,5 +186,18 @@ pub fn render_human(listing: &Listing) -> String {
             format!(": {}", listing.hidden.join(", "))
         }
     ));
+    if let Some(not_exposed) = &listing.not_exposed {
+        out.push_str(&format!(
+            "\nnot exposed ({}):\n",
+            if not_exposed.is_empty() {
+                "nothing".into()
+            } else {
+                not_exposed.len().to_string()
+            }
+        ));
+        for n in not_exposed {
+            out.push_str(&format!("  {}  [{}] {}\n", n.name, n.what, n.reason));
+        }
+    }
     out
 }

@@ -37,6 +37,8 @@ enum Command {
     Keys(cmd::keys::Command),
     /// Print the tool catalog as a principal would see it in tools/list.
     Tools(cmd::tools::Args),
+    /// Trace how the policy would decide one tools/call (rules, ceiling, redactions, listing).
+    Explain(cmd::explain::Args),
     /// The evidence vault: reveal committed originals, erase a data subject (recorded).
     #[command(subcommand)]
     Vault(cmd::vault::Command),
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Approver(c) => cmd::approvals::run_approver(c),
         Command::Approvals(c) => cmd::approvals::run(c),
         Command::Tools(a) => cmd::tools::run(a),
+        Command::Explain(a) => cmd::explain::run(a),
         Command::Vault(c) => cmd::vault::run(c),
     };
     match result {

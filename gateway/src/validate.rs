@@ -5,11 +5,15 @@
 //! `enum`, `const`, `minimum`, `maximum`, `minLength`), plus two assertions Convex makes that
 //! 2020-12 treats as annotations: `format: "int64"` and `contentEncoding: "base64"`. Unknown
 //! keywords are ignored, as the spec says. Every error names the offending field by JSON Pointer.
+//! [`normalize_args`] then gives valid arguments their one canonical spelling.
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
-use crate::upstream::convex::codec::escape_pointer;
+use crate::catalog::spec::Validator;
+use crate::upstream::convex::codec::{self, Normalized, escape_pointer};
+
+const INT64: &str = "must be a 64-bit integer (a JSON integer or a decimal string)";
 
 /// One violation: where (`/lineItems/0/unitPriceCents`) and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +40,30 @@ pub fn validate_args(schema: &Value, value: &Value) -> Result<(), Vec<Validation
     }
 }
 
+/// Validates a call's arguments against the tool's `inputSchema`, then normalizes them by the
+/// function's Convex validator (`docs/convex-upstream.md`, "Normalized arguments"): the one form
+/// the policy decides on, the ledger records and Convex receives. A tool without a validator (a
+/// data tool) keeps its arguments as they are, with no Convex encoding (`convex` is `null`).
+pub fn normalize_args(
+    schema: &Value,
+    validator: Option<&Validator>,
+    args: &Value,
+) -> Result<Normalized, Vec<ValidationError>> {
+    validate_args(schema, args)?;
+    let Some(validator) = validator else {
+        return Ok(Normalized {
+            plain: args.clone(),
+            convex: Value::Null,
+        });
+    };
+    codec::normalize(validator, args).map_err(|e| {
+        vec![ValidationError {
+            path: e.path,
+            message: e.message,
+        }]
+    })
+}
+
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -54,12 +82,17 @@ fn type_matches(expected: &str, value: &Value) -> bool {
     expected == actual || (expected == "number" && actual == "integer")
 }
 
+/// `const`/`enum` equality: numbers by value, and an integer equals its decimal string (the
+/// spelling an int64 literal beyond 2^53 − 1 takes once normalized).
 fn numbers_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(i), Some(j)) => i == j,
             _ => x.as_f64() == y.as_f64(),
         },
+        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
+            n.as_i64().is_some() && n.as_i64() == codec::parse_decimal_int64(s)
+        }
         _ => a == b,
     }
 }
@@ -209,15 +242,11 @@ fn check_format(
     path: &str,
     errors: &mut Vec<ValidationError>,
 ) {
-    if schema.get("format").and_then(Value::as_str) == Some("int64") {
-        let ok = match value {
-            Value::Number(n) => n.as_i64().is_some(),
-            Value::String(s) => s.parse::<i64>().is_ok(),
-            _ => true,
-        };
-        if !ok {
-            push(errors, path, "must be a 64-bit integer".into());
-        }
+    if schema.get("format").and_then(Value::as_str) == Some("int64")
+        && matches!(value, Value::Number(_) | Value::String(_))
+        && !codec::is_int64(value)
+    {
+        push(errors, path, INT64.into());
     }
     if schema.get("contentEncoding").and_then(Value::as_str) == Some("base64")
         && let Value::String(s) = value
@@ -280,8 +309,27 @@ mod tests {
         let errs = validate(&schema, &json!({"items": [{"price": "12x"}]}));
         assert_eq!(
             errs[0].to_string(),
-            "/items/0/price: must be a 64-bit integer"
+            "/items/0/price: must be a 64-bit integer (a JSON integer or a decimal string)"
         );
+        for bad in ["3.0", "0x10", "+5", " 5", "9223372036854775808"] {
+            let errs = validate(&schema, &json!({"items": [{"price": bad}]}));
+            assert_eq!(errs[0].message, INT64, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn normalized_arguments_still_pass_their_schema() {
+        // An int64 literal beyond 2^53 − 1: its schema is the integer, its normalized spelling
+        // the decimal string.
+        let literal = Validator::from_json(&json!({"type": "object", "value": {
+            "n": {"fieldType": {"type": "literal", "value": {"$integer": "AQAAAAAAIAA="}},
+                  "optional": false}}}))
+        .unwrap();
+        let schema = crate::catalog::schema::input_schema(&literal);
+        let args = json!({"n": 9_007_199_254_740_993_i64});
+        let normalized = normalize_args(&schema, Some(&literal), &args).unwrap();
+        assert_eq!(normalized.plain, json!({"n": "9007199254740993"}));
+        assert!(validate(&schema, &normalized.plain).is_empty());
     }
 
     #[test]

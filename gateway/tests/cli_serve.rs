@@ -18,9 +18,20 @@ fn bin() -> Command {
 
 /// Runs `serve --stdio` with `lines` on stdin (then EOF).
 fn stdio_session(dir: &GatewayDir, token: Option<&str>, lines: &[Value]) -> Output {
+    stdio_session_with(dir, &[], token, lines)
+}
+
+/// [`stdio_session`] with more `serve` arguments.
+fn stdio_session_with(
+    dir: &GatewayDir,
+    extra: &[&str],
+    token: Option<&str>,
+    lines: &[Value],
+) -> Output {
     let mut cmd = bin();
     cmd.args(["serve", "--stdio", "--config"])
         .arg(dir.config_path())
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -308,7 +319,16 @@ fn init_check_config_keys_status_and_client_config() {
         let server = &v["mcpServers"]["auditgate"];
         assert_eq!(server["args"][0], "serve");
         assert_eq!(server["args"][1], "--stdio");
+        // Stdio clients launch with writes denied unless asked otherwise.
+        assert_eq!(server["args"][4], "--write=deny");
     }
+    let out = bin()
+        .args(["client-config", "claude-code", "--write", "ask", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["mcpServers"]["auditgate"]["args"][4], "--write=ask");
     let out = bin()
         .args([
             "client-config",
@@ -333,7 +353,8 @@ fn init_check_config_keys_status_and_client_config() {
     let codex = String::from_utf8(out.stdout).unwrap();
     assert!(
         codex.contains("[mcp_servers.auditgate]")
-            && codex.contains("env_vars = [\"AUDITGATE_TOKEN\"]"),
+            && codex.contains("env_vars = [\"AUDITGATE_TOKEN\"]")
+            && codex.contains("\"--write=deny\"]"),
         "{codex}"
     );
 }
@@ -405,6 +426,161 @@ fn stdio_protocol_errors_are_answered_and_recorded() {
             .iter()
             .any(|e| e["bytes"] == 9 && e["code"] == -32700),
         "{recorded:?}"
+    );
+    dir.verify();
+}
+
+/// `serve --write=deny` lowers the policy's `write = "allow"` for this process: writes are
+/// hidden from `tools/list` and refused, with the flag named as the reason, and `gateway.start`
+/// records it. `--write=allow` does not raise anything.
+#[test]
+fn serve_write_lowers_the_policy_ceiling_for_the_process() {
+    let dir = GatewayDir::offline("");
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let refund = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "invoices_refund", "arguments": {"invoiceId": "x", "amountCents": 100, "reason": "r"}}});
+    let names = |reply: &Value| -> Vec<String> {
+        reply["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let alice = dir.token("alice");
+    let lines = [init_line(), list.clone(), refund.clone()];
+    let out = stdio_session_with(&dir, &["--write=deny"], Some(&alice), &lines);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies = responses(&out);
+    assert!(
+        !names(&replies[1]).contains(&"invoices_refund".to_string()),
+        "{:?}",
+        names(&replies[1])
+    );
+    assert!(names(&replies[1]).contains(&"invoices_listMine".to_string()));
+    let text = replies[2]["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert_eq!(replies[2]["result"]["isError"], true, "{}", replies[2]);
+    let entries = dir.entries();
+    let start = entries
+        .iter()
+        .find(|e| e["kind"] == "gateway.start")
+        .unwrap();
+    assert_eq!(start["write_limit"], "deny");
+    let request = entries
+        .iter()
+        .find(|e| e["kind"] == "call.request")
+        .unwrap();
+    assert_eq!(request["decision"]["tier"], "blocked");
+    let reason = request["decision"]["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with("; capped by serve --write=deny"),
+        "{reason}"
+    );
+    assert!(!text.contains("taxId"), "{text}");
+
+    let out = stdio_session_with(&dir, &["--write=allow"], Some(&alice), &[init_line(), list]);
+    assert!(out.status.success());
+    let replies = responses(&out);
+    let listed = replies.iter().find(|r| r["id"] == 2).unwrap();
+    assert!(names(listed).contains(&"invoices_refund".to_string()));
+    let entries = dir.entries();
+    let starts: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "gateway.start")
+        .collect();
+    assert_eq!(starts[1]["write_limit"], "allow");
+
+    let out = stdio_session_with(&dir, &["--write=maybe"], Some(&alice), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected deny, ask or allow"));
+}
+
+/// `[catalog] tool_prefix`: clients list and call the prefixed names (the names KosmoKrator users
+/// know); the policy, per-tool rate limits and the ledger keep the catalog names.
+#[test]
+fn a_tool_prefix_is_what_clients_call_and_only_that() {
+    let app = app_or_skip!();
+    let dir = GatewayDir::with_extra(
+        &app.url,
+        "\n[catalog]\ntool_prefix = \"integration__convex__\"\n\n[rate_limits]\nper_tool.\"diagnostics_whoami\" = { rate = 0.001, burst = 1 }\n",
+    );
+    let call = |id: u64, name: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": name, "arguments": {"value": "hello"}}})
+    };
+    let whoami = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "integration__convex__diagnostics_whoami", "arguments": {}}})
+    };
+    let lines = [
+        init_line(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        call(3, "integration__convex__diagnostics_echo"),
+        call(4, "diagnostics_echo"),
+        whoami(5),
+        whoami(6),
+    ];
+    let out = stdio_session(&dir, Some(&dir.token("carol")), &lines);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies = responses(&out);
+    let reply = |id: u64| replies.iter().find(|r| r["id"] == id).unwrap().clone();
+    let listed: Vec<String> = reply(2)["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .all(|n| n.starts_with("integration__convex__")),
+        "{listed:?}"
+    );
+    assert!(listed.contains(&"integration__convex__convex_list_tables".to_string()));
+    assert_eq!(
+        reply(3)["result"]["content"][0]["text"],
+        "\"hello\"",
+        "{}",
+        reply(3)
+    );
+    assert_eq!(
+        reply(4)["error"]["code"],
+        -32602,
+        "only listed names can be called"
+    );
+    // The per-tool limit names the tool without the prefix, and holds.
+    let limited = [reply(5), reply(6)]
+        .iter()
+        .filter(|r| r.to_string().contains("Rate limited"))
+        .count();
+    assert_eq!(limited, 1, "{replies:?}");
+
+    let entries = dir.entries();
+    let start = entries
+        .iter()
+        .find(|e| e["kind"] == "gateway.start")
+        .unwrap();
+    assert_eq!(start["tool_prefix"], "integration__convex__");
+    let tools: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "call.request")
+        .map(|e| e["tool"].as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"diagnostics_echo"), "{tools:?}");
+    assert!(
+        tools.contains(&"diagnostics_echo")
+            && !tools.iter().any(|t| t.starts_with("integration__")),
+        "the ledger names catalog tools without the prefix (an unknown name as called): {tools:?}"
     );
     dir.verify();
 }

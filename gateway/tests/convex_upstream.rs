@@ -574,4 +574,10 @@ async fn live_spec_matches_the_committed_fixture() {
         live.functions, fixture.functions,
         "regenerate tests/fixtures/function-spec.json"
     );
+    assert_eq!(live.http_routes, fixture.http_routes);
+    assert!(
+        live.skipped.is_empty() && !live.http_routes.is_empty(),
+        "{:?}",
+        live.skipped
+    );
 }

@@ -1,12 +1,15 @@
 //! The data tools through the real gateway binary on every Convex plan: on the Starter plan
 //! (streaming export refused) every data tool still works and streaming export is never read;
 //! an unknown table is the caller's invalid argument, named, on both plans, and never probed
-//! for a table `[data] tables` keeps from the caller; a tool the deployment refuses at start
-//! is not listed, and `catalog.loaded` records which path each data tool takes.
+//! for a table `[data] tables` keeps from the caller; a tool the deployment refuses is not
+//! listed, and `catalog.loaded` records which path each data tool takes.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod support;
 
+use auditgate::catalog::data_support::{Via, probe};
+use auditgate::catalog::data_tools::DataTool;
+use auditgate::catalog::{Catalog, CatalogOptions};
 use serde_json::{Value, json};
 use support::gateway::{GatewayDir, Mcp, of_kind, spawn_http, terminate, text};
 
@@ -284,44 +287,39 @@ async fn a_table_data_tables_hides_is_blocked_before_any_lookup() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Through the public API: `serve` no longer starts with a deploy key the deployment refuses
+/// (`deployment.rs`), so the probe's refusal is shown where the catalog is built from it.
+#[tokio::test]
 async fn data_tools_the_deploy_key_cannot_use_are_not_listed() {
     let Some(app) = support::TestApp::start_starter() else {
         return;
     };
-    // A key the deployment does not accept as admin, and the catalog from a spec file (the
-    // function spec needs an admin key too).
     let spec = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/function-spec.json");
-    let dir = GatewayDir::with_extra(
-        &app.url,
-        &format!("\n[catalog]\nspec_file = \"{}\"\n", spec.display()),
+    let refused = probe(&app.client_with_key("test:someone-else|0000")).await;
+    let lines = refused.lines();
+    assert!(
+        lines[0].starts_with("convex_list_tables: unsupported: _system/frontend/getSchemas"),
+        "{lines:?}"
     );
-    std::fs::write(dir.path().join("policy.toml"), data_policy("")).unwrap();
-    std::fs::write(dir.path().join("deploy.key"), "test:someone-else|0000").unwrap();
-    let (child, url) = spawn_http(&dir);
-    let mut mcp = Mcp::new(&url, Some(dir.token("alice")));
-    mcp.initialize().await;
-    let names = mcp.tool_names().await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "convex_get_current_user: ok via gateway")
+    );
+    let options = CatalogOptions {
+        data_tools: true,
+        data_support: refused,
+        ..CatalogOptions::default()
+    };
+    let catalog = Catalog::from_spec_file(&spec, &options).unwrap();
     let listed: Vec<&str> = DATA_TOOLS
         .into_iter()
-        .filter(|t| names.iter().any(|n| n == t))
+        .filter(|t| catalog.tools().iter().any(|x| x.name == *t))
         .collect();
-    assert_eq!(listed, ["convex_get_current_user"], "{names:?}");
-    let r = mcp
-        .request(
-            "tools/call",
-            json!({"name": "convex_list_tables", "arguments": {}}),
-        )
-        .await;
-    assert!(
-        r.get("error").is_some() || r["result"]["isError"] == true,
-        "{r}"
-    );
-    terminate(child);
-    let via = data_via(&dir.entries());
-    assert_eq!(
-        via,
-        [("convex_get_current_user".to_string(), json!("gateway"))]
-    );
+    assert_eq!(listed, ["convex_get_current_user"]);
+    // With the app's own key, every tool is listed, reading through the system queries.
+    let accepted = probe(&app.client()).await;
+    assert!(DataTool::ALL.iter().all(|d| accepted.is_supported(*d)));
+    assert_eq!(accepted.via(DataTool::ListTables), Some(Via::SystemQueries));
 }

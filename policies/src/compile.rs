@@ -18,6 +18,7 @@ use crate::raw::{RawApproval, RawCondition, RawData, RawPolicy, RawRedaction, Ra
 use crate::redaction::{RedactionEntry, RedactionMode, RedactionPlan, Target};
 use crate::rule::{Plans, Rule};
 use crate::tier::{Tier, WriteMode};
+use crate::write::{WriteCeilings, WriteClass};
 
 /// The only format version so far.
 pub const FORMAT_VERSION: i64 = 1;
@@ -75,7 +76,9 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
         approval: None,
     });
     let default_tier = defaults.tier.map_or(Tier::Blocked, |t| *t.get_ref());
-    let write_mode = defaults.write.map_or(WriteMode::Deny, |w| *w.get_ref());
+    let write = defaults
+        .write
+        .map_or(WriteCeilings::one(WriteMode::Deny), |w| w.get_ref().0);
     let default_approval = match &defaults.approval {
         Some(a) => approval(ctx, a, &ApprovalSettings::default(), "defaults.approval")?,
         None => ApprovalSettings::default(),
@@ -92,7 +95,7 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
         audit_result: Arc::new(plan(ctx, &global_result, &[])?),
         response: Arc::new(plan(ctx, &global_hide, &[])?),
     };
-    let cap_note = format!("; capped by defaults.write = \"{}\"", write_mode.as_str());
+    let cap_notes = WriteClass::ALL.map(|c| write.cap_note(c));
     let default_reason = format!(
         "no rule matched; defaults.tier is \"{}\"",
         default_tier.as_str()
@@ -115,7 +118,7 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
             &field,
             &default_approval,
             [&global_args, &global_result, &global_hide],
-            &cap_note,
+            &cap_notes,
         )?;
         if let Some(first) = rules.iter().find(|r| r.id == rule.id) {
             return Err(PolicyError::DuplicateRuleId {
@@ -154,10 +157,10 @@ fn compile_raw(ctx: &mut Ctx<'_>, raw: RawPolicy, hash: [u8; 32]) -> Result<Poli
         file_name: ctx.file.to_owned(),
         hash,
         default_tier,
-        write_mode,
+        write,
         default_plans,
         default_approval,
-        default_reason_capped: format!("{default_reason}{cap_note}").into(),
+        default_reason_capped: capped(&default_reason, &cap_notes),
         default_reason: default_reason.into(),
         rules,
         data,
@@ -235,7 +238,7 @@ fn rule(
     field: &str,
     default_approval: &Arc<ApprovalSettings>,
     globals: [&[Written]; 3],
-    cap_note: &str,
+    cap_notes: &[String; 2],
 ) -> Result<(Rule, [Vec<Written>; 3]), PolicyError> {
     let raw = spanned.get_ref();
     let id = raw.id.get_ref();
@@ -340,10 +343,17 @@ fn rule(
         tier,
         plans,
         approval,
-        reason_capped: format!("{reason}{cap_note}").into(),
+        reason_capped: capped(&reason, cap_notes),
         reason: reason.into(),
     };
     Ok((rule, [args, result, hide]))
+}
+
+/// A reason followed by each write class's cap note (indexed by [`WriteClass::index`]).
+pub(crate) fn capped(reason: &str, cap_notes: &[String; 2]) -> [std::sync::Arc<str>; 2] {
+    cap_notes
+        .each_ref()
+        .map(|note| format!("{reason}{note}").into())
 }
 
 fn nonempty<T>(ctx: &Ctx<'_>, list: &S<Vec<T>>, field: &str) -> Result<(), PolicyError> {

@@ -2,23 +2,25 @@
 //!
 //! A comparison selects values with a JSONPath and compares each with a literal. It holds when
 //! the path selects at least one value and `all` (default) or `any` of them satisfy the
-//! operator; `exists` / `absent` only look at whether anything was selected. A value of the wrong
-//! type never satisfies an ordering (`"20000"` is not greater than `10000`), so write the
-//! permissive rule with the condition that must hold (see "Writing conditions" in the docs).
+//! operator; `exists` / `absent` only look at whether anything was selected. Numbers compare by
+//! value and exactly, and a decimal string (`"-?[0-9]+"` in the int64 range, the form int64
+//! arguments beyond 2^53 − 1 take) is the number it spells. A value of another type never
+//! satisfies an ordering (`"2e4"` is not greater than `10000`), so write the permissive rule with
+//! the condition that must hold (see "Writing conditions" in the docs).
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
-use serde::Deserialize;
-use serde_json::{Number, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
-    /// Equal (numbers by value: `1` equals `1.0`).
+    /// Equal (numbers by value: `1` equals `1.0` and `"1"`).
     Eq,
     /// Not equal.
     Ne,
@@ -66,7 +68,7 @@ impl Op {
 }
 
 /// Whether every or some selected value must satisfy a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quantifier {
     /// Every selected value (the default).
@@ -113,6 +115,53 @@ pub(crate) fn singular_steps(query: &JpQuery) -> Option<Vec<SingularStep>> {
         .collect()
 }
 
+/// One comparison of a `when` condition as `explain` evaluated it: what its path selected and
+/// whether it held. The selected values are the caller's arguments; `hidden` says they were left
+/// out because the decision's audit plan redacts them ([`crate::Explanation::hide_protected`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// The JSONPath as written.
+    pub path: String,
+    /// The operator.
+    pub op: Op,
+    /// The value compared with (`null` for `exists` / `absent`).
+    pub value: Value,
+    /// `all` or `any`.
+    pub quantifier: Quantifier,
+    /// What the path selected.
+    pub selected: Vec<Value>,
+    /// Whether `selected` was emptied because the policy protects it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// Whether this comparison held.
+    pub holds: bool,
+}
+
+/// Every node `query` selects in `args` (the singular steps when there are some).
+fn select<'a>(
+    query: &JpQuery,
+    singular: Option<&[SingularStep]>,
+    args: &'a Value,
+) -> Vec<&'a Value> {
+    if let Some(steps) = singular {
+        return select_singular(steps, args).into_iter().collect();
+    }
+    match jsonpath_rust::query::js_path_process(query, args) {
+        Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
+        // Only function results that are not nodes end here; they select nothing.
+        Err(_) => Vec::new(),
+    }
+}
+
+/// What a JSONPath (as written in a condition) selects in `args`; nothing for a path that does
+/// not parse (a compiled condition's always does).
+pub(crate) fn select_path<'a>(path: &str, args: &'a Value) -> Vec<&'a Value> {
+    match jsonpath_rust::parser::parse_json_path(path) {
+        Ok(query) => select(&query, singular_steps(&query).as_deref(), args),
+        Err(_) => Vec::new(),
+    }
+}
+
 fn select_singular<'a>(steps: &[SingularStep], mut at: &'a Value) -> Option<&'a Value> {
     for step in steps {
         at = match (step, at) {
@@ -145,7 +194,8 @@ impl Condition {
                     read.push(Arc::clone(path));
                 }
                 if let Some(steps) = singular {
-                    // At most one node: the quantifier makes no difference.
+                    // At most one node: the quantifier makes no difference (and no allocation
+                    // keeps the common condition cheap).
                     let selected = select_singular(steps, args);
                     return match op {
                         Op::Exists => selected.is_some(),
@@ -153,12 +203,7 @@ impl Condition {
                         _ => selected.is_some_and(|v| compare(v, *op, value)),
                     };
                 }
-                let selected: Vec<&Value> = match jsonpath_rust::query::js_path_process(query, args)
-                {
-                    Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
-                    // Only function results that are not nodes end here; they select nothing.
-                    Err(_) => Vec::new(),
-                };
+                let selected = select(query, None, args);
                 match op {
                     Op::Exists => !selected.is_empty(),
                     Op::Absent => selected.is_empty(),
@@ -185,6 +230,38 @@ impl Condition {
                 holds
             }
             Condition::Not(c) => !c.eval(args, read),
+        }
+    }
+
+    /// Every comparison of the condition, in order, as evaluated against `args` (for `explain`).
+    pub(crate) fn comparisons(&self, args: &Value, out: &mut Vec<Comparison>) {
+        match self {
+            Condition::Compare {
+                path,
+                query,
+                singular,
+                op,
+                value,
+                quantifier,
+            } => {
+                let selected = select(query, singular.as_deref(), args);
+                let holds = self.eval(args, &mut Vec::new());
+                out.push(Comparison {
+                    path: path.to_string(),
+                    op: *op,
+                    value: value.clone(),
+                    quantifier: *quantifier,
+                    selected: selected.into_iter().cloned().collect(),
+                    hidden: false,
+                    holds,
+                });
+            }
+            Condition::All(cs) | Condition::Any(cs) => {
+                for c in cs {
+                    c.comparisons(args, out);
+                }
+            }
+            Condition::Not(c) => c.comparisons(args, out),
         }
     }
 }
@@ -230,10 +307,10 @@ fn compare(actual: &Value, op: Op, expected: &Value) -> bool {
         Op::Eq => json_eq(actual, expected),
         Op::Ne => !json_eq(actual, expected),
         Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
-            let (Value::Number(a), Value::Number(b)) = (actual, expected) else {
+            let (Some(a), Some(b)) = (Num::of(actual), Num::of(expected)) else {
                 return false;
             };
-            match num_cmp(a, b) {
+            match a.cmp(b) {
                 Some(o) => match op {
                     Op::Gt => o == Ordering::Greater,
                     Op::Gte => o != Ordering::Less,
@@ -253,10 +330,15 @@ fn compare(actual: &Value, op: Op, expected: &Value) -> bool {
     }
 }
 
-/// JSON equality where numbers compare by value.
+/// JSON equality where numbers compare by value, a decimal string as the number it spells (two
+/// strings compare as strings).
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => num_cmp(x, y) == Some(Ordering::Equal),
+        (Value::Number(_), Value::Number(_) | Value::String(_))
+        | (Value::String(_), Value::Number(_)) => match (Num::of(a), Num::of(b)) {
+            (Some(x), Some(y)) => x.cmp(y) == Some(Ordering::Equal),
+            _ => false,
+        },
         (Value::Array(xs), Value::Array(ys)) => {
             xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| json_eq(x, y))
         }
@@ -270,21 +352,71 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Exact for integers, IEEE for anything with a fraction.
-fn num_cmp(a: &Number, b: &Number) -> Option<Ordering> {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        return Some(x.cmp(&y));
+/// A numeric value: a JSON integer (exact, any width serde_json holds), a double, or a decimal
+/// string of an int64.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+impl Num {
+    pub(crate) fn of(value: &Value) -> Option<Num> {
+        match value {
+            Value::Number(n) => n
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| n.as_u64().map(i128::from))
+                .map(Num::Int)
+                .or_else(|| n.as_f64().map(Num::Float)),
+            Value::String(s) => decimal_int64(s).map(|i| Num::Int(i.into())),
+            _ => None,
+        }
     }
-    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-        return Some(x.cmp(&y));
+
+    /// Exact: integers as integers, an integer against a double without rounding either, two
+    /// doubles as IEEE (`None` only for NaN, which JSON cannot hold).
+    pub(crate) fn cmp(self, other: Num) -> Option<Ordering> {
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => Some(a.cmp(&b)),
+            (Num::Float(a), Num::Float(b)) => a.partial_cmp(&b),
+            (Num::Int(a), Num::Float(b)) => int_float_cmp(a, b),
+            (Num::Float(a), Num::Int(b)) => int_float_cmp(b, a).map(Ordering::reverse),
+        }
     }
-    // One side is a u64 above i64::MAX and the other negative, or at least one is a float.
-    match (a.as_i64(), b.as_u64(), a.as_u64(), b.as_i64()) {
-        (Some(_), Some(_), None, None) => return Some(Ordering::Less),
-        (None, None, Some(_), Some(_)) => return Some(Ordering::Greater),
-        _ => {}
+}
+
+/// `i` against `f`, exactly: compare with `f`'s integer part, then its fraction breaks a tie.
+fn int_float_cmp(i: i128, f: f64) -> Option<Ordering> {
+    if f.is_nan() {
+        return None;
     }
-    a.as_f64()?.partial_cmp(&b.as_f64()?)
+    // Beyond ±2^127 every i128 is on one side (and ±infinity too).
+    const LIMIT: f64 = 1.7014118346046923e38; // 2^127
+    if f >= LIMIT {
+        return Some(Ordering::Less);
+    }
+    if f < -LIMIT {
+        return Some(Ordering::Greater);
+    }
+    // |trunc(f)| < 2^127 and integer-valued: the conversion is exact.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "integer-valued and within i128"
+    )]
+    let whole = f.trunc() as i128;
+    // `partial_cmp`, not `total_cmp`: the fraction of -2.0 is -0.0, which equals 0.
+    let fraction = 0.0_f64.partial_cmp(&f.fract()).unwrap_or(Ordering::Equal);
+    Some(i.cmp(&whole).then(fraction))
+}
+
+/// A decimal string of an int64: `-?[0-9]+` in range (no `+`, spaces, fraction, exponent, hex).
+pub(crate) fn decimal_int64(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -311,7 +443,10 @@ mod tests {
         assert!(gt.eval(&json!({"amount": 10001}), &mut read));
         assert!(gt.eval(&json!({"amount": 10000.5}), &mut read));
         assert!(!gt.eval(&json!({"amount": 10000}), &mut read));
-        assert!(!gt.eval(&json!({"amount": "20000"}), &mut read));
+        assert!(gt.eval(&json!({"amount": "20000"}), &mut read));
+        assert!(!gt.eval(&json!({"amount": "2e4"}), &mut read));
+        assert!(!gt.eval(&json!({"amount": "+20000"}), &mut read));
+        assert!(!gt.eval(&json!({"amount": " 20000"}), &mut read));
         assert!(!gt.eval(&json!({}), &mut read));
         assert!(!gt.eval(&json!(null), &mut read));
         assert_eq!(read.len(), 1);
@@ -368,18 +503,42 @@ mod tests {
         assert!(singular_steps(&query).is_none());
     }
 
+    fn num(v: Value) -> Num {
+        Num::of(&v).unwrap()
+    }
+
     #[test]
     fn number_comparison_is_exact_for_large_integers() {
-        let big = Number::from(u64::MAX);
-        let neg = Number::from(-1i64);
-        assert_eq!(num_cmp(&neg, &big), Some(Ordering::Less));
-        assert_eq!(num_cmp(&big, &neg), Some(Ordering::Greater));
+        let big = num(json!(u64::MAX));
+        let neg = num(json!(-1i64));
+        assert_eq!(neg.cmp(big), Some(Ordering::Less));
+        assert_eq!(big.cmp(neg), Some(Ordering::Greater));
         assert_eq!(
-            num_cmp(
-                &Number::from(9007199254740993i64),
-                &Number::from(9007199254740992i64)
-            ),
+            num(json!(9007199254740993i64)).cmp(num(json!(9007199254740992i64))),
             Some(Ordering::Greater)
         );
+        assert_eq!(
+            num(json!("9007199254740993")).cmp(num(json!(9007199254740992.0))),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(
+            num(json!("300")).cmp(num(json!(300.0))),
+            Some(Ordering::Equal)
+        );
+        assert_eq!(num(json!(-3)).cmp(num(json!(-2.5))), Some(Ordering::Less));
+        assert_eq!(
+            num(json!(-2)).cmp(num(json!(-2.5))),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(num(json!(2)).cmp(num(json!(2.5))), Some(Ordering::Less));
+        assert_eq!(num(json!(-2)).cmp(num(json!(-2.0))), Some(Ordering::Equal));
+        assert_eq!(
+            num(json!(i64::MIN)).cmp(num(json!(-1e300))),
+            Some(Ordering::Greater)
+        );
+        assert!(Num::of(&json!("9223372036854775808")).is_none());
+        assert!(json_eq(&json!(300), &json!("300")));
+        assert!(!json_eq(&json!("007"), &json!("7")));
+        assert!(json_eq(&json!("007"), &json!(7)));
     }
 }

@@ -33,18 +33,19 @@ mod raw;
 mod redaction;
 mod rule;
 mod tier;
+mod write;
 
 pub use approval::{ApprovalSettings, DEFAULT_TIMEOUT_SECS};
 pub use commitment::{
     COMMIT_MEMBER, COMMIT_PREFIX, CommitKey, commit, commitment_string, verify_commitment,
 };
 pub use compile::FORMAT_VERSION;
-pub use condition::{Op, Quantifier};
+pub use condition::{Comparison, Op, Quantifier};
 pub use data::ANY_ROLE;
 pub use decision::{Decision, Request};
 pub use digest::{DIGEST_CONTEXT, DIGEST_PREFIX, DigestKey};
 pub use error::{Location, PolicyError, Warning, WarningKind};
-pub use explain::{Explanation, Outcome, RuleTrace};
+pub use explain::{CeilingTrace, Explanation, Outcome, RuleTrace};
 pub use exposure::Exposure;
 pub use policy::Policy;
 pub use privacy::arguments_redacted;
@@ -53,3 +54,4 @@ pub use redaction::{
 };
 pub use rule::{Mismatch, principal_matches};
 pub use tier::{Tier, ToolKind, WriteMode};
+pub use write::{WriteCeilings, WriteClass};

@@ -7,8 +7,9 @@ use crate::data::{DataAccess, TABLE_PATH};
 use crate::decision::{Decision, Request};
 use crate::error::{PolicyError, Warning};
 use crate::explain::{Explanation, Outcome, RuleTrace};
-use crate::rule::{Mismatch, Plans, Rule};
+use crate::rule::{Plans, Rule};
 use crate::tier::{Tier, WriteMode};
+use crate::write::{WriteCeilings, WriteClass};
 
 /// A validated, compiled policy. Immutable and cheap to share (`Arc<Policy>`); evaluation is pure
 /// and deterministic.
@@ -17,11 +18,11 @@ pub struct Policy {
     pub(crate) file_name: String,
     pub(crate) hash: [u8; 32],
     pub(crate) default_tier: Tier,
-    pub(crate) write_mode: WriteMode,
+    pub(crate) write: WriteCeilings,
     pub(crate) default_plans: Plans,
     pub(crate) default_approval: Arc<ApprovalSettings>,
     pub(crate) default_reason: Arc<str>,
-    pub(crate) default_reason_capped: Arc<str>,
+    pub(crate) default_reason_capped: [Arc<str>; 2],
     pub(crate) rules: Vec<Rule>,
     /// For each [`ToolKind`] (by discriminant), the indices of the rules that can match it, in
     /// file order: `decide` never looks at a rule whose `match.kind` excludes the request's kind.
@@ -124,9 +125,7 @@ impl Policy {
                     && let Some(condition) = &rule.condition
                     && !condition.eval(req.args, &mut inputs_read)
                 {
-                    mismatches.push(Mismatch::Condition {
-                        condition: condition.to_string(),
-                    });
+                    mismatches.push(crate::explain::condition_mismatch(condition, req.args));
                 }
                 if mismatches.is_empty() {
                     decided = Some(rule);
@@ -226,12 +225,27 @@ impl Policy {
         }
     }
 
-    fn ceiling(&self, req: &Request<'_>) -> Tier {
-        if req.kind.is_write() {
-            self.write_mode.ceiling()
-        } else {
-            Tier::Allow
+    pub(crate) fn ceiling(&self, req: &Request<'_>) -> Tier {
+        self.write.ceiling(req.kind)
+    }
+
+    /// The write ceilings in force (`defaults.write`, lowered by [`Policy::with_write_limit`]).
+    pub fn write_ceilings(&self) -> WriteCeilings {
+        self.write
+    }
+
+    /// This policy with every write ceiling lowered to at most `limit` (`auditgate serve
+    /// --write`); a ceiling already at or below it is kept. The hash stays the file's: the
+    /// limit is recorded by whoever applies it (`gateway.start`).
+    pub fn with_write_limit(&self, limit: WriteMode) -> Policy {
+        let mut p = self.clone();
+        p.write = self.write.lowered_to(limit);
+        let notes = WriteClass::ALL.map(|c| p.write.cap_note(c));
+        p.default_reason_capped = crate::compile::capped(&p.default_reason, &notes);
+        for rule in &mut p.rules {
+            rule.reason_capped = crate::compile::capped(&rule.reason, &notes);
         }
+        p
     }
 
     fn finish(
@@ -256,7 +270,10 @@ impl Policy {
         Decision {
             tier,
             rule_id: rule.map(|r| Arc::clone(&r.id)),
-            reason: Arc::clone(if write_capped { reason_capped } else { reason }),
+            reason: Arc::clone(match WriteClass::of(req.kind) {
+                Some(class) if write_capped => &reason_capped[class.index()],
+                _ => reason,
+            }),
             policy_hash: self.hash,
             audit_args: Arc::clone(&plans.audit_args),
             audit_result: Arc::clone(&plans.audit_result),

@@ -6,7 +6,7 @@ use toml::Spanned;
 
 use crate::condition::{Op, Quantifier};
 use crate::redaction::RedactionMode;
-use crate::tier::{Tier, ToolKind, WriteMode};
+use crate::tier::{Tier, ToolKind};
 
 pub(crate) type S<T> = Spanned<T>;
 
@@ -47,7 +47,7 @@ pub(crate) struct RawDataTable {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDefaults {
     pub tier: Option<S<Tier>>,
-    pub write: Option<S<WriteMode>>,
+    pub write: Option<S<crate::write::RawWrite>>,
     pub approval: Option<S<RawApproval>>,
 }
 

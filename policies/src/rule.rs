@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::approval::ApprovalSettings;
-use crate::condition::Condition;
+use crate::condition::{Comparison, Condition};
 use crate::decision::Request;
 use crate::glob::NameGlob;
 use crate::redaction::RedactionPlan;
@@ -35,8 +35,9 @@ pub(crate) struct Rule {
     pub plans: Plans,
     pub approval: Arc<ApprovalSettings>,
     pub reason: Arc<str>,
-    /// The reason when `defaults.write` lowered the tier (precomputed: decisions stay cheap).
-    pub reason_capped: Arc<str>,
+    /// The reason when a write ceiling lowered the tier, per [`crate::write::WriteClass`]
+    /// (precomputed: decisions stay cheap).
+    pub reason_capped: [Arc<str>; 2],
 }
 
 /// Why a rule did not apply to a request.
@@ -82,6 +83,8 @@ pub enum Mismatch {
     Condition {
         /// The condition, rendered.
         condition: String,
+        /// Each of its comparisons: what it selected and whether it held.
+        comparisons: Vec<Comparison>,
     },
 }
 

@@ -89,7 +89,7 @@ impl std::fmt::Display for ToolKind {
     }
 }
 
-/// `defaults.write`: a ceiling on the tier of every write (mutation, action, data-write).
+/// A write mode: the ceiling `defaults.write` (or `serve --write`) sets on the tier of writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteMode {

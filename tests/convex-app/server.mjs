@@ -14,7 +14,7 @@ import http from "node:http";
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { format as formatLog } from "node:util";
 import { ConvexError, jsonToConvex } from "convex/values";
-import { describeFunctions, loadApp, newDeployment } from "./lib/app.mjs";
+import { PUSHED_MODULE, apiSpec, describeFunctions, loadApp, newDeployment } from "./lib/app.mjs";
 import { tableShape } from "./lib/shapes.mjs";
 import {
   RequestError,
@@ -66,9 +66,11 @@ function parsePlan(value) {
   return value;
 }
 
-const app = await loadApp();
-const functions = describeFunctions(app.loaded);
-const functionByPath = new Map(functions.map((f) => [`${f.modulePath}:${f.exportName}`, f]));
+// `let`: a test-only push (`/_test/push`) replaces the app's code while the server runs.
+let app = await loadApp();
+let functions = describeFunctions(app.loaded);
+let functionByPath = new Map(functions.map((f) => [`${f.modulePath}:${f.exportName}`, f]));
+let pushes = 0;
 let t = newDeployment(app);
 let seed = await reseed();
 const calls = [];
@@ -178,7 +180,7 @@ const SYSTEM_FUNCTIONS = {
   "_system/cli/modules:apiSpec": {
     kind: "Query",
     raw: true,
-    run: async () => functions.map((f) => f.spec),
+    run: async () => apiSpec(app.loaded, functions),
   },
   "_system/frontend/getSchemas:default": {
     kind: "Query",
@@ -351,6 +353,8 @@ async function runFunction({ endpoint, rawPath, body, auth }) {
     execute = () => system.run(args);
   } else if (fn !== undefined) {
     if (!fn.isPublic && !auth.admin) return notFound();
+    // HTTP actions run only behind http.ts routes, never through the function API.
+    if (fn.kind === "HttpAction") return notFound();
     kind = fn.kind;
     const accessor = auth.identity ? t.withIdentity(auth.identity) : t;
     const fnPath = { udfPath: canonical, componentPath: "" };
@@ -490,6 +494,23 @@ async function handle(req, res) {
     if (url.pathname === "/_test/token" && req.method === "POST") {
       const claims = await readJson(req);
       return send(200, { token: signJwt({ iss: "https://auditgate.test", ...claims }, env.jwtSecret) });
+    }
+    if (url.pathname === "/_test/push" && req.method === "POST") {
+      const { modules } = await readJson(req);
+      const names = Object.keys(modules ?? {});
+      const bad = names.find((n) => !PUSHED_MODULE.test(n) || typeof modules[n] !== "string");
+      if (names.length === 0 || bad !== undefined) {
+        throw new RequestError(400, "BadPush", "expected {modules: {\"<name>.ts\": \"<source>\"}}");
+      }
+      await serialized(async () => {
+        const next = await loadApp({ extra: modules, push: ++pushes });
+        app = next;
+        functions = describeFunctions(app.loaded);
+        functionByPath = new Map(functions.map((f) => [`${f.modulePath}:${f.exportName}`, f]));
+        t = newDeployment(app);
+        seed = await reseed();
+      });
+      return send(200, { functions: functions.map((f) => f.spec.identifier) });
     }
     if (url.pathname === "/_test/faults" && req.method === "POST") {
       const { status, code, count } = await readJson(req);

@@ -13,6 +13,9 @@ never in argv); its stderr goes to ours. http: with --token-env VAR, every reque
   {"op": "list"}                                  tools/list, following nextCursor to the end
   {"op": "call", "name": N, "arguments": {...}}   tools/call
   {"op": "ping"}                                  ping
+  {"op": "await_list_changed", "timeout": S}      waits (at most S seconds, default 30) for a
+                                                  notifications/tools/list_changed not yet
+                                                  awaited; says "awaiting list_changed" on stderr
 
 Prints one JSON document on stdout (see README.md, "Output"). A JSON-RPC error (or any client-side
 failure) in a step is recorded in that step's `error`; the exit status is 0 unless the session
@@ -30,6 +33,7 @@ from importlib.metadata import version as dist_version
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
@@ -39,6 +43,34 @@ from mcp.shared.exceptions import MCPError
 warnings.simplefilter("ignore")
 
 LIST_PAGE_CAP = 1000  # a server whose nextCursor never ends cannot hang the client
+
+
+class ListChanged:
+    """The `notifications/tools/list_changed` the server sent, counted as they arrive."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.awaited = 0
+        self.arrived = anyio.Event()
+
+    async def on_message(self, message: Any) -> None:
+        method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+        if method == "notifications/tools/list_changed":
+            self.count += 1
+            self.arrived.set()
+        await anyio.lowlevel.checkpoint()
+
+    async def wait(self, timeout: float) -> int:
+        print("client.py: awaiting list_changed", file=sys.stderr, flush=True)
+        with anyio.fail_after(timeout):
+            while self.count <= self.awaited:
+                await self.arrived.wait()
+                self.arrived = anyio.Event()
+        self.awaited = self.count
+        return self.count
+
+
+NOTICES = ListChanged()
 
 
 def dump(model: Any) -> Any:
@@ -112,6 +144,8 @@ async def run_step(client: Client, step: dict[str, Any]) -> dict[str, Any]:
             }
         elif op == "ping":
             await client.send_ping()
+        elif op == "await_list_changed":
+            out["notices"] = await NOTICES.wait(float(step.get("timeout", 30)))
         out["ok"] = True
     except Exception as exc:  # every step failure is data for the test, not a crash
         out["error"] = error_of(exc)
@@ -145,7 +179,9 @@ async def run(args: argparse.Namespace, steps: list[dict[str, Any]]) -> int:
         http_client = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
         target = streamable_http_client(args.url, http_client=http_client)
 
-    client = Client(target, mode=args.mode, cache=None, read_timeout_seconds=args.timeout)
+    client = Client(
+        target, mode=args.mode, cache=None, read_timeout_seconds=args.timeout, message_handler=NOTICES.on_message
+    )
     doc: dict[str, Any] = {
         "client": {"sdk": "python-mcp", "version": dist_version("mcp"), "mode": args.mode, "transport": args.transport}
     }
@@ -202,8 +238,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[dict[str, Any]
     if not isinstance(steps, list):
         p.error("the script must be a JSON array of steps")
     for i, s in enumerate(steps):
-        if not isinstance(s, dict) or s.get("op") not in ("list", "call", "ping"):
-            p.error(f"step {i}: op must be list, call or ping")
+        if not isinstance(s, dict) or s.get("op") not in ("list", "call", "ping", "await_list_changed"):
+            p.error(f"step {i}: op must be list, call, ping or await_list_changed")
         if s["op"] == "call" and (not isinstance(s.get("name"), str) or not isinstance(s.get("arguments", {}), dict)):
             p.error(f"step {i}: call needs a string name and an object arguments")
     return args, steps

@@ -14,6 +14,20 @@ pub const GATEWAY_STOP: &str = "gateway.stop";
 pub const POLICY_LOADED: &str = "policy.loaded";
 /// `catalog.loaded`.
 pub const CATALOG_LOADED: &str = "catalog.loaded";
+/// `policy.changed`: a live reload's new policy (`policy.loaded`'s members, and the old hash).
+pub const POLICY_CHANGED: &str = "policy.changed";
+/// `catalog.changed`: a live reload's new catalog (`catalog.loaded`'s members, and the old hash).
+pub const CATALOG_CHANGED: &str = "catalog.changed";
+
+/// Whether `kind` puts a policy in force (its `policy_hash`, `file`, `text`).
+pub fn sets_policy(kind: &str) -> bool {
+    kind == POLICY_LOADED || kind == POLICY_CHANGED
+}
+
+/// Whether `kind` puts a catalog in force (its `catalog_hash`, `tools`).
+pub fn sets_catalog(kind: &str) -> bool {
+    kind == CATALOG_LOADED || kind == CATALOG_CHANGED
+}
 /// `session.open`.
 pub const SESSION_OPEN: &str = "session.open";
 /// `session.close`.
@@ -61,6 +75,10 @@ pub struct Facts<'a> {
     pub policy_hash: Option<Cow<'a, str>>,
     /// `catalog_hash`.
     pub catalog_hash: Option<Cow<'a, str>>,
+    /// `old_policy_hash` (`policy.changed`).
+    pub old_policy_hash: Option<Cow<'a, str>>,
+    /// `old_catalog_hash` (`catalog.changed`).
+    pub old_catalog_hash: Option<Cow<'a, str>>,
     /// The ledger's `ts`.
     pub ts: Option<Cow<'a, str>>,
     /// `principal` (of a request).
@@ -104,6 +122,8 @@ pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
         outcome: None,
         policy_hash: None,
         catalog_hash: None,
+        old_policy_hash: None,
+        old_catalog_hash: None,
         ts: None,
         principal: None,
         args_digest: None,
@@ -130,6 +150,8 @@ pub fn facts(seq: u64, bytes: &[u8]) -> Option<Facts<'_>> {
             b"outcome" => f.outcome = string(value),
             b"policy_hash" => f.policy_hash = string(value),
             b"catalog_hash" => f.catalog_hash = string(value),
+            b"old_policy_hash" => f.old_policy_hash = string(value),
+            b"old_catalog_hash" => f.old_catalog_hash = string(value),
             b"ts" => f.ts = string(value),
             b"principal" => f.principal = string(value),
             b"args_digest" => f.args_digest = string(value),

@@ -6,7 +6,8 @@
 //! request id, once; G2 every forwarded request gets a result or a `call.interrupted` (an
 //! *interrupted call*, listed; with neither before a restart, a clean stop or the ledger's end it
 //! is a *dangling request*: a warning); G3 session-scoped entries name an open session; G4
-//! requests and listings name the policy and catalog loaded last; G5 (`interruption`) every
+//! requests and listings name the policy and catalog in force (loaded at start or changed by a
+//! live reload since), and each reload names the one it replaced; G5 (`interruption`) every
 //! `call.interrupted` ends a forwarded call of its run that has no other end.
 
 mod interruption;
@@ -218,14 +219,15 @@ pub enum Violation {
         /// The interruption.
         interrupted: u64,
     },
-    /// G4: a request or listing under another policy or catalog than the one loaded last.
+    /// G4: a request or listing under another policy or catalog than the one in force, or a
+    /// reload replacing one that was not in force.
     #[error("{kind} names {member} {named}, but {loaded}")]
     StaleHash {
         /// The entry.
         seq: u64,
         /// Its kind.
         kind: String,
-        /// `policy_hash` or `catalog_hash`.
+        /// `policy_hash` or `catalog_hash` (`old_…` of a reload entry).
         member: &'static str,
         /// What it names.
         named: String,
@@ -486,6 +488,16 @@ impl Checker {
             event::CATALOG_LOADED => {
                 self.catalog_hash = f.catalog_hash.as_deref().map(Into::into);
             }
+            event::POLICY_CHANGED => {
+                let old = self.policy_hash.clone();
+                self.check_change(f, "old_policy_hash", f.old_policy_hash.as_deref(), old);
+                self.policy_hash = f.policy_hash.as_deref().map(Into::into);
+            }
+            event::CATALOG_CHANGED => {
+                let old = self.catalog_hash.clone();
+                self.check_change(f, "old_catalog_hash", f.old_catalog_hash.as_deref(), old);
+                self.catalog_hash = f.catalog_hash.as_deref().map(Into::into);
+            }
             event::SESSION_OPEN => self.open(f),
             _ => {}
         }
@@ -658,13 +670,13 @@ impl Checker {
                 "policy_hash",
                 f.policy_hash.as_deref(),
                 self.policy_hash.clone(),
-                "policy.loaded",
+                "policy.loaded or policy.changed",
             ),
             (
                 "catalog_hash",
                 f.catalog_hash.as_deref(),
                 self.catalog_hash.clone(),
-                "catalog.loaded",
+                "catalog.loaded or catalog.changed",
             ),
         ];
         for (member, named, loaded, loaded_kind) in checks {
@@ -690,6 +702,38 @@ impl Checker {
                 loaded,
             });
         }
+    }
+
+    /// G4 for a reload: the change names as replaced the one in force before it.
+    fn check_change(
+        &mut self,
+        f: &Facts<'_>,
+        member: &'static str,
+        named: Option<&str>,
+        in_force: Option<String>,
+    ) {
+        let Some(named) = named else {
+            self.fail(Violation::MissingMember {
+                seq: f.seq,
+                kind: f.kind.to_string(),
+                member,
+            });
+            return;
+        };
+        let loaded = match in_force {
+            Some(l) if l == named => return,
+            // A bundle holds a reload as context for what follows it, not every reload before.
+            _ if self.scope == Scope::Subset => return,
+            Some(l) => format!("the one in force before it was {l}"),
+            None => "nothing was in force before it".to_owned(),
+        };
+        self.fail(Violation::StaleHash {
+            seq: f.seq,
+            kind: f.kind.to_string(),
+            member,
+            named: named.to_owned(),
+            loaded,
+        });
     }
 
     fn request(&mut self, f: &Facts<'_>) {

@@ -23,7 +23,7 @@ pub fn run(
     let provenance = match reader::for_each(path, pubkey, &mut |e: Entry| {
         if e.session() == Some(session) {
             entries.push(e);
-        } else if e.kind == event::POLICY_LOADED && entries.is_empty() {
+        } else if event::sets_policy(&e.kind) && entries.is_empty() {
             policy = Some(e);
         }
     })? {

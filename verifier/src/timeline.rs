@@ -176,7 +176,7 @@ pub fn build(session: &str, entries: &[Entry]) -> Option<Timeline> {
     let policy = entries[..open_idx]
         .iter()
         .rev()
-        .find(|e| e.kind == event::POLICY_LOADED)
+        .find(|e| event::sets_policy(&e.kind))
         .map(|e| {
             (
                 e.str("file").unwrap_or("").to_owned(),

@@ -1,5 +1,5 @@
-//! `auditgate-verify what-if`: re-decides every recorded `tools.listed` (against the catalog of
-//! the latest `catalog.loaded`) and `call.request` (tool, function path, kind, principal, roles,
+//! `auditgate-verify what-if`: re-decides every recorded `tools.listed` (against the catalog in
+//! force: the latest `catalog.loaded` or `catalog.changed`) and `call.request` (tool, function path, kind, principal, roles,
 //! arguments as recorded) under another policy, and reports what would change. A decision whose
 //! conditions read an argument the ledger holds redacted is indeterminate.
 
@@ -81,13 +81,13 @@ pub fn run(
     let mut calls = 0u64;
     let mut skipped = 0u64;
     let provenance = match reader::for_each(path, pubkey, &mut |e: Entry| match e.kind.as_str() {
-        event::POLICY_LOADED => {
+        k if event::sets_policy(k) => {
             recorded_policies.insert(
                 e.str("policy_hash").unwrap_or("?").to_owned(),
                 e.str("file").unwrap_or("?").to_owned(),
             );
         }
-        event::CATALOG_LOADED => {
+        k if event::sets_catalog(k) => {
             catalog = e
                 .get("tools")
                 .as_array()

@@ -256,6 +256,74 @@ fn request_under_a_policy_that_was_not_loaded_is_g4() {
     assert_eq!(v["seq"], r.seq);
 }
 
+/// A live reload: `policy.changed` then `catalog.changed`, each naming the one it replaces.
+fn reload(s: &mut Script, old_policy: &str, old_catalog: &str) -> (u64, u64) {
+    let policy = script::blake3_ref(b"the reloaded policy");
+    let catalog = "sha256:".to_string() + &"cd".repeat(32);
+    let p = s.push(
+        50,
+        "policy.changed",
+        json!({"old_policy_hash": old_policy, "policy_hash": policy, "file": "policy.toml",
+               "text": "version = 1", "trigger": "sighup"}),
+    );
+    let c = s.push(
+        50,
+        "catalog.changed",
+        json!({"old_catalog_hash": old_catalog, "catalog_hash": catalog, "tools": [],
+               "added": [], "removed": [], "changed": [], "trigger": "sighup"}),
+    );
+    s.policy_hash = policy;
+    s.catalog_hash = catalog;
+    (p, c)
+}
+
+#[test]
+fn requests_after_a_reload_name_the_new_hashes_and_verify() {
+    let (mut s, mut fin) = started();
+    s.call(&mut fin, "invoices_list", json!({}), None);
+    let (old_policy, old_catalog) = (s.policy_hash.clone(), s.catalog_hash.clone());
+    reload(&mut s, &old_policy, &old_catalog);
+    s.list(&mut fin);
+    s.call(&mut fin, "invoices_list", json!({}), None);
+    let v = verdict(&s);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["gateway"]["invariants"], "hold", "{v}");
+}
+
+#[test]
+fn a_request_under_the_replaced_policy_after_a_reload_is_g4() {
+    let (mut s, mut fin) = started();
+    let (old_policy, old_catalog) = (s.policy_hash.clone(), s.catalog_hash.clone());
+    reload(&mut s, &old_policy, &old_catalog);
+    s.policy_hash = old_policy;
+    let r = s.call(&mut fin, "invoices_list", json!({}), None);
+    let v = verdict(&s);
+    assert_eq!(
+        (&v["error"], &v["rule"]),
+        (&json!("StaleHash"), &json!("G4")),
+        "{v}"
+    );
+    assert_eq!(v["seq"], r.seq);
+}
+
+#[test]
+fn a_reload_replacing_what_was_not_in_force_is_g4() {
+    let (mut s, _fin) = started();
+    let old_catalog = s.catalog_hash.clone();
+    let (p, _) = reload(&mut s, &script::blake3_ref(b"never loaded"), &old_catalog);
+    let v = verdict(&s);
+    assert_eq!(
+        (&v["error"], &v["rule"]),
+        (&json!("StaleHash"), &json!("G4")),
+        "{v}"
+    );
+    assert_eq!(v["seq"], p);
+    assert!(
+        v["message"].as_str().unwrap().contains("old_policy_hash"),
+        "{v}"
+    );
+}
+
 #[test]
 fn gateway_violation_text_names_seq_rule_and_reason() {
     let (mut s, mut fin) = started();

@@ -34,6 +34,10 @@ pub struct Start<'a> {
     pub identity_mode: &'a str,
     /// Whether the evidence vault keeps committed originals this run.
     pub vault: bool,
+    /// `serve --write`: the write mode this process lowered the policy's ceilings to.
+    pub write_limit: Option<&'a str>,
+    /// `[catalog] tool_prefix`: what MCP clients see before every tool name.
+    pub tool_prefix: Option<&'a str>,
 }
 
 /// The scheme of the content digests this gateway writes (`docs/privacy.md` §2): named in
@@ -42,9 +46,7 @@ pub struct Start<'a> {
 pub const DIGEST_SCHEME: &str = "blake3mac-v1";
 
 pub fn gateway_start(s: &Start<'_>) -> Draft {
-    draft(
-        "gateway.start",
-        json!({
+    let mut body = json!({
             "instance": s.instance,
             "version": env!("CARGO_PKG_VERSION"),
             "transport": s.transport,
@@ -56,8 +58,10 @@ pub fn gateway_start(s: &Start<'_>) -> Draft {
             "identity_mode": s.identity_mode,
             "digests": DIGEST_SCHEME,
             "vault": s.vault,
-        }),
-    )
+    });
+    put(&mut body, "write_limit", s.write_limit.map(Value::from));
+    put(&mut body, "tool_prefix", s.tool_prefix.map(Value::from));
+    draft("gateway.start", body)
 }
 
 pub fn policy_loaded(policy_hash: &str, file: &str, text: &str) -> Draft {
@@ -71,6 +75,96 @@ pub fn catalog_loaded(catalog_hash: &str, tools: Vec<Value>) -> Draft {
     draft(
         "catalog.loaded",
         json!({"catalog_hash": catalog_hash, "tools": tools}),
+    )
+}
+
+/// What a reload was asked by (`trigger` of the reload entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Poll,
+    Sighup,
+    Admin,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Poll => "poll",
+            Trigger::Sighup => "sighup",
+            Trigger::Admin => "admin",
+        }
+    }
+}
+
+/// `policy.changed`: `policy.loaded`'s members for the new policy, and the one it replaces.
+pub fn policy_changed(
+    old_hash: &str,
+    new_hash: &str,
+    file: &str,
+    text: &str,
+    by: Trigger,
+) -> Draft {
+    draft(
+        "policy.changed",
+        json!({"old_policy_hash": old_hash, "policy_hash": new_hash, "file": file,
+               "text": text, "trigger": by.as_str()}),
+    )
+}
+
+/// A new catalog against the one it replaces, by tool name.
+#[derive(Debug, Clone)]
+pub struct CatalogChange<'a> {
+    pub old_hash: &'a str,
+    pub new_hash: &'a str,
+    /// The whole new catalog, as in `catalog.loaded`.
+    pub tools: Vec<Value>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub trigger: Trigger,
+}
+
+pub fn catalog_changed(c: CatalogChange<'_>) -> Draft {
+    draft(
+        "catalog.changed",
+        json!({"old_catalog_hash": c.old_hash, "catalog_hash": c.new_hash, "tools": c.tools,
+               "added": c.added, "removed": c.removed, "changed": c.changed,
+               "trigger": c.trigger.as_str()}),
+    )
+}
+
+/// Where a rejected policy is wrong: the error's variant and position, never its message.
+#[derive(Debug, Clone)]
+pub struct PolicyFault<'a> {
+    pub class: &'a str,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub field: Option<&'a str>,
+}
+
+/// `policy.rejected`: the kept policy's hash, the rejected bytes' hash (if read) and where.
+pub fn policy_rejected(
+    kept: &str,
+    rejected: Option<&str>,
+    file: &str,
+    fault: &PolicyFault<'_>,
+    by: Trigger,
+) -> Draft {
+    let mut error = json!({"class": fault.class});
+    put(&mut error, "line", fault.line.map(Value::from));
+    put(&mut error, "column", fault.column.map(Value::from));
+    put(&mut error, "field", fault.field.map(Value::from));
+    let mut body = json!({"policy_hash": kept, "file": file, "error": error,
+                          "trigger": by.as_str()});
+    put(&mut body, "rejected_hash", rejected.map(Value::from));
+    draft("policy.rejected", body)
+}
+
+/// `catalog.rejected`: the kept catalog's hash and why the new spec gave no catalog.
+pub fn catalog_rejected(kept: &str, error: &str, by: Trigger) -> Draft {
+    draft(
+        "catalog.rejected",
+        json!({"catalog_hash": kept, "error": bounded::string(error), "trigger": by.as_str()}),
     )
 }
 

@@ -160,6 +160,8 @@ pub struct CatalogOptions {
     /// Which data tools this deployment supports ([`data_support::probe`]); an unsupported one
     /// is left out. Default: not probed, every data tool listed.
     pub data_support: DataSupport,
+    /// `[catalog] tool_prefix`: put before every name MCP clients see.
+    pub tool_prefix: String,
 }
 
 impl CatalogOptions {
@@ -170,14 +172,29 @@ impl CatalogOptions {
             data_tools: config.catalog.data_tools,
             overrides: config.tools.clone(),
             data_support: DataSupport::default(),
+            tool_prefix: config.catalog.tool_prefix.clone().unwrap_or_default(),
         }
     }
+}
+
+/// Something in the deployment's spec that is not a tool, and why (`auditgate tools --all`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotExposed {
+    /// The function path, `METHOD /path` for an HTTP route, or the spec entry.
+    pub name: String,
+    /// `http_route`, `http_action`, `internal` or `skipped`.
+    pub what: &'static str,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct Catalog {
     tools: Vec<Tool>,
-    by_name: HashMap<String, usize>,
+    /// The name MCP clients see for each tool (`[catalog] tool_prefix` + name), by index.
+    listed: Vec<String>,
+    /// Listed name → index.
+    by_listed: HashMap<String, usize>,
+    not_exposed: Vec<NotExposed>,
     hash: String,
     data_support: DataSupport,
 }
@@ -193,6 +210,10 @@ impl Catalog {
         }
         let mut tools = Vec::new();
         let mut origin: HashMap<String, String> = HashMap::new();
+        let not_exposed = not_exposed(spec, options);
+        for n in not_exposed.iter().filter(|n| n.what == "skipped") {
+            tracing::warn!(entry = %n.name, "function spec entry skipped: {}", n.reason);
+        }
         let mut add = |tool: Tool, source: String| -> Result<(), CatalogError> {
             if !naming::is_valid_tool_name(&tool.name) {
                 return Err(CatalogError::InvalidName {
@@ -267,18 +288,30 @@ impl Catalog {
             add(tool, format!("function {}", f.path))?;
         }
         tools.sort_by(|a, b| a.name.cmp(&b.name));
-        let by_name = tools
+        let listed: Vec<String> = tools
             .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.clone(), i))
+            .map(|t| naming::listed_name(&options.tool_prefix, &t.name))
             .collect();
-        let hash = catalog_hash(&tools);
-        Ok(Self {
+        let mut by_listed = HashMap::with_capacity(listed.len());
+        for (i, name) in listed.iter().enumerate() {
+            if let Some(first) = by_listed.insert(name.clone(), i) {
+                return Err(CatalogError::DuplicateName {
+                    name: name.clone(),
+                    first: tools[first].name.clone(),
+                    second: tools[i].name.clone(),
+                });
+            }
+        }
+        let mut catalog = Self {
             tools,
-            by_name,
-            hash,
+            listed,
+            by_listed,
+            not_exposed,
+            hash: String::new(),
             data_support: options.data_support.clone(),
-        })
+        };
+        catalog.hash = catalog_hash(&catalog.to_mcp());
+        Ok(catalog)
     }
 
     /// The catalog a config names: its `[catalog] spec_file`, or the deployment's function spec
@@ -288,10 +321,25 @@ impl Catalog {
         config: &crate::config::Config,
         client: &crate::upstream::convex::ConvexClient,
     ) -> Result<Self, CatalogError> {
-        let mut options = CatalogOptions::from_config(config);
-        if options.data_tools {
-            options.data_support = data_support::probe(client).await;
-        }
+        let support = if config.catalog.data_tools {
+            data_support::probe(client).await
+        } else {
+            DataSupport::default()
+        };
+        Self::load_with(config, client, support).await
+    }
+
+    /// [`Catalog::load`] with the data tools' support already known (a reload keeps what the
+    /// start probed: the plan is decided once).
+    pub async fn load_with(
+        config: &crate::config::Config,
+        client: &crate::upstream::convex::ConvexClient,
+        data_support: DataSupport,
+    ) -> Result<Self, CatalogError> {
+        let options = CatalogOptions {
+            data_support,
+            ..CatalogOptions::from_config(config)
+        };
         match &config.catalog.spec_file {
             Some(path) => Self::from_spec_file(path, &options),
             None => {
@@ -322,26 +370,105 @@ impl Catalog {
         &self.data_support
     }
 
+    /// The tool MCP clients call `name` (its listed name, with `[catalog] tool_prefix`).
     pub fn get(&self, name: &str) -> Option<&Tool> {
-        self.by_name.get(name).map(|&i| &self.tools[i])
+        self.by_listed.get(name).map(|&i| &self.tools[i])
     }
 
-    /// `sha256:<hex>` of the RFC 8785 canonical JSON of every tool's MCP form, in name order.
+    /// The tool policies and the ledger call `name` (its name without `[catalog] tool_prefix`).
+    pub fn by_catalog_name(&self, name: &str) -> Option<&Tool> {
+        self.tools
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.tools[i])
+    }
+
+    /// The catalog name (what policies, rate limits, scopes and the ledger use) of the tool a
+    /// client called `called`: the tool's name without `[catalog] tool_prefix`, or `called`
+    /// itself when no tool is listed under it.
+    pub fn catalog_name<'a>(&'a self, called: &'a str) -> &'a str {
+        self.get(called).map_or(called, |t| t.name.as_str())
+    }
+
+    /// The name MCP clients see for `tool` (a tool of this catalog).
+    pub fn listed_name<'a>(&'a self, tool: &'a Tool) -> &'a str {
+        self.by_listed_index(tool)
+            .map_or(tool.name.as_str(), |i| self.listed[i].as_str())
+    }
+
+    fn by_listed_index(&self, tool: &Tool) -> Option<usize> {
+        self.tools
+            .binary_search_by(|t| t.name.as_str().cmp(&tool.name))
+            .ok()
+    }
+
+    /// `tool`'s MCP object as `tools/list` shows it: [`Tool::to_mcp`] under its listed name.
+    pub fn listed(&self, tool: &Tool) -> Value {
+        let mut mcp = tool.to_mcp();
+        mcp["name"] = Value::from(self.listed_name(tool));
+        mcp
+    }
+
+    /// What the spec has that is not a tool: HTTP routes and actions, internal functions left
+    /// out, entries skipped (each with why).
+    pub fn not_exposed(&self) -> &[NotExposed] {
+        &self.not_exposed
+    }
+
+    /// `sha256:<hex>` of the RFC 8785 canonical JSON of every tool's MCP form as listed, in
+    /// name order.
     pub fn hash(&self) -> &str {
         &self.hash
     }
 
     /// The `tools/list` array.
     pub fn to_mcp(&self) -> Value {
-        Value::Array(self.tools.iter().map(Tool::to_mcp).collect())
+        Value::Array(self.tools.iter().map(|t| self.listed(t)).collect())
     }
 }
 
-fn catalog_hash(tools: &[Tool]) -> String {
-    let listing = Value::Array(tools.iter().map(Tool::to_mcp).collect());
+fn catalog_hash(listing: &Value) -> String {
     // Canonicalizing a serde_json::Value holding only finite numbers cannot fail.
-    let bytes = serde_json_canonicalizer::to_vec(&listing).unwrap_or_default();
+    let bytes = serde_json_canonicalizer::to_vec(listing).unwrap_or_default();
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The spec's entries that do not become tools under `options`, and why.
+fn not_exposed(spec: &FunctionSpecFile, options: &CatalogOptions) -> Vec<NotExposed> {
+    let mut out = Vec::new();
+    for f in &spec.functions {
+        let (what, reason) = match (f.kind, f.visibility) {
+            (FunctionKind::HttpAction, _) => (
+                "http_action",
+                "an HTTP action runs only behind a route of http.ts, not through the function API",
+            ),
+            (_, Visibility::Internal) if !options.include_internal => (
+                "internal",
+                "internal function ([convex] include_internal = false)",
+            ),
+            _ => continue,
+        };
+        out.push(NotExposed {
+            name: f.path.clone(),
+            what,
+            reason: reason.into(),
+        });
+    }
+    for r in &spec.http_routes {
+        out.push(NotExposed {
+            name: format!("{} {}", r.method, r.path),
+            what: "http_route",
+            reason: "an HTTP route of http.ts: not a Convex function an agent can call".into(),
+        });
+    }
+    for s in &spec.skipped {
+        out.push(NotExposed {
+            name: s.entry.clone(),
+            what: "skipped",
+            reason: s.reason.clone(),
+        });
+    }
+    out
 }
 
 fn generated_title(kind: FunctionKind, path: &str) -> String {

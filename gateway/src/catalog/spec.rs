@@ -6,17 +6,27 @@
 //!   "functionType": "Mutation", "visibility": {"kind": "public"},
 //!   "args": {"type": "object", "value": {"amountCents": {"fieldType": {"type": "bigint"},
 //!            "optional": false}}},
-//!   "returns": null}]}
+//!   "returns": null},
+//!   {"functionType": "HttpAction", "method": "POST", "path": "/webhook"}]}
 //! ```
+//!
+//! The backend emits two entry shapes (convex-backend
+//! `npm-packages/system-udfs/convex/_system/cli/modules.ts`): a function (`identifier`,
+//! `functionType` one of `Query`, `Mutation`, `Action`, `HttpAction`, `visibility`, `args`,
+//! `returns`) and an HTTP route (`functionType: "HttpAction"`, `method`, `path`, no
+//! `identifier`). Routes are kept apart ([`FunctionSpecFile::http_routes`]); an entry of any
+//! other shape, or a function whose validators cannot be read, is kept in
+//! [`FunctionSpecFile::skipped`] with the reason, never a failed spec (docs/convex-upstream.md §2).
 use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// Not JSON, or not an array of entries (the one failure that refuses the whole spec).
     #[error("function spec is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("function {identifier}: {message}")]
-    Function { identifier: String, message: String },
+    Json(serde_json::Error),
+    #[error("function spec must be an array of entries or {{\"url\", \"functions\": [...]}}")]
+    Shape,
     #[error("validator at {path}: {message}")]
     Validator { path: String, message: String },
 }
@@ -104,20 +114,22 @@ pub struct ObjectField {
     pub optional: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawSpecFile {
-    #[serde(default)]
-    url: Option<String>,
-    functions: Vec<RawFunction>,
+impl From<serde_json::Error> for SpecError {
+    fn from(e: serde_json::Error) -> Self {
+        // Not `#[from]`: that would make the error its own source and print its message twice.
+        Self::Json(e)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawFunction {
     identifier: String,
+    #[serde(alias = "function_type")]
     function_type: FunctionKind,
-    visibility: RawVisibility,
+    /// Older backends omit it for public functions.
+    #[serde(default)]
+    visibility: Option<RawVisibility>,
     #[serde(default)]
     args: Option<Value>,
     #[serde(default)]
@@ -129,11 +141,35 @@ struct RawVisibility {
     kind: Visibility,
 }
 
+#[derive(Deserialize)]
+struct RawHttpRoute {
+    method: String,
+    path: String,
+}
+
+/// An HTTP route of the deployment's `http.ts` router: not callable through the function API,
+/// so never a tool.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HttpRoute {
+    pub method: String,
+    pub path: String,
+}
+
+/// An entry of the spec that is not part of the catalog, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedEntry {
+    /// The entry's `identifier` when it has one, else its position (`entry 3`).
+    pub entry: String,
+    pub reason: String,
+}
+
 /// A parsed function spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionSpecFile {
     pub url: Option<String>,
     pub functions: Vec<FunctionSpec>,
+    pub http_routes: Vec<HttpRoute>,
+    pub skipped: Vec<SkippedEntry>,
 }
 
 impl FunctionSpecFile {
@@ -143,43 +179,92 @@ impl FunctionSpecFile {
     }
 
     pub fn from_value(value: Value) -> Result<Self, SpecError> {
-        let raw: RawSpecFile = if value.is_array() {
-            RawSpecFile {
-                url: None,
-                functions: serde_json::from_value(value)?,
+        let (url, entries) = match value {
+            Value::Array(entries) => (None, entries),
+            Value::Object(mut map) => {
+                let url = match map.remove("url") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(u)) => Some(u),
+                    Some(_) => return Err(SpecError::Shape),
+                };
+                match map.remove("functions") {
+                    Some(Value::Array(entries)) => (url, entries),
+                    _ => return Err(SpecError::Shape),
+                }
             }
-        } else {
-            serde_json::from_value(value)?
+            _ => return Err(SpecError::Shape),
         };
-        let mut functions = Vec::with_capacity(raw.functions.len());
-        for f in raw.functions {
-            let fail = |message: String| SpecError::Function {
-                identifier: f.identifier.clone(),
-                message,
-            };
-            let path = canonical_path(&f.identifier).map_err(fail)?;
-            let args = match &f.args {
-                None | Some(Value::Null) => Validator::Any,
-                Some(v) => Validator::from_json(v).map_err(|e| fail(e.to_string()))?,
-            };
-            let returns = match &f.returns {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(Validator::from_json(v).map_err(|e| fail(e.to_string()))?),
-            };
-            functions.push(FunctionSpec {
-                path,
-                identifier: f.identifier,
-                kind: f.function_type,
-                visibility: f.visibility.kind,
-                args,
-                returns,
-            });
+        let mut spec = Self {
+            url,
+            functions: Vec::with_capacity(entries.len()),
+            http_routes: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for (i, entry) in entries.into_iter().enumerate() {
+            match parse_entry(entry) {
+                Ok(Entry::Function(f)) => spec.functions.push(f),
+                Ok(Entry::Route(r)) => spec.http_routes.push(r),
+                Err((name, reason)) => spec.skipped.push(SkippedEntry {
+                    entry: name.unwrap_or_else(|| format!("entry {i}")),
+                    reason,
+                }),
+            }
         }
-        Ok(Self {
-            url: raw.url,
-            functions,
-        })
+        Ok(spec)
     }
+}
+
+enum Entry {
+    Function(FunctionSpec),
+    Route(HttpRoute),
+}
+
+/// One `apiSpec` entry; on failure the entry's identifier (if it has one) and why it was skipped.
+fn parse_entry(entry: Value) -> Result<Entry, (Option<String>, String)> {
+    let identifier = entry
+        .get("identifier")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let kind = entry
+        .get("functionType")
+        .or_else(|| entry.get("function_type"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if identifier.is_none() && kind.as_deref() == Some("HttpAction") {
+        let route: RawHttpRoute =
+            serde_json::from_value(entry).map_err(|e| (None, format!("HTTP route: {e}")))?;
+        return Ok(Entry::Route(HttpRoute {
+            method: route.method,
+            path: route.path,
+        }));
+    }
+    let f: RawFunction = serde_json::from_value(entry).map_err(|e| {
+        let reason = match &kind {
+            Some(k) if !matches!(k.as_str(), "Query" | "Mutation" | "Action" | "HttpAction") => {
+                format!("unknown entry kind {k:?}")
+            }
+            _ => e.to_string(),
+        };
+        (identifier.clone(), reason)
+    })?;
+    let fail = |message: String| (Some(f.identifier.clone()), message);
+    let path = canonical_path(&f.identifier).map_err(fail)?;
+    let args = match &f.args {
+        None | Some(Value::Null) => Validator::Any,
+        Some(v) => Validator::from_json(v).map_err(|e| fail(e.to_string()))?,
+    };
+    let returns = match &f.returns {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Validator::from_json(v).map_err(|e| fail(e.to_string()))?),
+    };
+    Ok(Entry::Function(FunctionSpec {
+        path,
+        identifier: f.identifier,
+        kind: f.function_type,
+        visibility: f.visibility.map_or(Visibility::Public, |v| v.kind),
+        args,
+        returns,
+    }))
 }
 
 /// `dir/file.js:export` → `dir/file:export`; a path without `:` names the `default` export.

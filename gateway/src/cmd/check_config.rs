@@ -15,6 +15,10 @@ pub struct Args {
     /// The gateway config file.
     #[arg(long, short, default_value = "auditgate.toml")]
     config: PathBuf,
+    /// Also contact the deployment: deploy key accepted, its function spec compared with
+    /// `[catalog] spec_file` (each a line: ok, warn or error; warnings do not fail the check).
+    #[arg(long)]
+    live: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -57,7 +61,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     check(
         "deploy key",
         convex::from_config(&config.convex)
-            .map(|(client, _)| format!("present; upstream {}", client.base_url()))
+            .map(|(client, _)| {
+                format!(
+                    "present; upstream {} (not contacted: --live checks the key)",
+                    client.base_url()
+                )
+            })
             .map_err(Into::into),
     );
     check(
@@ -104,12 +113,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .map_err(Into::into),
     );
+    if args.live {
+        match live_findings(&config) {
+            Ok(findings) => {
+                for f in findings {
+                    println!("{:<11} {}: {}", f.what, f.level.as_str(), f.detail);
+                    if f.level == auditgate::deployment::Level::Error {
+                        failures += 1;
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                println!("{:<11} error: {e:#}", "deployment");
+            }
+        }
+    }
     if failures > 0 {
         println!("{failures} problem(s) found");
         return Ok(ExitCode::FAILURE);
     }
     println!("all checks passed");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--live`: what the deployment says ([`auditgate::deployment::check`]).
+fn live_findings(config: &Config) -> anyhow::Result<Vec<auditgate::deployment::Finding>> {
+    let (client, _) = convex::from_config(&config.convex)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(auditgate::deployment::check(config, &client)))
 }
 
 /// `[vault]`: where it is and what names a subject; a warning (stderr, like policy warnings) for

@@ -26,6 +26,10 @@ pub struct Args {
     /// The server's name in the client.
     #[arg(long, default_value = "auditgate")]
     name: String,
+    /// For stdio clients: the `serve --write` the client launches with (deny, ask or allow).
+    /// `allow` keeps the policy's own ceilings; `--write` never raises them.
+    #[arg(long, value_name = "MODE", default_value = "deny", value_parser = ["deny", "ask", "allow"])]
+    write: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -39,7 +43,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| "AUDITGATE_TOKEN".into());
     let exe = std::env::current_exe()?.display().to_string();
     let cfg = config_path.display().to_string();
-    let args_list = ["serve", "--stdio", "--config", cfg.as_str()];
+    let write = format!("--write={}", args.write);
+    let args_list = ["serve", "--stdio", "--config", cfg.as_str(), write.as_str()];
     let name = &args.name;
     let text = match (args.client, &args.url) {
         (Client::ClaudeCode, None) => json!({"mcpServers": {name: {

@@ -29,7 +29,7 @@ const POLICY_TEMPLATE: &str = include_str!("../../../policies/examples/write-ask
 
 fn config_text(args: &Args) -> String {
     format!(
-        r#"# auditgate configuration (docs: gateway/src/config.rs and docs/operations.md).
+        r#"# auditgate configuration. Every key: docs/configuration.md; running it: docs/operations.md.
 # Paths are relative to this file. Secrets are never written here: only where to read them.
 
 [convex]

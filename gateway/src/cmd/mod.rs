@@ -2,6 +2,7 @@
 pub mod approvals;
 pub mod check_config;
 pub mod client_config;
+pub mod explain;
 pub mod init;
 pub mod keys;
 pub mod serve;

@@ -36,6 +36,20 @@ pub struct Args {
     /// front of a loopback bind).
     #[arg(long)]
     insecure_bind: bool,
+    /// Lower the policy's write ceilings for this process: deny, ask or allow. Never raises
+    /// them (`--write=allow` keeps the policy's); recorded in the ledger's `gateway.start`.
+    #[arg(long, value_name = "MODE", value_parser = parse_write_mode)]
+    write: Option<auditgate_policy::WriteMode>,
+}
+
+fn parse_write_mode(s: &str) -> Result<auditgate_policy::WriteMode, String> {
+    use auditgate_policy::WriteMode;
+    match s {
+        "deny" => Ok(WriteMode::Deny),
+        "ask" => Ok(WriteMode::Ask),
+        "allow" => Ok(WriteMode::Allow),
+        _ => Err("expected deny, ask or allow".into()),
+    }
 }
 
 /// Why argv must not be used, if a secret appears in it.
@@ -135,6 +149,29 @@ async fn stdio_principal(gateway: &Gateway) -> anyhow::Result<Principal> {
     }
 }
 
+/// With `[catalog] spec_file`, the deployment is contacted at start all the same: each finding
+/// of [`auditgate::deployment::check`] is logged, and a refused deploy key stops the start
+/// before anything is written. (Without a spec file, fetching the catalog is that contact.)
+async fn check_deployment(config: &Config) -> anyhow::Result<()> {
+    if config.catalog.spec_file.is_none() {
+        return Ok(());
+    }
+    let Ok((client, _)) = auditgate::upstream::convex::from_config(&config.convex) else {
+        return Ok(()); // `Gateway::build` reports a missing or unreadable deploy key.
+    };
+    for f in auditgate::deployment::check(config, &client).await {
+        match f.level {
+            auditgate::deployment::Level::Ok => tracing::info!("{}: {}", f.what, f.detail),
+            auditgate::deployment::Level::Warn => tracing::warn!("{}: {}", f.what, f.detail),
+            auditgate::deployment::Level::Error => tracing::error!("{}: {}", f.what, f.detail),
+        }
+        if !f.serve_may_start {
+            bail!("{}: {}; nothing was served", f.what, f.detail);
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     // Before anything is loaded or written: a refused bind must leave no ledger behind.
@@ -147,13 +184,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    let config = Config::load(&args.config)?;
+    let mut config = Config::load(&args.config)?;
+    config.write_limit = args.write;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let stop = shutdown_signal()?;
+        check_deployment(&config).await?;
         let gateway = Arc::new(Gateway::build(config).await?);
         if args.stdio {
             let principal = stdio_principal(&gateway).await?;

@@ -22,6 +22,10 @@ pub struct Args {
     /// The policy file (default: `[policy] file` from the config).
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Also list what is never a tool: HTTP routes and HTTP actions, internal functions left
+    /// out, and spec entries skipped (each with why).
+    #[arg(long)]
+    all: bool,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -69,7 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .policy
         .or_else(|| config.policy.as_ref().map(|p| p.file.clone()));
     let policy = policy_path.as_deref().map(load_policy).transpose()?;
-    let listing = list_for(&catalog, policy.as_ref(), &args.principal, &args.roles);
+    let mut listing = list_for(&catalog, policy.as_ref(), &args.principal, &args.roles);
+    if args.all {
+        listing.not_exposed = Some(catalog.not_exposed().to_vec());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&listing)?);
     } else {

@@ -1,7 +1,7 @@
 //! `tools/call` as a sequence of named stages, in the order `docs/audit-events.md` §6 fixes:
-//! parse → rate limit → decide (policy, redaction, validation) → keep originals (vault) →
-//! record the request → settle (blocked, invalid, approval) → forward → record the result →
-//! answer. State the stages share travels in one [`CallContext`].
+//! parse → rate limit → decide (validation and normalization, policy, redaction) → keep
+//! originals (vault) → record the request → settle (blocked, invalid, approval) → forward →
+//! record the result → answer. State the stages share travels in one [`CallContext`].
 //!
 //! **Architecture Invariant:** [`Enforcer::call_tool`] reaches [`Enforcer::forward`] only after
 //! `record_request` returned the seq of a durable `call.request` with disposition `forward`
@@ -9,17 +9,18 @@
 use std::time::{Duration, Instant};
 
 use auditgate_ledger::canonical;
-use auditgate_policy::{Decision, Tier};
+use auditgate_policy::Tier;
 use serde_json::{Map, Value, json};
 
 use super::context::{CallContext, Digests, Disposition};
 use super::outcome::Settled;
+use super::snapshot::Snapshot;
 use super::{Caller, Enforcer, Refusal, approval_request, decision_json, error_result};
 use crate::approvals::{Outcome, PendingInfo};
 use crate::audit::{bounded, events};
 use crate::catalog::{Tool, ToolTarget, data_privacy};
 use crate::mcp::jsonrpc::{ErrorObject, Params, code};
-use crate::upstream::convex::codec::to_convex;
+use crate::validate::{self, ValidationError};
 use crate::vault::Binding;
 
 impl Enforcer {
@@ -34,19 +35,36 @@ impl Enforcer {
         let (name, args) = parse_params(params)?;
         self.count_call();
         let qualified = caller.principal.qualified();
-        if let Err(limited) = self.limiter.check(&qualified, name) {
+        // Per-tool limits name tools as the config does: without `[catalog] tool_prefix`.
+        if let Err(limited) = self
+            .limiter
+            .check(&qualified, self.live.current().catalog.catalog_name(name))
+        {
             return self.rate_limited(&caller, &qualified, name, &limited).await;
         }
-        let digests = Digests {
-            request: self.audit.digest(raw),
-            args: self.audit.digest(&canonical::encode(&args)),
-        };
-        let Some(tool) = self.catalog.get(name) else {
+        let request_digest = self.audit.digest(raw);
+        // Held until `call.request` is durable: decided, recorded and forwarded under one
+        // snapshot, and the entry names the hashes in force (snapshot.rs).
+        let held = self.live.hold().await;
+        let snapshot = held.snapshot.clone();
+        let Some(tool) = snapshot.catalog.get(name) else {
+            let digests = Digests {
+                request: request_digest,
+                args: self.audit.digest(&canonical::encode(&args)),
+            };
             return self
-                .unknown_tool(&caller, request_id, name, &args, digests)
+                .unknown_tool(&caller, &snapshot, request_id, name, &args, digests)
                 .await;
         };
-        let mut call = self.decide_call(caller, &qualified, request_id, tool, args, digests);
+        let mut call = self.decide_call(
+            caller,
+            &snapshot,
+            &qualified,
+            request_id,
+            tool,
+            args,
+            request_digest,
+        );
         self.precheck_data_call(&mut call).await;
         let binding = Binding::Request {
             args_digest: &call.digests.args,
@@ -61,6 +79,7 @@ impl Enforcer {
             call.disposition = Disposition::VaultUnavailable;
         }
         let request_seq = self.record_request(&call).await?;
+        drop(held);
         if let Some(answer) = self.settle(&call, request_seq).await? {
             return Ok(answer);
         }
@@ -71,6 +90,7 @@ impl Enforcer {
                 call.tool,
                 &call.args,
                 call.upstream_args.clone(),
+                call.snapshot.catalog.data_support().reads(),
             )
             .await;
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -78,18 +98,30 @@ impl Enforcer {
         self.record_result(&call, request_seq, settled).await
     }
 
-    /// Decide: the policy's decision, the audit redaction of the arguments, their validation
-    /// and encoding, and what the gateway will do.
+    /// Decide: the arguments validated and normalized (what the policy, the ledger and Convex
+    /// see), the policy's decision on them, their audit redaction, the checks that need the
+    /// decision, and what the gateway will do.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one request, gathered into the CallContext it returns"
+    )]
     fn decide_call<'a>(
         &self,
         caller: Caller<'a>,
+        snapshot: &'a Snapshot,
         qualified: &str,
         request_id: Value,
         tool: &'a Tool,
         args: Value,
-        digests: Digests,
+        request_digest: String,
     ) -> CallContext<'a> {
-        let decision = self
+        let checked = normalize_call_args(tool, args);
+        let args = checked.args;
+        let digests = Digests {
+            request: request_digest,
+            args: self.audit.digest(&canonical::encode(&args)),
+        };
+        let decision = snapshot
             .policy
             .decide(&self.request(qualified, &caller, tool, &args));
         let mut audit_args =
@@ -98,7 +130,10 @@ impl Enforcer {
         let (errors, upstream_args) = if decision.tier == Tier::Blocked {
             (Vec::new(), Value::Null)
         } else {
-            check_args(tool, &args, &decision, &self.commit_key)
+            let errors = checked.errors.unwrap_or_else(|| {
+                data_privacy::validate_call(tool, &args, &decision.response, &self.commit_key)
+            });
+            (recorded_errors(errors), checked.upstream)
         };
         let (disposition, approval) = if decision.tier == Tier::Blocked {
             (Disposition::Blocked, None)
@@ -114,6 +149,7 @@ impl Enforcer {
         };
         CallContext {
             caller,
+            snapshot,
             request_id,
             tool,
             args,
@@ -142,7 +178,7 @@ impl Enforcer {
         ) {
             return;
         }
-        let reads = self.catalog.data_support().reads();
+        let reads = call.snapshot.catalog.data_support().reads();
         let errors = data.precheck(&self.upstream, reads, &call.args).await;
         if !errors.is_empty() {
             let mut errors: Value = errors
@@ -175,8 +211,8 @@ impl Enforcer {
             args_digest: call.digests.args.clone(),
             args: call.audit_args.value.clone(),
             redactions: super::outcome::report_json(&call.audit_args, call.args_by_value),
-            policy_hash: &self.policy_ref,
-            catalog_hash: self.catalog.hash(),
+            policy_hash: &call.snapshot.policy_ref,
+            catalog_hash: call.snapshot.catalog.hash(),
             decision: decision_json(&call.decision),
             disposition: call.disposition.as_str(),
             approval: call.approval.clone(),
@@ -225,7 +261,7 @@ impl Enforcer {
             tool: call.tool.name.clone(),
             args: call.audit_args.value.clone(),
             args_digest: call.digests.args.clone(),
-            policy_hash: self.policy_ref.clone(),
+            policy_hash: call.snapshot.policy_ref.clone(),
             rule: call.decision.rule_id.as_deref().map(str::to_string),
             reason: call.decision.reason.to_string(),
             expires_at: approval
@@ -307,6 +343,7 @@ impl Enforcer {
     async fn unknown_tool(
         &self,
         caller: &Caller<'_>,
+        snapshot: &Snapshot,
         request_id: Value,
         name: &str,
         args: &Value,
@@ -323,8 +360,8 @@ impl Enforcer {
             args_digest: digests.args,
             args: Value::Array(argument_names(args)),
             redactions: json!([{"path": "$", "mode": "keys-only", "by": "unknown tool"}]),
-            policy_hash: &self.policy_ref,
-            catalog_hash: self.catalog.hash(),
+            policy_hash: &snapshot.policy_ref,
+            catalog_hash: snapshot.catalog.hash(),
             decision: json!({"tier": "blocked", "rule": null,
                              "reason": "no such tool in the catalog",
                              "write_capped": false, "inputs_read": []}),
@@ -357,17 +394,50 @@ fn parse_params(params: Option<&Params>) -> Result<(&str, Value), Refusal> {
     Ok((name, args))
 }
 
-/// Validation against the tool's input schema (and, for data tools, no filter on a field the
-/// response plan hides), then the Convex encoding: the errors (at most `MAX_NAMES` recorded,
-/// each path capped — a path quotes the caller's keys — the rest counted) and the encoded
-/// arguments.
-fn check_args(
-    tool: &Tool,
-    args: &Value,
-    decision: &Decision,
-    key: &auditgate_policy::CommitKey,
-) -> (Vec<Value>, Value) {
-    let all = data_privacy::validate_call(tool, args, &decision.response, key);
+/// A call's arguments before the decision: normalized when valid (with their Convex encoding),
+/// as received with the violations when not.
+pub struct CheckedArgs {
+    /// What the policy decides on and the ledger records.
+    pub args: Value,
+    /// The encoding for Convex (functions with valid arguments; else `null`).
+    pub upstream: Value,
+    /// The schema violations; `None` when the arguments are valid.
+    pub errors: Option<Vec<ValidationError>>,
+}
+
+/// Leaves the arguments out: they are never logged.
+impl std::fmt::Debug for CheckedArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedArgs")
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validation against the tool's input schema and normalization by its Convex validator, the
+/// stage before the decision (`auditgate explain` runs it too).
+pub fn normalize_call_args(tool: &Tool, args: Value) -> CheckedArgs {
+    let validator = match &tool.target {
+        ToolTarget::Function { args: v, .. } => Some(v),
+        ToolTarget::Data(_) => None,
+    };
+    match validate::normalize_args(&tool.input_schema, validator, &args) {
+        Ok(n) => CheckedArgs {
+            args: n.plain,
+            upstream: n.convex,
+            errors: None,
+        },
+        Err(errors) => CheckedArgs {
+            args,
+            upstream: Value::Null,
+            errors: Some(errors),
+        },
+    }
+}
+
+/// The errors as `call.request` records them: at most `MAX_NAMES`, each path capped (a path
+/// quotes the caller's keys), the rest counted.
+fn recorded_errors(all: Vec<ValidationError>) -> Vec<Value> {
     let total = all.len();
     let mut errors: Vec<Value> = all
         .into_iter()
@@ -378,16 +448,7 @@ fn check_args(
         errors.push(json!({"path": "", "message":
             format!("… and {} more errors", total - errors.len())}));
     }
-    let mut encoded = Value::Null;
-    if errors.is_empty()
-        && let ToolTarget::Function { args: v, .. } = &tool.target
-    {
-        match to_convex(v, args) {
-            Ok(e) => encoded = e,
-            Err(e) => errors.push(json!({"path": bounded::string(&e.path), "message": e.message})),
-        }
-    }
-    (errors, encoded)
+    errors
 }
 
 fn invalid_args_answer(call: &CallContext<'_>, request_seq: u64) -> Value {

@@ -5,6 +5,7 @@ use auditgate_policy::{Decision, Redacted};
 use serde_json::Value;
 
 use super::Caller;
+use super::snapshot::Snapshot;
 use crate::catalog::Tool;
 
 /// What the gateway does with a decided call (`call.request.disposition`).
@@ -41,6 +42,8 @@ pub(super) struct Digests {
 /// arguments as received (they are never logged).
 pub(super) struct CallContext<'a> {
     pub caller: Caller<'a>,
+    /// The catalog and policy this call is decided, recorded and forwarded under.
+    pub snapshot: &'a Snapshot,
     pub request_id: Value,
     pub tool: &'a Tool,
     /// The arguments as received (never recorded, never logged).

@@ -6,9 +6,11 @@
 //! agent's behalf, and it does so only after `AuditLog::record` of the `call.request` returned
 //! `Ok` with disposition `forward`.
 mod call;
+pub use call::{CheckedArgs, normalize_call_args};
 mod context;
 mod originals;
 mod outcome;
+pub mod snapshot;
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -16,16 +18,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use auditgate_ledger::timestamp::Timestamp;
-use auditgate_policy::{CommitKey, Decision, Policy, Request, Tier};
+use auditgate_policy::{CommitKey, Decision, Request, Tier};
 use serde_json::{Map, Value, json};
 
 use crate::approvals::{Approvals, Outcome, PendingInfo};
 use crate::audit::{AuditError, AuditLog, events};
-use crate::catalog::{Catalog, Tool, ToolTarget};
+use crate::catalog::{Tool, ToolTarget};
 use crate::mcp::jsonrpc::{ErrorObject, Params, code};
 use crate::mcp::pagination;
 use crate::principal::Principal;
 use crate::upstream::convex::{ConvexClient, IdentityMode, UpstreamError};
+use snapshot::{Live, Snapshot};
 
 /// How a refused or failed request is answered, and whether the ledger already holds it.
 #[derive(Debug, Clone)]
@@ -91,10 +94,8 @@ impl Progress {
 #[derive(Debug)]
 pub struct Enforcer {
     pub audit: Arc<AuditLog>,
-    pub catalog: Arc<Catalog>,
-    pub policy: Arc<Policy>,
-    /// `blake3:<hex>` of the policy file.
-    pub policy_ref: String,
+    /// The catalog and policy in force (a reload replaces them together).
+    pub live: Live,
     pub upstream: ConvexClient,
     pub identity_mode: IdentityMode,
     pub commit_key: CommitKey,
@@ -116,8 +117,7 @@ impl Enforcer {
     )]
     pub fn new(
         audit: Arc<AuditLog>,
-        catalog: Arc<Catalog>,
-        policy: Arc<Policy>,
+        snapshot: Snapshot,
         upstream: ConvexClient,
         identity_mode: IdentityMode,
         commit_key: CommitKey,
@@ -125,14 +125,11 @@ impl Enforcer {
         approvals: Arc<Approvals>,
         limiter: crate::ratelimit::RateLimiter,
     ) -> Self {
-        let policy_ref = format!("blake3:{}", policy.hash_hex());
         Self {
             approvals,
             limiter,
             audit,
-            catalog,
-            policy,
-            policy_ref,
+            live: Live::new(snapshot),
             upstream,
             identity_mode,
             commit_key,
@@ -187,10 +184,11 @@ impl Enforcer {
         else {
             return false;
         };
+        let snapshot = self.live.current();
         let Some(tool) = (method == "tools/call")
             .then(|| params.as_object()?.get("name")?.as_str())
             .flatten()
-            .and_then(|name| self.catalog.get(name))
+            .and_then(|name| snapshot.catalog.get(name))
         else {
             return false;
         };
@@ -200,7 +198,8 @@ impl Enforcer {
             progress: None,
         };
         let qualified = principal.qualified();
-        self.policy
+        snapshot
+            .policy
             .listing_tier(&self.request(&qualified, &caller, tool, &Value::Null))
             == Tier::ApprovalRequired
     }
@@ -214,19 +213,22 @@ impl Enforcer {
     ) -> Result<Value, Refusal> {
         let cursor = pagination::cursor_param(params)
             .map_err(|e| Refusal::Protocol(e.to_jsonrpc_error()))?;
+        // Held until `tools.listed` is durable: the listing names the hashes in force.
+        let held = self.live.hold().await;
+        let snapshot = held.snapshot.clone();
         let mut visible: Vec<(&Tool, Tier, bool)> = Vec::new();
         let mut hidden = 0usize;
         let qualified = caller.principal.qualified();
-        for tool in self.catalog.tools() {
+        for tool in snapshot.catalog.tools() {
             let request = self.request(&qualified, &caller, tool, &Value::Null);
-            let tier = self.policy.listing_tier(&request);
+            let tier = snapshot.policy.listing_tier(&request);
             if tier == Tier::Blocked {
                 hidden += 1;
                 continue;
             }
             // A response redaction may remove members the output schema requires: such a tool
             // is listed without its `outputSchema`, so clients do not reject redacted results.
-            let redacts = !self.policy.decide(&request).response.is_empty();
+            let redacts = !snapshot.policy.decide(&request).response.is_empty();
             visible.push((tool, tier, redacts));
         }
         // The cursor is bound to this exact view.
@@ -235,14 +237,14 @@ impl Enforcer {
             view.update(tool.name.as_bytes());
             view.update(&[*tier as u8, u8::from(*redacts), 0]);
         }
-        view.update(self.catalog.hash().as_bytes());
-        view.update(self.policy_ref.as_bytes());
+        view.update(snapshot.catalog.hash().as_bytes());
+        view.update(snapshot.policy_ref.as_bytes());
         let view_hash = view.finalize().to_hex().to_string();
         let page = pagination::page(&visible, cursor, self.page_size, &view_hash)
             .map_err(|e| Refusal::Protocol(e.to_jsonrpc_error()))?;
         let mut tools = Vec::with_capacity(page.items.len());
         for (tool, tier, redacts) in page.items {
-            let mut mcp = tool.to_mcp();
+            let mut mcp = snapshot.catalog.listed(tool);
             if *redacts && let Value::Object(map) = &mut mcp {
                 map.remove("outputSchema");
             }
@@ -264,8 +266,8 @@ impl Enforcer {
             principal: caller.principal,
             request_id,
             cursor,
-            policy_hash: &self.policy_ref,
-            catalog_hash: self.catalog.hash(),
+            policy_hash: &snapshot.policy_ref,
+            catalog_hash: snapshot.catalog.hash(),
             shown: page.items.iter().map(|(t, _, _)| t.name.as_str()).collect(),
             approval_required: page
                 .items
@@ -276,6 +278,7 @@ impl Enforcer {
             hidden,
         });
         self.audit.record(entry).await?;
+        drop(held);
         let mut result = Map::new();
         result.insert("tools".into(), Value::Array(tools));
         if let Some(next) = page.next_cursor {
@@ -364,6 +367,7 @@ impl Enforcer {
         tool: &Tool,
         args: &Value,
         encoded_args: Value,
+        reads: crate::catalog::data_support::Reads,
     ) -> Result<Value, UpstreamError> {
         let identity = self
             .identity_mode
@@ -390,12 +394,7 @@ impl Enforcer {
                 Ok(result.value)
             }
             ToolTarget::Data(data) => data
-                .execute(
-                    &self.upstream,
-                    self.catalog.data_support().reads(),
-                    args,
-                    &identity,
-                )
+                .execute(&self.upstream, reads, args, &identity)
                 .await
                 .map_err(|e| match e {
                     crate::catalog::data_tools::DataToolError::Upstream(u) => u,

@@ -51,8 +51,12 @@ impl Enforcer {
         latency_us: u64,
     ) -> Settled {
         // A table the caller may not read is not listed (`[data] tables`).
-        let value =
-            &data_privacy::readable_tables(call.tool, value, &self.policy, call.caller.principal);
+        let value = &data_privacy::readable_tables(
+            call.tool,
+            value,
+            &call.snapshot.policy,
+            call.caller.principal,
+        );
         let mut audit = data_privacy::redact(
             call.tool,
             &call.decision.audit_result,

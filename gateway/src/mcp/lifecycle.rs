@@ -145,13 +145,21 @@ pub fn initialize_result(version: ProtocolVersion, server: &ServerInfo) -> Value
     result.insert("protocolVersion".into(), Value::from(version.as_str()));
     result.insert(
         "capabilities".into(),
-        json!({"tools": {"listChanged": false}}),
+        json!({"tools": {"listChanged": true}}),
     );
     result.insert("serverInfo".into(), Value::Object(info));
     if let Some(instructions) = &server.instructions {
         result.insert("instructions".into(), Value::String(instructions.clone()));
     }
     Value::Object(result)
+}
+
+/// `notifications/tools/list_changed` (the server declares `tools.listChanged`).
+pub fn list_changed() -> Message {
+    Message::Notification {
+        method: "notifications/tools/list_changed".into(),
+        params: None,
+    }
 }
 
 /// What the client told us in `initialize`.
@@ -369,7 +377,7 @@ mod tests {
             initialize_result(ProtocolVersion::V2025_06_18, &server()),
             json!({
                 "protocolVersion": "2025-06-18",
-                "capabilities": {"tools": {"listChanged": false}},
+                "capabilities": {"tools": {"listChanged": true}},
                 "serverInfo": {"name": "auditgate", "version": "0.1.0"},
                 "instructions": "Every call is audited."
             })
@@ -383,7 +391,7 @@ mod tests {
             initialize_result(ProtocolVersion::LATEST, &bare),
             json!({
                 "protocolVersion": "2025-11-25",
-                "capabilities": {"tools": {"listChanged": false}},
+                "capabilities": {"tools": {"listChanged": true}},
                 "serverInfo": {"name": "auditgate", "version": "0.1.0", "title": "Auditgate"}
             })
         );
@@ -440,7 +448,7 @@ mod tests {
             (
                 init("2025-06-18"),
                 Some(
-                    r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{"listChanged":false}},"serverInfo":{"name":"auditgate","version":"0.1.0"},"instructions":"Every call is audited."}}"#,
+                    r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{"listChanged":true}},"serverInfo":{"name":"auditgate","version":"0.1.0"},"instructions":"Every call is audited."}}"#,
                 ),
                 "initialized",
             ),

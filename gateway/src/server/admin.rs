@@ -1,6 +1,7 @@
 //! The operator API on the HTTP listener: pending approvals (`GET /admin/approvals`, `GET
-//! /admin/approvals/{id}`) and signed receipts (`POST /admin/approvals/{id}`). The same Origin
-//! and bearer-key checks as `/mcp`, plus the admin role; every refusal is recorded.
+//! /admin/approvals/{id}`), signed receipts (`POST /admin/approvals/{id}`) and a live reload of
+//! the catalog and the policy (`POST /admin/reload`). The same Origin and bearer-key checks as
+//! `/mcp`, plus the admin role; every refusal is recorded.
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -137,6 +138,31 @@ pub async fn decide(
                 .into_response()
         }
         Err(ReceiptRefused::Audit(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "audit_unavailable", "message": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /admin/reload`: re-reads the policy file and the function spec now
+/// (`server/reload.rs`); answers what each part came to, or 503 if the change could not be
+/// recorded (then nothing changed).
+pub async fn reload(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = operator(&state, &headers, &peer.to_string()).await {
+        return r;
+    }
+    match state
+        .gateway
+        .reload(crate::audit::events::Trigger::Admin)
+        .await
+    {
+        Ok(reloaded) => Json(reloaded.to_json()).into_response(),
+        Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": "audit_unavailable", "message": e.to_string()})),
         )

@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::stream::{self, StreamExt as _};
+use futures_util::stream;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
@@ -130,6 +130,7 @@ fn operator_routes(router: Router<Arc<HttpState>>) -> Router<Arc<HttpState>> {
             "/admin/approvals/{id}",
             get(super::admin::show).post(super::admin::decide),
         )
+        .route("/admin/reload", axum::routing::post(super::admin::reload))
 }
 
 /// Serves [`admin_router`] until `stop` resolves.
@@ -372,7 +373,8 @@ fn check_scope(state: &HttpState, who: &Authenticated, message: &Message) -> Res
     let tool = (method == "tools/call")
         .then(|| params.as_ref()?.as_object()?.get("name")?.as_str())
         .flatten();
-    let Some(needed) = tool.and_then(|t| rs.tool_scope(t)) else {
+    let catalog = state.gateway.enforcer.live.current().catalog.clone();
+    let Some(needed) = tool.and_then(|t| rs.tool_scope(catalog.catalog_name(t))) else {
         return Ok(());
     };
     if scopes.iter().any(|s| s == needed) {
@@ -771,8 +773,8 @@ fn json_response(status: StatusCode, message: &Message, session: Option<&str>) -
     response
 }
 
-/// GET: an SSE stream for server-initiated messages (none yet besides keep-alives); it ends when
-/// the session does or the gateway shuts down.
+/// GET: an SSE stream for server-initiated messages (`notifications/tools/list_changed`); it ends
+/// when the session does or the gateway shuts down.
 async fn open_stream(
     state: &Arc<HttpState>,
     headers: &HeaderMap,
@@ -787,20 +789,38 @@ async fn open_stream(
     }
     let session = bound_session(state, headers, &principal)?;
     check_version(headers)?;
-    let mut shutdown = state.shutdown.clone();
+    let shutdown = state.shutdown.clone();
+    let changes = state.gateway.reload.subscribe();
     let weak = Arc::downgrade(&session);
     drop(session);
-    // No server-initiated messages yet: the stream carries keep-alives and ends when the session
-    // closes (checked every few seconds) or the gateway shuts down.
-    let ended = async move {
-        while !*shutdown.borrow_and_update() && weak.upgrade().is_some_and(|s| !s.is_closed()) {
-            tokio::select! {
-                _ = shutdown.changed() => {}
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+    // The stream carries `notifications/tools/list_changed` after a reload (on one stream of the
+    // session only) and keep-alives; it ends when the session closes (checked every few seconds)
+    // or the gateway shuts down.
+    let events = stream::unfold(
+        (shutdown, changes, weak),
+        |(mut shutdown, mut changes, weak)| async move {
+            loop {
+                if *shutdown.borrow_and_update() || weak.upgrade().is_none_or(|s| s.is_closed()) {
+                    return None;
+                }
+                tokio::select! {
+                    _ = shutdown.changed() => {}
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    changed = changes.changed() => {
+                        changed.ok()?;
+                        let generation = *changes.borrow_and_update();
+                        if weak.upgrade().is_some_and(|s| s.claim_notice(generation)) {
+                            let notice = crate::mcp::lifecycle::list_changed().to_bytes();
+                            let event = Event::default()
+                                .event("message")
+                                .data(String::from_utf8_lossy(&notice));
+                            return Some((Ok::<_, Infallible>(event), (shutdown, changes, weak)));
+                        }
+                    }
+                }
             }
-        }
-    };
-    let events = stream::once(ended).filter_map(|()| async { None::<Result<Event, Infallible>> });
+        },
+    );
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())

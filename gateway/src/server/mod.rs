@@ -9,6 +9,8 @@ pub mod dispatch;
 pub mod http;
 pub mod listener;
 pub mod refusal;
+pub mod reload;
+pub mod reloads;
 pub mod session;
 pub mod stdio;
 
@@ -18,7 +20,6 @@ use std::sync::Arc;
 
 use auditgate_ledger::{Ledger, LedgerOptions, OpenError, SigningKey};
 use auditgate_policy::{CommitKey, Policy};
-use serde_json::json;
 
 use crate::apikeys::KeyStore;
 use crate::approvals::Approvals;
@@ -77,6 +78,8 @@ pub struct Gateway {
     /// The audit log's background duties (refusal summaries, the health probe), from
     /// `record_start` to `record_stop`.
     duties: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Live reload: what was last rejected, the reload tasks, and who hears of a change.
+    pub reload: reloads::Reloads,
 }
 
 /// Reads the commit key: 64 hex digits, not readable by group or others.
@@ -128,6 +131,11 @@ impl Gateway {
         for w in warnings {
             tracing::warn!("policy: {w}");
         }
+        // `serve --write` lowers the file's write ceilings for this process (never raises them).
+        let policy = match config.write_limit {
+            Some(limit) => policy.with_write_limit(limit),
+            None => policy,
+        };
         let policy_text = String::from_utf8_lossy(&policy_bytes).into_owned();
 
         let (client, identity_mode) =
@@ -157,8 +165,7 @@ impl Gateway {
         let approvals = Arc::new(Approvals::new(audit.clone(), &config.approvers));
         let enforcer = Enforcer::new(
             audit.clone(),
-            Arc::new(catalog),
-            Arc::new(policy),
+            crate::enforcement::snapshot::Snapshot::new(Arc::new(catalog), Arc::new(policy)),
             client,
             identity_mode,
             commit_key,
@@ -192,15 +199,22 @@ impl Gateway {
             policy_file,
             policy_text,
             duties: std::sync::Mutex::new(None),
+            reload: reloads::Reloads::new(),
         })
     }
 
     /// Closes what an earlier run left open, then records `gateway.start`, `policy.loaded` and
-    /// `catalog.loaded` (durably, in that order), and starts the audit log's duties.
-    pub async fn record_start(&self, transport: &str, listen: &str) -> Result<(), AuditError> {
+    /// `catalog.loaded` (durably, in that order), and starts the audit log's duties and the reload
+    /// triggers (`reload.rs`).
+    pub async fn record_start(
+        self: &Arc<Self>,
+        transport: &str,
+        listen: &str,
+    ) -> Result<(), AuditError> {
         self.close_what_was_left().await?;
         self.record_start_entries(transport, listen).await?;
         *self.duties.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.audit.spawn_duties());
+        self.spawn_reload_triggers();
         Ok(())
     }
 
@@ -247,6 +261,7 @@ impl Gateway {
 
     async fn record_start_entries(&self, transport: &str, listen: &str) -> Result<(), AuditError> {
         let e = &self.enforcer;
+        let snapshot = e.live.current();
         let identity_mode = match e.identity_mode {
             IdentityMode::Caller => "caller",
             IdentityMode::Service(_) => "service",
@@ -257,38 +272,27 @@ impl Gateway {
                 transport,
                 listen,
                 config_hash: &self.config.source_hash,
-                policy_hash: &e.policy_ref,
-                catalog_hash: e.catalog.hash(),
+                policy_hash: &snapshot.policy_ref,
+                catalog_hash: snapshot.catalog.hash(),
                 upstream: e.upstream.base_url(),
                 identity_mode,
                 vault: e.vault.is_some(),
+                write_limit: self.config.write_limit.map(|w| w.as_str()),
+                tool_prefix: self.config.catalog.tool_prefix.as_deref(),
             }))
             .await?;
         self.audit
             .record(events::policy_loaded(
-                &e.policy_ref,
+                &snapshot.policy_ref,
                 &self.policy_file,
                 &self.policy_text,
             ))
             .await?;
-        let tools = e
-            .catalog
-            .tools()
-            .iter()
-            .map(|t| {
-                let mut tool = json!({"name": t.name, "kind": t.kind().as_str()});
-                if let Some(path) = t.function_path() {
-                    tool["function_path"] = json!(path);
-                }
-                if let crate::catalog::ToolTarget::Data(d) = t.target {
-                    let support = e.catalog.data_support().of(d);
-                    tool["data_via"] = crate::catalog::data_support::recorded(support);
-                }
-                tool
-            })
-            .collect();
         self.audit
-            .record(events::catalog_loaded(e.catalog.hash(), tools))
+            .record(events::catalog_loaded(
+                snapshot.catalog.hash(),
+                reloads::tool_list(&snapshot.catalog),
+            ))
             .await?;
         Ok(())
     }
@@ -299,6 +303,7 @@ impl Gateway {
         if let Some(duties) = self.duties.lock().unwrap_or_else(|e| e.into_inner()).take() {
             duties.abort();
         }
+        self.reload.stop_triggers();
         self.audit.end_refusal_window().await;
         let entry = events::gateway_stop(&events::Stop {
             instance: &self.instance,

@@ -3,7 +3,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::mcp::lifecycle::{Lifecycle, ServerInfo};
+use crate::mcp::lifecycle::{Lifecycle, ServerInfo, SessionState};
 use crate::principal::Principal;
 
 /// Which transport carries a session (recorded in `session.open`).
@@ -32,6 +32,8 @@ pub struct Session {
     pub remote: Option<String>,
     pub(crate) lifecycle: Mutex<Lifecycle>,
     calls: AtomicU64,
+    /// The last reload generation this session was told of (`notifications/tools/list_changed`).
+    notified: AtomicU64,
     last_active: Mutex<Instant>,
     closed: AtomicBool,
     /// Requests in flight hold it shared; closing takes it exclusively, so `session.close` is
@@ -61,6 +63,7 @@ impl Session {
             remote,
             lifecycle: Mutex::new(Lifecycle::new(server)),
             calls: AtomicU64::new(0),
+            notified: AtomicU64::new(0),
             last_active: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
             inflight: tokio::sync::RwLock::new(()),
@@ -74,6 +77,17 @@ impl Session {
     /// Whether `initialize` was answered (and `session.open` recorded).
     pub fn is_open(&self) -> bool {
         self.lifecycle().version().is_some()
+    }
+
+    /// Whether the client confirmed `initialize` (the server may send it notifications).
+    pub fn is_ready(&self) -> bool {
+        matches!(self.lifecycle().state(), SessionState::Ready { .. })
+    }
+
+    /// Whether the caller is the one to tell this session of reload `generation`: true once per
+    /// generation, so that with several streams open the notice travels on only one.
+    pub fn claim_notice(&self, generation: u64) -> bool {
+        self.is_ready() && self.notified.fetch_max(generation, Ordering::AcqRel) < generation
     }
 
     pub fn count_call(&self) {

@@ -2,7 +2,8 @@
 //! life of the process. stdout carries only MCP messages (logs go to stderr). Requests after
 //! `initialize` run concurrently; `initialize` itself is handled before the next line is read,
 //! so `session.open` precedes every entry of the session. EOF or SIGINT/SIGTERM: in-flight calls
-//! finish, then `session.close` and `gateway.stop` are recorded.
+//! finish, then `session.close` and `gateway.stop` are recorded. A live reload that changed the
+//! catalog or the policy is announced with `notifications/tools/list_changed`.
 use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -65,6 +66,7 @@ where
             }
         }
     });
+    let notices = tell_of_changes(&gateway, &session, tx.clone());
     let limit = gateway.config.server.max_body_bytes;
     let mut reader = BufReader::new(input);
     let mut tasks = JoinSet::new();
@@ -163,9 +165,29 @@ where
     gateway
         .record_stop(stop, u64::from(session.is_open()))
         .await;
+    notices.abort();
     drop(tx);
     let _ = writer.await;
     Ok(reason)
+}
+
+/// Sends `notifications/tools/list_changed` to the session after each reload that changed the
+/// catalog or the policy (once the session is ready).
+fn tell_of_changes(
+    gateway: &Gateway,
+    session: &Arc<Session>,
+    tx: mpsc::UnboundedSender<Message>,
+) -> tokio::task::JoinHandle<()> {
+    let mut changes = gateway.reload.subscribe();
+    let session = session.clone();
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let generation = *changes.borrow_and_update();
+            if session.claim_notice(generation) {
+                let _ = tx.send(crate::mcp::lifecycle::list_changed());
+            }
+        }
+    })
 }
 
 /// Drops a trailing `\r` and surrounding ASCII whitespace.

@@ -82,6 +82,13 @@ impl GatewayDir {
                 ));
             }
         }
+        // No background poll of the function spec unless a test asks for one (live_reload.rs):
+        // a poll is an upstream call, and tests count the calls the app received.
+        let extra = if extra.contains("[catalog]") {
+            extra.to_string()
+        } else {
+            format!("{extra}\n[catalog]\npoll_interval = \"off\"\n")
+        };
         write_secret(&root.join("deploy.key"), ADMIN_KEY);
         std::fs::create_dir_all(root.join("keys")).unwrap();
         let key = SigningKey::generate("test-gateway").unwrap();
@@ -190,7 +197,7 @@ impl Drop for GatewayDir {
     }
 }
 
-fn write_secret(path: &Path, text: &str) {
+pub fn write_secret(path: &Path, text: &str) {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -152,6 +152,13 @@ impl TestApp {
         .await;
     }
 
+    /// Replaces the app's code with `convex/` plus `modules` (`{"name.ts": source}`) while it
+    /// runs, like `npx convex deploy`: the function spec changes. Answers the new identifiers.
+    pub async fn push(&self, modules: Value) -> Value {
+        self.post("/_test/push", json!({ "modules": modules }))
+            .await
+    }
+
     /// An HS256 user token signed with the app's test secret.
     pub async fn token(&self, subject: &str) -> String {
         let v = self.post("/_test/token", json!({"sub": subject})).await;

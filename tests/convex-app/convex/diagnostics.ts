@@ -61,3 +61,9 @@ export const lookup = query({
     throw new Error(`no person with ssn ${ssn}`);
   },
 });
+
+/** The module's default export: Convex names it by the module alone (`diagnostics`). */
+export default query({
+  args: {},
+  handler: async () => "pong",
+});

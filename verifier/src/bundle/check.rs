@@ -128,7 +128,7 @@ pub enum BundleError {
         /// The entry.
         seq: u64,
     },
-    /// A policy file that is not the text of a `policy.loaded` in the bundle.
+    /// A policy file that is not the text of a `policy.loaded` or `policy.changed` in the bundle.
     #[error("{path}: {why}")]
     PolicyMismatch {
         /// The file.
@@ -604,7 +604,7 @@ fn check_rotation(
 fn check_policies(path: &Path, entries: &[Entry]) -> std::result::Result<usize, BundleError> {
     let loaded: BTreeMap<String, &str> = entries
         .iter()
-        .filter(|e| e.kind == event::POLICY_LOADED)
+        .filter(|e| event::sets_policy(&e.kind))
         .filter_map(|e| Some((e.str("policy_hash")?.to_owned(), e.str("text")?)))
         .collect();
     let dir = path.join(POLICIES);
@@ -628,7 +628,8 @@ fn check_policies(path: &Path, entries: &[Entry]) -> std::result::Result<usize, 
             Some(text) if text.as_bytes() == bytes => n += 1,
             _ => {
                 return Err(bad(
-                    "is not the text of any policy.loaded entry in the bundle".into(),
+                    "is not the text of any policy.loaded or policy.changed entry in the bundle"
+                        .into(),
                 ));
             }
         }

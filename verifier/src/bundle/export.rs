@@ -277,7 +277,7 @@ fn write_bundle(
         files.insert(super::ROTATIONS.into(), lines);
     }
 
-    for e in parsed.iter().filter(|e| e.kind == event::POLICY_LOADED) {
+    for e in parsed.iter().filter(|e| event::sets_policy(&e.kind)) {
         if let Some(text) = e.str("text") {
             let name = format!(
                 "{}/{}.toml",

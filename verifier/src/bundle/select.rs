@@ -91,8 +91,8 @@ impl Selector {
                 self.rotations.push(seq);
             }
             event::GATEWAY_START => self.start = Some(seq),
-            event::POLICY_LOADED => self.policy = Some(seq),
-            event::CATALOG_LOADED => self.catalog = Some(seq),
+            k if event::sets_policy(k) => self.policy = Some(seq),
+            k if event::sets_catalog(k) => self.catalog = Some(seq),
             event::SESSION_OPEN => {
                 if let Some(s) = &session {
                     let principal = obj.get_str("principal").unwrap_or_default();

@@ -8,6 +8,10 @@
 //! Agents speak plain JSON, so the gateway converts in both directions:
 //! - [`to_convex`]: type-directed by the function's argument validator. An int64 position takes a
 //!   JSON integer or a decimal string; a bytes position takes a base64 string.
+//! - [`normalize`]: the same walk, giving the arguments in their one canonical plain-JSON
+//!   spelling (int64 a JSON integer up to 2^53 − 1 in magnitude, else a decimal string; an
+//!   integer-valued double a JSON integer) together with their encoding, so that the policy,
+//!   the ledger and Convex see the same value (`docs/convex-upstream.md`, "Normalized arguments").
 //! - [`from_convex`]: results, always requested as `convex_encoded_json` (lossless), become plain
 //!   JSON: int64 → JSON integer (exact in JSON text), bytes → base64 string, special floats →
 //!   `"NaN"`, `"Infinity"`, `"-Infinity"` (and -0 → `-0.0`).
@@ -31,6 +35,46 @@ pub struct EncodeError {
 pub struct DecodeError {
     pub path: String,
     pub message: String,
+}
+
+/// The largest integer magnitude every JSON reader (and JCS, which stores doubles) holds exactly.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A decimal string of an int64: `-?[0-9]+` in range (no `+`, spaces, fraction, exponent, hex).
+pub fn parse_decimal_int64(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The canonical plain spelling of an int64: a JSON integer when exact everywhere, else a
+/// decimal string.
+pub fn canonical_int64(n: i64) -> Value {
+    if n.unsigned_abs() <= MAX_SAFE_INTEGER {
+        Value::Number(n.into())
+    } else {
+        Value::String(n.to_string())
+    }
+}
+
+/// The canonical spelling of a float64 argument: the double it denotes, as a JSON integer when
+/// that double is an integer of magnitude at most 2^53 − 1 (`75.0` → `75`; JCS records it so).
+pub fn canonical_number(n: &serde_json::Number) -> Value {
+    let Some(f) = n.as_f64() else {
+        return Value::Number(n.clone());
+    };
+    let negative_zero = f == 0.0 && f.is_sign_negative();
+    if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 && !negative_zero {
+        // Exact: an integer of magnitude below 2^53 converts without rounding.
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "integer-valued, |f| < 2^53"
+        )]
+        return Value::Number((f as i64).into());
+    }
+    serde_json::Number::from_f64(f).map_or_else(|| Value::Number(n.clone()), Value::Number)
 }
 
 pub fn encode_int64(n: i64) -> Value {
@@ -146,16 +190,55 @@ pub(crate) fn escape_pointer(segment: &str) -> String {
 
 /// Converts an agent's plain-JSON value into convex-encoded JSON, guided by `validator`.
 pub fn to_convex(validator: &Validator, value: &Value) -> Result<Value, EncodeError> {
-    encode(validator, value, &mut String::new(), true)
+    encode(validator, value, &mut String::new(), true, Target::Convex)
 }
 
-/// `lenient` allows the agent-friendly spellings (decimal strings for int64). Unions try every
-/// branch strictly first so a value that is literally valid for one branch is never reinterpreted.
+/// An agent's arguments in their canonical plain spelling, and the same value convex-encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// What the policy decides on and the ledger records.
+    pub plain: Value,
+    /// What is forwarded to Convex.
+    pub convex: Value,
+}
+
+/// Normalizes an agent's plain-JSON value, guided by `validator`. Both forms come from walks
+/// over the value as received, so a union picks the same member for both (re-walking the
+/// canonical form could pick another: `300.0` is a float for `v.union(v.int64(), v.number())`,
+/// its canonical `300` would be an int64).
+pub fn normalize(validator: &Validator, value: &Value) -> Result<Normalized, EncodeError> {
+    Ok(Normalized {
+        plain: encode(validator, value, &mut String::new(), true, Target::Plain)?,
+        convex: to_convex(validator, value)?,
+    })
+}
+
+/// What a walk produces at a typed leaf: convex-encoded JSON or canonical plain JSON. Which
+/// values a leaf accepts never depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Convex,
+    Plain,
+}
+
+impl Target {
+    fn int64(self, n: i64) -> Value {
+        match self {
+            Target::Convex => encode_int64(n),
+            Target::Plain => canonical_int64(n),
+        }
+    }
+}
+
+/// `lenient` allows the agent-friendly spellings (decimal strings and integer-valued doubles for
+/// int64). Unions try every branch strictly first so a value that is literally valid for one
+/// branch is never reinterpreted.
 fn encode(
     validator: &Validator,
     value: &Value,
     path: &mut String,
     lenient: bool,
+    target: Target,
 ) -> Result<Value, EncodeError> {
     let fail = |path: &String, message: String| EncodeError {
         path: path.clone(),
@@ -179,20 +262,23 @@ fn encode(
             _ => Err(fail(path, "expected a string".into())),
         },
         Validator::Number => match value {
-            Value::Number(_) => Ok(value.clone()),
+            Value::Number(n) => Ok(canonical_number(n)),
             _ => Err(fail(path, "expected a number".into())),
         },
         Validator::Int64 => parse_int64(value, lenient)
-            .map(encode_int64)
+            .map(|n| target.int64(n))
             .map_err(|m| fail(path, m)),
         Validator::Bytes => match value {
             Value::String(s) => STANDARD
                 .decode(s)
-                .map(|b| encode_bytes(&b))
+                .map(|b| match target {
+                    Target::Convex => encode_bytes(&b),
+                    Target::Plain => value.clone(),
+                })
                 .map_err(|e| fail(path, format!("expected base64 bytes: {e}"))),
             _ => Err(fail(path, "expected bytes as a base64 string".into())),
         },
-        Validator::Literal(literal) => encode_literal(literal, value, lenient)
+        Validator::Literal(literal) => encode_literal(literal, value, lenient, target)
             .ok_or_else(|| fail(path, format!("expected the literal {literal}"))),
         Validator::Array(item) => {
             let Value::Array(items) = value else {
@@ -202,7 +288,7 @@ fn encode(
             for (i, v) in items.iter().enumerate() {
                 let len = path.len();
                 path.push_str(&format!("/{i}"));
-                out.push(encode(item, v, path, lenient)?);
+                out.push(encode(item, v, path, lenient, target)?);
                 path.truncate(len);
             }
             Ok(Value::Array(out))
@@ -216,14 +302,14 @@ fn encode(
                 let len = path.len();
                 path.push('/');
                 path.push_str(&escape_pointer(k));
-                encode(keys, &Value::String(k.clone()), path, false)
+                encode(keys, &Value::String(k.clone()), path, false, target)
                     .map_err(|e| fail(&e.path, format!("key not allowed: {}", e.message)))?;
-                out.insert(k.clone(), encode(values, v, path, lenient)?);
+                out.insert(k.clone(), encode(values, v, path, lenient, target)?);
                 path.truncate(len);
             }
             Ok(Value::Object(out))
         }
-        Validator::Object(fields) => encode_object(fields, value, path, lenient),
+        Validator::Object(fields) => encode_object(fields, value, path, lenient, target),
         Validator::Union(branches) => {
             for strict_pass in [true, false] {
                 if !strict_pass && !lenient {
@@ -231,7 +317,7 @@ fn encode(
                 }
                 for branch in branches {
                     let mut scratch = path.clone();
-                    if let Ok(v) = encode(branch, value, &mut scratch, !strict_pass) {
+                    if let Ok(v) = encode(branch, value, &mut scratch, !strict_pass, target) {
                         return Ok(v);
                     }
                 }
@@ -246,6 +332,7 @@ fn encode_object(
     value: &Value,
     path: &mut String,
     lenient: bool,
+    target: Target,
 ) -> Result<Value, EncodeError> {
     let Value::Object(map) = value else {
         return Err(EncodeError {
@@ -268,7 +355,7 @@ fn encode_object(
             Some(v) => {
                 out.insert(
                     field.name.clone(),
-                    encode(&field.validator, v, path, lenient)?,
+                    encode(&field.validator, v, path, lenient, target)?,
                 );
             }
             None if field.optional => {}
@@ -284,26 +371,44 @@ fn encode_object(
     Ok(Value::Object(out))
 }
 
+/// The int64 an agent's value spells. Strictly a JSON integer in range; leniently also an
+/// integer-valued double of magnitude at most 2^53 − 1 (`300.0`) or a decimal string.
 fn parse_int64(value: &Value, lenient: bool) -> Result<i64, String> {
     match value {
         Value::Number(n) => n
             .as_i64()
+            .or_else(|| lenient.then(|| safe_integer(n)).flatten())
             .ok_or_else(|| format!("expected an integer in the int64 range, got {n}")),
-        Value::String(s) if lenient => s
-            .parse::<i64>()
-            .map_err(|_| format!("expected an int64 decimal string, got {s:?}")),
+        // Never the string itself in the message: it is the caller's value.
+        Value::String(s) if lenient => parse_decimal_int64(s)
+            .ok_or_else(|| "expected an int64 decimal string (-?[0-9]+, in range)".into()),
         _ => Err("expected an int64 (integer or decimal string)".into()),
     }
 }
 
+/// An integer-valued double of magnitude at most 2^53 − 1, as the integer it is.
+fn safe_integer(n: &serde_json::Number) -> Option<i64> {
+    match canonical_number(n) {
+        Value::Number(m) => m.as_i64().filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER),
+        _ => None,
+    }
+}
+
+/// Whether a plain value is one Convex's int64 accepts (as [`to_convex`] would, leniently).
+pub fn is_int64(value: &Value) -> bool {
+    parse_int64(value, true).is_ok()
+}
+
 /// A literal as it appears in validator JSON (an int64 literal is itself `{"$integer": …}`).
-fn encode_literal(literal: &Value, value: &Value, lenient: bool) -> Option<Value> {
+fn encode_literal(literal: &Value, value: &Value, lenient: bool, target: Target) -> Option<Value> {
     if let Some(Value::String(b64)) = literal.get("$integer") {
         let want = decode_int64(b64).ok()?;
-        return (parse_int64(value, lenient).ok()? == want).then(|| encode_int64(want));
+        return (parse_int64(value, lenient).ok()? == want).then(|| target.int64(want));
     }
     match (literal, value) {
-        (Value::Number(a), Value::Number(b)) => (a.as_f64() == b.as_f64()).then(|| value.clone()),
+        (Value::Number(a), Value::Number(b)) => {
+            (a.as_f64() == b.as_f64()).then(|| canonical_number(b))
+        }
         _ => (literal == value).then(|| value.clone()),
     }
 }
@@ -385,6 +490,58 @@ mod tests {
         );
         let err = to_convex(&validator, &json!({"amount": 1, "nope": 1})).unwrap_err();
         assert_eq!(err.path, "/nope");
+    }
+
+    #[test]
+    fn normalization_gives_one_spelling_and_its_encoding() {
+        let validator = v(json!({"type": "object", "value": {
+            "n": {"fieldType": {"type": "bigint"}, "optional": false},
+            "f": {"fieldType": {"type": "number"}, "optional": true},
+            "xs": {"fieldType": {"type": "array", "value": {"type": "bigint"}}, "optional": true}
+        }}));
+        for spelled in [json!("300"), json!(300), json!(300.0)] {
+            let got = normalize(&validator, &json!({"n": spelled, "f": 75.0})).unwrap();
+            assert_eq!(got.plain, json!({"n": 300, "f": 75}), "{spelled}");
+            assert_eq!(got.convex, json!({"n": encode_int64(300), "f": 75}));
+        }
+        let big = normalize(
+            &validator,
+            &json!({"n": 9_007_199_254_740_993_i64, "xs": ["-9223372036854775808"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            big.plain,
+            json!({"n": "9007199254740993", "xs": ["-9223372036854775808"]})
+        );
+        assert_eq!(big.convex["n"], encode_int64(9_007_199_254_740_993));
+        for bad in [
+            "3.0",
+            "0x10",
+            "+5",
+            " 5",
+            "5 ",
+            "",
+            "-",
+            "9223372036854775808",
+        ] {
+            let err = normalize(&validator, &json!({"n": bad})).unwrap_err();
+            assert_eq!(err.path, "/n", "{bad:?}");
+            assert!(bad.len() < 2 || !err.message.contains(bad), "{err}");
+        }
+        // Beyond 2^53 a double is not taken for an integer.
+        assert!(normalize(&validator, &json!({"n": 1e16})).is_err());
+    }
+
+    #[test]
+    fn normalization_keeps_the_member_the_value_as_received_picked() {
+        let validator =
+            v(json!({"type": "union", "value": [{"type": "bigint"}, {"type": "number"}]}));
+        let got = normalize(&validator, &json!(300.0)).unwrap();
+        assert_eq!((got.plain, got.convex), (json!(300), json!(300)));
+        let got = normalize(&validator, &json!("300")).unwrap();
+        assert_eq!((got.plain, got.convex), (json!(300), encode_int64(300)));
+        let negative_zero = normalize(&Validator::Number, &json!(-0.0)).unwrap();
+        assert!(negative_zero.plain.as_f64().unwrap().is_sign_negative());
     }
 
     #[test]
