@@ -216,10 +216,13 @@ async fn documents_are_redacted_one_by_one_and_lose_export_bookkeeping() {
                "filter": {"name": "Ben Franklin"}}),
     ] {
         let r = mcp.call("convex_query_documents", other.clone()).await;
-        // (Data-tool argument errors reach the agent by their class only; the ledger has the
-        // message.)
+        // Refused as an invalid argument before Convex, naming the cursor, never its content.
         assert_eq!(r["isError"], true, "{other}: {r}");
-        assert!(text(&r).contains("InvalidDataToolCall"), "{}", text(&r));
+        assert!(
+            text(&r).contains("/cursor: cursor is not one this gateway issued"),
+            "{}",
+            text(&r)
+        );
     }
 
     // The schema does not confirm hidden fields either.

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // A test Convex deployment: the app in `convex/` running on `convex-test`, behind the deployment
 // HTTP API (`/api/query`, `/api/mutation`, `/api/action`, `/api/function`, `/api/run/...`, the
-// streaming-export reads and the admin system functions the gateway's data tools use).
+// streaming-export reads, `/api/shapes2` and the admin system functions the gateway's data tools
+// use). `CONVEX_TEST_PLAN=starter` (or `POST /_test/plan`) refuses streaming export like Convex
+// Cloud's Starter plan.
 //
 //   CONVEX_TEST_ADMIN_KEY=... CONVEX_TEST_JWT_SECRET=... node server.mjs --port 0
 //
@@ -9,10 +11,11 @@
 // only. See README.md for every endpoint, the test-only `/_test/*` routes and the call log.
 import { appendFileSync } from "node:fs";
 import http from "node:http";
-import { randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { format as formatLog } from "node:util";
 import { ConvexError, jsonToConvex } from "convex/values";
 import { PUSHED_MODULE, apiSpec, describeFunctions, loadApp, newDeployment } from "./lib/app.mjs";
+import { tableShape } from "./lib/shapes.mjs";
 import {
   RequestError,
   encodeValue,
@@ -41,8 +44,27 @@ const env = {
   jwtSecret: process.env.CONVEX_TEST_JWT_SECRET ?? "",
   callLog: process.env.CONVEX_TEST_CALL_LOG,
   pageSize: Number(process.env.CONVEX_TEST_PAGE_SIZE ?? 100),
+  /** Set, `CONVEX_TEST_PAGE_SIZE` is also tableData's rows-read limit (pages cut short). */
+  rowsReadLimit: process.env.CONVEX_TEST_PAGE_SIZE === undefined ? undefined : Number(process.env.CONVEX_TEST_PAGE_SIZE),
   functionErrorStatus: Number(process.env.CONVEX_TEST_FUNCTION_ERROR_STATUS ?? 200),
 };
+const PLANS = ["pro", "starter"];
+/** The subscription plan the deployment is on: `starter` refuses streaming export. */
+let plan = parsePlan(process.env.CONVEX_TEST_PLAN ?? "pro");
+/** Requests received per `/api/*` path (refused ones too): `GET /_test/endpoints`. */
+let endpointHits = {};
+/** Cursors are opaque like the backend's (it encrypts them): AES-256-GCM under a per-process key. */
+const cursorKey = randomBytes(32);
+// The dashboard's read limits (system-udfs `convex/_system/paginationLimits.ts`) and the
+// backend's page size bound (`TRANSACTION_MAX_READ_SIZE_ROWS`).
+const MAXIMUM_ROWS_READ = 10000;
+const MAXIMUM_BYTES_READ = 5000000;
+const MAX_PAGE_ITEMS = 32000;
+
+function parsePlan(value) {
+  if (!PLANS.includes(value)) throw new Error(`CONVEX_TEST_PLAN must be one of ${PLANS.join(", ")}, not ${value}`);
+  return value;
+}
 
 // `let`: a test-only push (`/_test/push`) replaces the app's code while the server runs.
 let app = await loadApp();
@@ -166,15 +188,7 @@ const SYSTEM_FUNCTIONS = {
   },
   "_system/cli/tableData:default": {
     kind: "Query",
-    run: async ({ table, order, paginationOpts }) => {
-      const docs = await allDocuments(table);
-      if (order === "desc") docs.reverse();
-      const start = paginationOpts?.cursor ? Number(paginationOpts.cursor) : 0;
-      const n = paginationOpts?.numItems ?? 50;
-      const page = docs.slice(start, start + n);
-      const end = start + page.length;
-      return { page, isDone: end >= docs.length, continueCursor: String(end) };
-    },
+    run: tableData,
   },
   "_system/frontend/addDocument:default": {
     kind: "Mutation",
@@ -208,6 +222,82 @@ const SYSTEM_FUNCTIONS = {
       }),
   },
 };
+
+/**
+ * `_system/cli/tableData` (system-udfs `convex/_system/cli/tableData.ts`): one page of a table in
+ * `_creationTime` order through convex-test's own `paginate`, with the dashboard's read limits.
+ * A table that does not exist reads as empty, as in the backend (a query over a missing index
+ * yields nothing).
+ */
+async function tableData(args) {
+  const { table, order, paginationOpts } = args;
+  if (typeof table !== "string") throw new Error("Validator error: Missing required field `table`");
+  if (order !== "asc" && order !== "desc") throw new Error("Validator error: `order` must be \"asc\" or \"desc\"");
+  const { numItems, cursor } = paginationOpts ?? {};
+  if (typeof numItems !== "number" || numItems < 0) {
+    throw new Error(`\`options.numItems\` must be a positive number. Received \`${numItems}\`.`);
+  }
+  if (numItems === 0) throw new Error("Must request at least 1 document while paginating");
+  if (numItems > MAX_PAGE_ITEMS) throw new Error(`Requested too many items: ${numItems}`);
+  if (!tableNames().includes(table)) {
+    return { page: [], isDone: true, continueCursor: sealCursor("_end_cursor"), splitCursor: null, pageStatus: null };
+  }
+  const result = await t.run(
+    async (ctx) =>
+      await ctx.db
+        .query(table)
+        .order(order)
+        .paginate({
+          numItems,
+          cursor: cursor === null || cursor === undefined ? null : openCursor(cursor),
+          maximumRowsRead: Math.min(MAXIMUM_ROWS_READ, env.rowsReadLimit ?? MAXIMUM_ROWS_READ),
+          maximumBytesRead: MAXIMUM_BYTES_READ,
+        }),
+  );
+  return {
+    page: result.page,
+    isDone: result.isDone,
+    continueCursor: sealCursor(result.continueCursor),
+    splitCursor: result.splitCursor ? sealCursor(result.splitCursor) : null,
+    pageStatus: result.pageStatus ?? null,
+  };
+}
+
+function sealCursor(text) {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", cursorKey, iv);
+  const sealed = Buffer.concat([cipher.update(text, "utf8"), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString("base64url");
+}
+
+function openCursor(text) {
+  try {
+    const bytes = Buffer.from(text, "base64url");
+    const decipher = createDecipheriv("aes-256-gcm", cursorKey, bytes.subarray(0, 12));
+    decipher.setAuthTag(bytes.subarray(12, 28));
+    return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8");
+  } catch {
+    throw new Error("Failed to decrypt cursor");
+  }
+}
+
+/** `GET /api/shapes2`: every existing table's shape inferred from its documents. */
+async function shapes2() {
+  const out = {};
+  for (const table of tableNames()) out[table] = tableShape(await allDocuments(table));
+  return out;
+}
+
+/** What the backend answers a streaming-export route on a plan without it (403). */
+function requireStreamingExport() {
+  if (plan === "starter") {
+    throw new RequestError(
+      403,
+      "StreamingExportNotEnabled",
+      "Streaming export is not available on your current subscription. See https://www.convex.dev/plans to upgrade.",
+    );
+  }
+}
 
 async function allDocuments(table) {
   if (!tableNames().includes(table)) {
@@ -385,11 +475,22 @@ async function handle(req, res) {
       });
       calls.length = 0;
       injectedFaults = [];
+      endpointHits = {};
       snapshotTs = Date.now();
       return send(200, encodeValue(seed, "json"));
     }
     if (url.pathname === "/_test/seed" && req.method === "GET") return send(200, encodeValue(seed, "json"));
     if (url.pathname === "/_test/calls" && req.method === "GET") return send(200, { calls });
+    if (url.pathname === "/_test/endpoints" && req.method === "GET") return send(200, { hits: endpointHits });
+    if (url.pathname === "/_test/plan" && req.method === "POST") {
+      const body = await readJson(req);
+      try {
+        plan = parsePlan(body.plan);
+      } catch (e) {
+        throw new RequestError(400, "BadPlan", e.message);
+      }
+      return send(200, { plan });
+    }
     if (url.pathname === "/_test/token" && req.method === "POST") {
       const claims = await readJson(req);
       return send(200, { token: signJwt({ iss: "https://auditgate.test", ...claims }, env.jwtSecret) });
@@ -417,6 +518,7 @@ async function handle(req, res) {
       return send(200, { queued: injectedFaults.length });
     }
 
+    if (url.pathname.startsWith("/api/")) endpointHits[url.pathname] = (endpointHits[url.pathname] ?? 0) + 1;
     if (url.pathname.startsWith("/api/") && injectedFaults.length > 0) {
       const fault = injectedFaults.shift();
       recordCall({ endpoint: url.pathname, outcome: "injected_fault", status: fault.status });
@@ -441,12 +543,18 @@ async function handle(req, res) {
       const result = await runFunction({ endpoint: "run", rawPath: `${segments.join("/")}:${exportName}`, body, auth });
       return send(result.status, result.body);
     }
+    if (url.pathname === "/api/shapes2" && req.method === "GET") {
+      requireAdmin(auth);
+      return send(200, await serialized(shapes2));
+    }
     if (url.pathname === "/api/json_schemas" && req.method === "GET") {
+      requireStreamingExport();
       requireAdmin(auth);
       parseFormat(url.searchParams.get("format") ?? "json");
       return send(200, jsonSchemas());
     }
     if (url.pathname === "/api/list_snapshot" && req.method === "GET") {
+      requireStreamingExport();
       requireAdmin(auth);
       return send(200, await listSnapshot(url));
     }

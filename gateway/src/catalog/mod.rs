@@ -4,7 +4,11 @@
 //! ([`naming`]), a title and description (config, else generated), an `inputSchema` and, where the
 //! function declares `returns`, an `outputSchema` ([`schema`]), annotations and `_meta` naming the
 //! Convex path and kind. [`Catalog::hash`] identifies the exact catalog for the ledger.
+mod data_cursor;
+mod data_documents;
 pub mod data_privacy;
+pub mod data_support;
+mod data_tables;
 pub mod data_tools;
 pub mod naming;
 pub mod schema;
@@ -16,6 +20,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::ToolOverride;
+use data_support::DataSupport;
 use data_tools::DataTool;
 use spec::{FunctionKind, FunctionSpecFile, Validator, Visibility};
 
@@ -152,6 +157,9 @@ pub struct CatalogOptions {
     pub data_tools: bool,
     /// Keyed by function path (`invoices:refund`) or data tool name.
     pub overrides: BTreeMap<String, ToolOverride>,
+    /// Which data tools this deployment supports ([`data_support::probe`]); an unsupported one
+    /// is left out. Default: not probed, every data tool listed.
+    pub data_support: DataSupport,
     /// `[catalog] tool_prefix`: put before every name MCP clients see.
     pub tool_prefix: String,
 }
@@ -163,6 +171,7 @@ impl CatalogOptions {
             include_internal: config.convex.include_internal,
             data_tools: config.catalog.data_tools,
             overrides: config.tools.clone(),
+            data_support: DataSupport::default(),
             tool_prefix: config.catalog.tool_prefix.clone().unwrap_or_default(),
         }
     }
@@ -187,6 +196,7 @@ pub struct Catalog {
     by_listed: HashMap<String, usize>,
     not_exposed: Vec<NotExposed>,
     hash: String,
+    data_support: DataSupport,
 }
 
 impl Catalog {
@@ -223,7 +233,10 @@ impl Catalog {
             Ok(())
         };
         if options.data_tools {
-            for d in DataTool::ALL {
+            for d in DataTool::ALL
+                .into_iter()
+                .filter(|d| options.data_support.is_supported(*d))
+            {
                 let tool = d.tool(options.overrides.get(d.name()));
                 add(tool, format!("data tool {}", d.name()))?;
             }
@@ -295,18 +308,38 @@ impl Catalog {
             by_listed,
             not_exposed,
             hash: String::new(),
+            data_support: options.data_support.clone(),
         };
         catalog.hash = catalog_hash(&catalog.to_mcp());
         Ok(catalog)
     }
 
     /// The catalog a config names: its `[catalog] spec_file`, or the deployment's function spec
-    /// fetched with the deploy key through `client`.
+    /// fetched with the deploy key through `client`; with data tools, those the deployment
+    /// supports ([`data_support::probe`]).
     pub async fn load(
         config: &crate::config::Config,
         client: &crate::upstream::convex::ConvexClient,
     ) -> Result<Self, CatalogError> {
-        let options = CatalogOptions::from_config(config);
+        let support = if config.catalog.data_tools {
+            data_support::probe(client).await
+        } else {
+            DataSupport::default()
+        };
+        Self::load_with(config, client, support).await
+    }
+
+    /// [`Catalog::load`] with the data tools' support already known (a reload keeps what the
+    /// start probed: the plan is decided once).
+    pub async fn load_with(
+        config: &crate::config::Config,
+        client: &crate::upstream::convex::ConvexClient,
+        data_support: DataSupport,
+    ) -> Result<Self, CatalogError> {
+        let options = CatalogOptions {
+            data_support,
+            ..CatalogOptions::from_config(config)
+        };
         match &config.catalog.spec_file {
             Some(path) => Self::from_spec_file(path, &options),
             None => {
@@ -330,6 +363,11 @@ impl Catalog {
 
     pub fn tools(&self) -> &[Tool] {
         &self.tools
+    }
+
+    /// The data tools' support on this deployment, as probed when the catalog was loaded.
+    pub fn data_support(&self) -> &DataSupport {
+        &self.data_support
     }
 
     /// The tool MCP clients call `name` (its listed name, with `[catalog] tool_prefix`).

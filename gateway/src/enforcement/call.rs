@@ -65,6 +65,7 @@ impl Enforcer {
             args,
             request_digest,
         );
+        self.precheck_data_call(&mut call).await;
         let binding = Binding::Request {
             args_digest: &call.digests.args,
         };
@@ -89,6 +90,7 @@ impl Enforcer {
                 call.tool,
                 &call.args,
                 call.upstream_args.clone(),
+                call.snapshot.catalog.data_support().reads(),
             )
             .await;
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -159,6 +161,40 @@ impl Enforcer {
             errors,
             upstream_args,
             approval,
+        }
+    }
+
+    /// A data-tool call the policy let through that names a table which does not exist (or
+    /// passes a cursor its query did not issue) becomes `invalid_args` before it is recorded
+    /// (`docs/convex-upstream.md`, "Unknown tables"). A blocked call is not checked, so a
+    /// table `[data] tables` keeps from the caller is never confirmed or denied.
+    async fn precheck_data_call(&self, call: &mut CallContext<'_>) {
+        let ToolTarget::Data(data) = call.tool.target else {
+            return;
+        };
+        if !matches!(
+            call.disposition,
+            Disposition::Forward | Disposition::ApprovalPending
+        ) {
+            return;
+        }
+        let reads = call.snapshot.catalog.data_support().reads();
+        let errors = data.precheck(&self.upstream, reads, &call.args).await;
+        if !errors.is_empty() {
+            let mut errors: Value = errors
+                .into_iter()
+                .map(|e| json!({"path": bounded::string(&e.path), "message": bounded::string(&e.message)}))
+                .collect();
+            // The message quotes the table argument: where `[audit] args` redacts it, so does
+            // the recorded error.
+            auditgate_policy::Exposure::of(call.audit_args.originals.0.iter())
+                .scrub_in_place(&mut errors);
+            call.errors = match errors {
+                Value::Array(list) => list,
+                _ => Vec::new(),
+            };
+            call.disposition = Disposition::InvalidArgs;
+            call.approval = None;
         }
     }
 

@@ -367,6 +367,7 @@ impl Enforcer {
         tool: &Tool,
         args: &Value,
         encoded_args: Value,
+        reads: crate::catalog::data_support::Reads,
     ) -> Result<Value, UpstreamError> {
         let identity = self
             .identity_mode
@@ -392,18 +393,17 @@ impl Enforcer {
                 };
                 Ok(result.value)
             }
-            ToolTarget::Data(data) => {
-                data.execute(&self.upstream, args, &identity)
-                    .await
-                    .map_err(|e| match e {
-                        crate::catalog::data_tools::DataToolError::Upstream(u) => u,
-                        other => UpstreamError::Request {
-                            status: 400,
-                            code: "InvalidDataToolCall".into(),
-                            message: other.to_string(),
-                        },
-                    })
-            }
+            ToolTarget::Data(data) => data
+                .execute(&self.upstream, reads, args, &identity)
+                .await
+                .map_err(|e| match e {
+                    crate::catalog::data_tools::DataToolError::Upstream(u) => u,
+                    other => UpstreamError::Request {
+                        status: 400,
+                        code: "InvalidDataToolCall".into(),
+                        message: other.to_string(),
+                    },
+                }),
         }
     }
 }

@@ -201,7 +201,8 @@ impl Gateway {
     }
 
     async fn read_catalog(&self, old: &Snapshot) -> CatalogRead {
-        match Catalog::load(&self.config, &self.enforcer.upstream).await {
+        let support = old.catalog.data_support().clone();
+        match Catalog::load_with(&self.config, &self.enforcer.upstream, support).await {
             Ok(c) if c.hash() == old.catalog.hash() => CatalogRead::Same,
             Ok(c) => CatalogRead::New(c),
             Err(CatalogError::Fetch(e)) => CatalogRead::Unavailable(e.to_string()),

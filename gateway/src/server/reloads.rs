@@ -132,6 +132,10 @@ pub fn tool_list(catalog: &Catalog) -> Vec<Value> {
             if let Some(path) = t.function_path() {
                 tool["function_path"] = json!(path);
             }
+            if let crate::catalog::ToolTarget::Data(d) = t.target {
+                let support = catalog.data_support().of(d);
+                tool["data_via"] = crate::catalog::data_support::recorded(support);
+            }
             tool
         })
         .collect()

@@ -103,9 +103,14 @@ async fn serve(mut socket: TcpStream, log: Arc<Mutex<Vec<String>>>) {
         return;
     };
     let marker = marker(&body).unwrap_or_else(|| "fault-unknown".into());
-    log.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(marker.clone());
+    // The gateway's own requests (the data tools' probe at start: system queries and `GET`s
+    // without a body) are not agent calls; everything else is logged.
+    let own = body.is_empty() || String::from_utf8_lossy(&body).contains("\"_system/");
+    if !own {
+        log.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(marker.clone());
+    }
     let behaviour = marker.split('-').nth(1).unwrap_or("ok").to_string();
     let ok = http(
         "200 OK",

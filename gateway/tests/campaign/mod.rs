@@ -487,10 +487,13 @@ pub async fn app_calls(app_url: &str) -> Vec<Value> {
     v["calls"].as_array().cloned().unwrap_or_default()
 }
 
-/// Calls the gateway makes on its own behalf (the catalog it loads at start), not an agent's.
+/// Calls the gateway makes on its own behalf (the catalog it loads at start, the data tools'
+/// probe and table listings), not an agent's.
 pub fn is_gateway_own_call(call: &Value) -> bool {
     call["path"].as_str().is_some_and(|p| {
-        p.starts_with("_system/cli/modules:") || p == "_system/frontend/getSchemas:default"
+        p.starts_with("_system/cli/modules:")
+            || p == "_system/frontend/getSchemas:default"
+            || (p == "_system/cli/tableData:default" && call["args"]["table"] == "auditgateProbe")
     })
 }
 

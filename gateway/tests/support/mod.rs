@@ -35,6 +35,12 @@ impl TestApp {
         Self::start_with(&[])
     }
 
+    /// Starts the app on Convex Cloud's Starter plan: streaming export answers 403
+    /// `StreamingExportNotEnabled` (`CONVEX_TEST_PLAN=starter`).
+    pub fn start_starter() -> Option<Self> {
+        Self::start_with(&[("CONVEX_TEST_PLAN", "starter")])
+    }
+
     pub fn start_with(env: &[(&str, &str)]) -> Option<Self> {
         let dir = app_dir();
         if !dir.join("node_modules/convex-test").is_dir() {
@@ -123,6 +129,18 @@ impl TestApp {
     pub async fn calls(&self) -> Vec<Value> {
         let v = self.get("/_test/calls").await;
         v["calls"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Requests the app received per `/api/*` path since start (or the last reset).
+    pub async fn endpoint_hits(&self, path: &str) -> u64 {
+        let v = self.get("/_test/endpoints").await;
+        v["hits"][path].as_u64().unwrap_or(0)
+    }
+
+    /// Switches the deployment's plan (`"pro"` or `"starter"`).
+    pub async fn set_plan(&self, plan: &str) {
+        let v = self.post("/_test/plan", json!({"plan": plan})).await;
+        assert_eq!(v["plan"], plan, "{v}");
     }
 
     /// The next `count` `/api/*` requests answer `status` with a request-error body.

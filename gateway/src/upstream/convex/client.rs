@@ -4,8 +4,8 @@
 //!   `Authorization` header (marked sensitive).
 //! - Each attempt is bounded by `timeout` (connect, send and the whole body), and bodies by
 //!   `max_response_bytes`, so a stalled or flooding upstream yields an error, never a hang.
-//! - Mutations and actions are never retried (they may have run). Queries and the streaming-export
-//!   reads are retried on 429/503 up to `query_retries` times with exponential backoff.
+//! - Mutations and actions are never retried (they may have run). Queries and the `GET` reads
+//!   (streaming export, `shapes2`) are retried on 429/503 up to `query_retries` times with exponential backoff.
 //! - Function results are requested as `convex_encoded_json` (lossless) and decoded to plain JSON.
 use std::time::Duration;
 
@@ -101,6 +101,15 @@ pub struct FunctionResult {
     /// The value, in the requested format (plain JSON for [`ConvexClient::call`]).
     pub value: Value,
     pub log_lines: Vec<String>,
+}
+
+/// One page of `_system/cli/tableData` (a `PaginationResult`), documents convex-encoded.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TablePage {
+    pub page: Vec<Value>,
+    pub is_done: bool,
+    pub continue_cursor: String,
 }
 
 /// One page of `GET /api/list_snapshot`.
@@ -258,6 +267,53 @@ impl ConvexClient {
     pub async fn json_schemas(&self) -> Result<Value, UpstreamError> {
         let url = format!("{}/api/json_schemas", self.base_url);
         self.get_json(&url, &[("format", "json")]).await
+    }
+
+    /// `GET /api/shapes2`: every existing user table and its inferred shape (dashboard format).
+    pub async fn shapes2(&self) -> Result<Value, UpstreamError> {
+        let url = format!("{}/api/shapes2", self.base_url);
+        self.get_json(&url, &[]).await
+    }
+
+    /// `_system/frontend/getSchemas` (admin): `{active?, inProgress?}`, schemas as JSON text.
+    pub async fn schemas(&self) -> Result<Value, UpstreamError> {
+        self.run(
+            Endpoint::Query,
+            "_system/frontend/getSchemas",
+            json!({}),
+            ValueFormat::Json,
+            &CallIdentity::Admin,
+        )
+        .await
+        .map(|r| r.value)
+    }
+
+    /// `_system/cli/tableData` (admin): `num_items` documents of `table` in `_creationTime`
+    /// order after `cursor`, convex-encoded. A table that does not exist reads as empty.
+    pub async fn table_data(
+        &self,
+        table: &str,
+        cursor: Option<&str>,
+        num_items: usize,
+    ) -> Result<TablePage, UpstreamError> {
+        let args = json!({
+            "table": table,
+            "order": "asc",
+            "paginationOpts": {"numItems": num_items, "cursor": cursor},
+        });
+        let result = self
+            .run(
+                Endpoint::Query,
+                "_system/cli/tableData",
+                args,
+                ValueFormat::ConvexEncodedJson,
+                &CallIdentity::Admin,
+            )
+            .await?;
+        serde_json::from_value(result.value).map_err(|e| UpstreamError::MalformedResponse {
+            status: 200,
+            detail: format!("tableData page: {e}"),
+        })
     }
 
     /// `GET /api/list_snapshot`: one page of a table at a snapshot, convex-encoded.

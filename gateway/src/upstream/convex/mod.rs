@@ -6,7 +6,7 @@ pub mod error;
 pub mod identity;
 
 pub use client::{
-    ClientOptions, ConvexClient, Endpoint, FunctionResult, SnapshotPage, ValueFormat,
+    ClientOptions, ConvexClient, Endpoint, FunctionResult, SnapshotPage, TablePage, ValueFormat,
 };
 pub use error::UpstreamError;
 pub use identity::{CallIdentity, DeployKey, IdentityError, IdentityMode, UserIdentity, UserToken};
