@@ -308,10 +308,12 @@ fn finding_12_healthz_recovers_by_itself_once_the_disk_has_room() {
         alice.initialize().await;
         assert_eq!(status().await, StatusCode::OK);
         let filler = support::disk::fill(&dir.ledger_dir());
+        // Larger than a page: the slack of the segment's last page cannot take it.
+        let big = "x".repeat(20_000);
         let refused = alice
             .request(
                 "tools/call",
-                json!({"name": "diagnostics_echo", "arguments": {}}),
+                json!({"name": "diagnostics_echo", "arguments": {"value": big}}),
             )
             .await;
         assert_eq!(refused["error"]["code"], -32603, "{refused}");
