@@ -5,12 +5,15 @@
 //! |---|---|---|---|
 //! | `deployment` | reachable, deploy key accepted (the admin-only `apiSpec` answered) | — | unreachable, timed out, or the key refused (HTTP 401/403) |
 //! | `live spec` | parsed; equal to `spec_file` when one is set | entries skipped; `spec_file` differs (functions added, removed or changed, by path) | not a function spec |
+//! | `data tool` (one per tool, with `[catalog] data_tools`) | the route it takes (`streaming_export`, `system_queries`, …) | not listed on this deployment, and why | — |
 //!
 //! `serve` stops only on a refused deploy key ([`Finding::serve_may_start`]).
 //!
 //! Nothing here writes anything, and no line holds the deploy key (it is only ever in a header).
 use std::collections::BTreeMap;
 
+use crate::catalog::data_support::{self, DataSupport, ToolSupport};
+use crate::catalog::data_tools::DataTool;
 use crate::catalog::spec::{FunctionSpec, FunctionSpecFile};
 use crate::config::Config;
 use crate::upstream::convex::{ConvexClient, UpstreamError};
@@ -88,6 +91,32 @@ pub async fn check(config: &Config, client: &ConvexClient) -> Vec<Finding> {
         }
     };
     findings.push(live_spec(&live, config));
+    if config.catalog.data_tools {
+        findings.extend(data_tools(&data_support::probe(client).await));
+    }
+    findings
+}
+
+/// One line per data tool: the route it takes on this deployment, or why it is not listed.
+fn data_tools(support: &DataSupport) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = DataTool::ALL
+        .into_iter()
+        .map(|d| match support.of(d) {
+            ToolSupport::Supported { via } => Finding::new(
+                "data tool",
+                Level::Ok,
+                format!("{} via {}", d.name(), via.as_str()),
+            ),
+            ToolSupport::Unsupported { reason } => Finding::new(
+                "data tool",
+                Level::Warn,
+                format!("{} not listed: {reason}", d.name()),
+            ),
+        })
+        .collect();
+    if let Some(note) = support.note() {
+        findings.push(Finding::new("data tools", Level::Ok, note));
+    }
     findings
 }
 

@@ -139,3 +139,31 @@ fn an_unreachable_deployment_is_an_error_for_the_check_only() {
         "{stdout}"
     );
 }
+
+/// `--live` says which data tools this deployment's plan supports and by which route: streaming
+/// export where it is enabled, the system queries on the Starter plan.
+#[test]
+fn the_data_tools_route_is_reported_per_plan() {
+    let app = app_or_skip!();
+    let (out, stdout) = check_live(&GatewayDir::new(&app.url));
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("data tool   ok: convex_query_documents via streaming_export"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("data tool   ok: convex_create_document via system_mutations"),
+        "{stdout}"
+    );
+    let starter = app_or_skip!(&[("CONVEX_TEST_PLAN", "starter")]);
+    let (out, stdout) = check_live(&GatewayDir::new(&starter.url));
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("data tool   ok: convex_query_documents via system_queries"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("data tool   ok: convex_list_tables via system_queries"),
+        "{stdout}"
+    );
+}

@@ -409,15 +409,15 @@ pub fn kinds(entries: &[Value]) -> Vec<&str> {
 }
 
 /// `auditgate serve --http 127.0.0.1:0`; returns the child and its MCP URL.
-#[allow(
-    clippy::zombie_processes,
-    reason = "the caller terminates and waits for the child"
-)]
 pub fn spawn_http(dir: &GatewayDir) -> (Child, String) {
     spawn_http_with(dir, &[])
 }
 
 /// [`spawn_http`] with more `serve` arguments.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the caller terminates and waits for the child"
+)]
 pub fn spawn_http_with(dir: &GatewayDir, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(gateway_bin())
         .args(["serve", "--http", "127.0.0.1:0", "--config"])
