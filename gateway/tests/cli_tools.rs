@@ -239,3 +239,40 @@ fn a_tool_prefix_renames_what_clients_see_and_only_that() {
         "{stderr}"
     );
 }
+
+/// A spec that is not JSON, or missing, is refused with its cause said once (finding 1: the
+/// message repeated itself).
+#[test]
+fn a_broken_spec_is_one_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.json");
+    std::fs::write(&spec, "{\"functions\": [").unwrap();
+    let config = dir.path().join("auditgate.toml");
+    let write = |spec: &std::path::Path| {
+        std::fs::write(
+            &config,
+            format!(
+                "[convex]\nurl = \"http://127.0.0.1:9\"\ndeploy_key_env = \"AUDITGATE_TEST_UNSET\"\n\n[catalog]\nspec_file = {:?}\n",
+                spec.display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write(&spec);
+    let (ok, _, stderr) = run(&["tools", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("function spec is not valid JSON"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("EOF while parsing").count(), 1, "{stderr}");
+    write(&dir.path().join("missing.json"));
+    let (ok, _, stderr) = run(&["tools", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("cannot read the function spec"), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+}

@@ -43,13 +43,18 @@ pub enum CatalogError {
     UnknownOverride { key: String },
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
-    #[error("cannot read the function spec {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    // The causes below are part of the message and deliberately not `source()`s: a chain
+    // printed with `{:#}` would say them twice.
+    #[error("cannot read the function spec {path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("fetching the function spec from the deployment: {0}")]
-    Fetch(#[from] crate::upstream::convex::UpstreamError),
+    Fetch(crate::upstream::convex::UpstreamError),
+}
+
+impl From<crate::upstream::convex::UpstreamError> for CatalogError {
+    fn from(e: crate::upstream::convex::UpstreamError) -> Self {
+        Self::Fetch(e)
+    }
 }
 
 /// What a tool does, for the policy engine: the policy crate's own kinds (so the names in
@@ -354,9 +359,9 @@ impl Catalog {
         path: &std::path::Path,
         options: &CatalogOptions,
     ) -> Result<Self, CatalogError> {
-        let bytes = std::fs::read(path).map_err(|source| CatalogError::Io {
+        let bytes = std::fs::read(path).map_err(|error| CatalogError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Self::build(&FunctionSpecFile::parse(&bytes)?, options)
     }
