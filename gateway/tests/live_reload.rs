@@ -596,32 +596,14 @@ async fn pending_approval(base: &str, token: &str) -> PendingInfo {
     panic!("no pending approval appeared");
 }
 
-/// `target/e2e-env` (`scripts/e2e-setup`) as a map, or `None` (skip) without it.
-fn e2e_env() -> Option<std::collections::BTreeMap<String, String>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-env");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        assert!(
-            std::env::var_os("AUDITGATE_REQUIRE_E2E").is_none(),
-            "{} is missing but AUDITGATE_REQUIRE_E2E is set: run scripts/e2e-setup",
-            path.display()
-        );
-        eprintln!("SKIPPED: no {}; run scripts/e2e-setup", path.display());
-        return None;
-    };
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect(),
-    )
-}
-
 /// The real Python `mcp` client over Streamable HTTP hears of a function pushed while it is
 /// connected, and lists and calls it.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_mcp_client_is_told_of_a_pushed_function() {
     let app = app_or_skip!();
-    let Some(env) = e2e_env() else { return };
+    let Some(env) = support::e2e::env() else {
+        return;
+    };
     let dir = gateway_dir(&app, "poll_interval = \"200ms\"");
     let (gateway, url) = spawn_http(&dir);
     let script = dir.path().join("script.json");

@@ -20,26 +20,6 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `target/e2e-env` as a map, or `None` (skip) when the harness is not installed.
-fn e2e_env() -> Option<BTreeMap<String, String>> {
-    let path = repo().join("target/e2e-env");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        assert!(
-            std::env::var_os("AUDITGATE_REQUIRE_E2E").is_none(),
-            "{} is missing but AUDITGATE_REQUIRE_E2E is set: run scripts/e2e-setup",
-            path.display()
-        );
-        eprintln!("SKIPPED: no {}; run scripts/e2e-setup", path.display());
-        return None;
-    };
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect(),
-    )
-}
-
 /// A client variant: which driver, with which flags.
 #[derive(Debug, Clone, Copy)]
 struct Variant {
@@ -232,7 +212,9 @@ fn run_driver(mut cmd: Command, name: &str) -> Value {
 
 #[test]
 fn real_clients_over_streamable_http() {
-    let Some(env) = e2e_env() else { return };
+    let Some(env) = support::e2e::env() else {
+        return;
+    };
     let app = app_or_skip!();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let seed = rt.block_on(app.seed());
@@ -262,7 +244,9 @@ fn real_clients_over_streamable_http() {
 
 #[test]
 fn real_clients_over_stdio() {
-    let Some(env) = e2e_env() else { return };
+    let Some(env) = support::e2e::env() else {
+        return;
+    };
     let app = app_or_skip!();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let seed = rt.block_on(app.seed());
@@ -287,7 +271,9 @@ fn real_clients_over_stdio() {
 
 #[test]
 fn official_conformance_suite_against_serve_http() {
-    let Some(env) = e2e_env() else { return };
+    let Some(env) = support::e2e::env() else {
+        return;
+    };
     let dir = GatewayDir::offline("");
     let (child, url) = spawn_http(&dir);
     let out = Command::new("bash")
@@ -361,7 +347,9 @@ fn free_port() -> u16 {
 
 #[test]
 fn human_approval_with_real_clients_over_http_and_stdio() {
-    let Some(env) = e2e_env() else { return };
+    let Some(env) = support::e2e::env() else {
+        return;
+    };
     let app = app_or_skip!();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let seed = rt.block_on(app.seed());

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 pub mod disk;
+pub mod e2e;
 pub mod gateway;
 
 use auditgate::upstream::convex::{ClientOptions, ConvexClient, DeployKey};
